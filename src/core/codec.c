@@ -43,10 +43,11 @@ b64_char(unsigned v, bool url)
 {
     int x = (int)v;
     int c = 'A' + x;
+    /* The ranges are disjoint: each offset is relative to 'A' + x. */
     c += in_range(x, 26, 51) & ('a' - 'A' - 26);
-    c += in_range(x, 52, 61) & ('0' - 'a' - 26);
-    c += in_range(x, 62, 62) & ((url ? '-' : '+') - '0' - 10);
-    c += in_range(x, 63, 63) & ((url ? '_' : '/') - '0' - 11);
+    c += in_range(x, 52, 61) & ('0' - 'A' - 52);
+    c += in_range(x, 62, 62) & ((url ? '-' : '+') - 'A' - 62);
+    c += in_range(x, 63, 63) & ((url ? '_' : '/') - 'A' - 63);
     return (char)c;
 }
 
