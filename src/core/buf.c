@@ -40,10 +40,10 @@ enum clst_status
 clst_buf_reserve(struct clst_buf *b, size_t extra)
 {
     /* One byte beyond `max` is allowed for the NUL of clst_buf_terminate. */
-    if (extra > b->max - b->size) {
+    if (extra > b->max - b->size || extra >= SIZE_MAX - b->size) {
         return CLST_E_LIMIT;
     }
-    size_t need = b->size + extra + 1;
+    size_t need = b->size + extra + 1; /* cannot wrap: checked above */
     if (need <= b->cap) {
         return CLST_OK;
     }
@@ -51,8 +51,9 @@ clst_buf_reserve(struct clst_buf *b, size_t extra)
     while (ncap < need) {
         ncap = (ncap > SIZE_MAX / 2) ? need : ncap * 2;
     }
-    if (ncap > b->max + 1) {
-        ncap = b->max + 1;
+    size_t limit = b->max < SIZE_MAX ? b->max + 1 : SIZE_MAX; /* max + 1 wraps at SIZE_MAX */
+    if (ncap > limit) {
+        ncap = limit;
     }
     uint8_t *p = buf_alloc(b, ncap);
     if (p == NULL) {
@@ -79,11 +80,20 @@ clst_buf_append(struct clst_buf *b, const void *data, size_t size)
     if (size == 0) {
         return CLST_OK;
     }
+    /* Appending part of the buffer to itself is allowed: remember the offset, because growing
+     * moves the data. */
+    const uint8_t *src = data;
+    bool inside = b->data != NULL && (uintptr_t)src >= (uintptr_t)b->data &&
+                  (uintptr_t)src < (uintptr_t)b->data + b->size;
+    size_t offset = inside ? (size_t)((uintptr_t)src - (uintptr_t)b->data) : 0;
     enum clst_status rc = clst_buf_reserve(b, size);
     if (rc != CLST_OK) {
         return rc;
     }
-    memcpy(b->data + b->size, data, size);
+    if (inside) {
+        src = b->data + offset;
+    }
+    memmove(b->data + b->size, src, size);
     b->size += size;
     b->data[b->size] = 0;
     return CLST_OK;

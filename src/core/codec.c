@@ -217,7 +217,7 @@ hex_decode_into(const char *in, size_t in_size, uint8_t *out)
         int hi = hex_value((uint8_t)in[2 * i]);
         int lo = hex_value((uint8_t)in[2 * i + 1]);
         bad |= hi | lo;
-        out[i] = (uint8_t)((hi << 4) | (lo & 15));
+        out[i] = (uint8_t)(((hi & 15) << 4) | (lo & 15));
     }
     return bad >= 0;
 }
@@ -261,10 +261,10 @@ clst_hex_to_str(const uint8_t *in, size_t in_size, char *out, size_t out_cap)
     if (in_size > (SIZE_MAX - 1) / 2 || out_cap < in_size * 2 + 1) {
         return CLST_E_LIMIT;
     }
-    static const char digits[] = "0123456789abcdef";
     for (size_t i = 0; i < in_size; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
+        int hi = in[i] >> 4, lo = in[i] & 15;
+        out[2 * i] = (char)('0' + hi + (in_range(hi, 10, 15) & ('a' - '0' - 10)));
+        out[2 * i + 1] = (char)('0' + lo + (in_range(lo, 10, 15) & ('a' - '0' - 10)));
     }
     out[in_size * 2] = '\0';
     return CLST_OK;

@@ -30,6 +30,10 @@ clst_secret_heap_init(size_t size)
     if (CRYPTO_secure_malloc_initialized()) {
         return CLST_OK;
     }
+    /* OpenSSL 3.0 OPENSSL_assert()s (aborts) unless size is a non-zero power of two. */
+    if (size == 0 || (size & (size - 1)) != 0) {
+        return CLST_E_INVAL;
+    }
     /* Returns 1 on success, 2 when mlock failed (still usable, pages may swap). */
     int r = CRYPTO_secure_malloc_init(size, 32);
     if (r == 1 || r == 2) {
@@ -47,12 +51,11 @@ clst_secret_alloc_raw(size_t size)
     size_t total = size + HDR_SIZE;
     uint8_t *p;
     uint32_t origin;
-    if (CRYPTO_secure_malloc_initialized()) {
-        p = OPENSSL_secure_zalloc(total);
+    /* The secure heap is fixed-size; a request it cannot satisfy falls back to a locked,
+     * non-dumpable private mapping rather than failing. */
+    p = CRYPTO_secure_malloc_initialized() ? OPENSSL_secure_zalloc(total) : NULL;
+    if (p != NULL) {
         origin = ORIGIN_SECURE;
-        if (p == NULL) {
-            return NULL;
-        }
     } else {
         long page = sysconf(_SC_PAGESIZE);
         size_t ps = page > 0 ? (size_t)page : 4096;
