@@ -1,0 +1,242 @@
+/*
+ * Cloister evidence: one parser + verifier + claim mapper per TEE kind, behind one entry point.
+ *
+ *   clst_evidence_verify(kind, &input, &claims, &err)
+ *
+ * runs, for every kind, the same pipeline: (1) the evidence size is checked against the kind's
+ * hard limit before a single byte is parsed (CLST_E_LIMIT); (2) the kind's parser copies every
+ * field through the bounds-checked cursor into an owned, host-order struct (it allocates nothing
+ * and never overlays structs on the input); (3) the kind's verifier checks certificates against
+ * the caller's trust roots at the caller's time and the signature over the original bytes;
+ * (4) the framework checks the debug flag and the report-data binding; (5) only then does the
+ * claim mapper turn the parsed struct into a normalized claim set (a JSON object).
+ *
+ * Nothing here reads the wall clock, the network or the file system: time, trust roots and
+ * collateral are inputs. Failures return CLST_E_MALFORMED (the bytes do not parse),
+ * CLST_E_VERIFY (chain, signature, debug flag or binding), CLST_E_LIMIT (too large) or
+ * CLST_E_INVAL (the caller's input is inconsistent), with a message that names what failed.
+ *
+ * The `sim` kind is the development TEE (docs/evidence-sim.md): its evidence is signed by a
+ * locally generated sim platform key and its claims use their own names (x-cloister-sim-*,
+ * attestation type "sim") so that no policy written for hardware can ever match them. It protects
+ * against other unprivileged processes, not against root, the kernel or the host.
+ */
+#ifndef CLOISTER_EVIDENCE_H
+#define CLOISTER_EVIDENCE_H
+
+#include <cloister/core.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+/* ---- kinds ---------------------------------------------------------------------------------- */
+
+enum clst_evidence_kind {
+    CLST_EVIDENCE_SIM = 1,    /* "sim": development-only software TEE */
+    CLST_EVIDENCE_SEVSNP,     /* "sevsnp": AMD SEV-SNP attestation report */
+    CLST_EVIDENCE_TDX,        /* "tdx": Intel TDX quote v4/v5 */
+    CLST_EVIDENCE_SGX,        /* "sgx": Intel SGX ECDSA quote v3 */
+    CLST_EVIDENCE_TPM,        /* "tpm": TPM 2.0 quote */
+    CLST_EVIDENCE_AZURE_VTPM, /* "azure-vtpm": Azure CVM vTPM + HCL report */
+    CLST_EVIDENCE_NITRO,      /* "nitro": AWS Nitro Enclaves attestation document */
+};
+
+/* The kind's name ("sim", "sevsnp", "tdx", "sgx", "tpm", "azure-vtpm", "nitro"), or NULL. */
+const char *clst_evidence_kind_name(enum clst_evidence_kind kind);
+/* Parses a kind name (case-sensitive); CLST_E_NOTFOUND for an unknown name. */
+enum clst_status clst_evidence_kind_parse(const char *name, enum clst_evidence_kind *out,
+                                          struct clst_err *err);
+/* True when this build has a verifier for `kind` (today: sim only). */
+bool clst_evidence_kind_supported(enum clst_evidence_kind kind);
+/* The kind's hard limit on evidence size in bytes, or 0 when the kind is not supported. */
+size_t clst_evidence_max_size(enum clst_evidence_kind kind);
+
+/* ---- verification --------------------------------------------------------------------------- */
+
+/* Report data is 64 bytes for every kind that has a fixed-size field (sim, SNP, TDX, SGX). */
+#define CLST_EVIDENCE_REPORT_DATA_SIZE 64
+
+/*
+ * What the verifier is given. Zero-initialize it and set what applies; pointers are borrowed for
+ * the duration of the call.
+ */
+struct clst_evidence_input {
+    /* The evidence bytes exactly as the TEE produced them (untrusted). */
+    const uint8_t *evidence;
+    size_t evidence_size;
+    /* Kind-specific collateral that does not travel inside the evidence (a VCEK certificate, TCB
+     * info, ...); untrusted. The sim kind takes none: it must be empty. */
+    const uint8_t *endorsements;
+    size_t endorsements_size;
+    /* Optional: when non-NULL, the evidence's report data must equal these bytes exactly (same
+     * length, same bytes). */
+    const uint8_t *report_data;
+    size_t report_data_size;
+    /* Optional: when non-NULL (size may be 0), SHA-256(runtime_data) must equal the first 32
+     * bytes of the evidence's report data (the binding of ARCHITECTURE.md section 4). */
+    const uint8_t *runtime_data;
+    size_t runtime_data_size;
+    /* Trust anchors (required, at least one): evidence is accepted only when its signing
+     * certificate chains to one of them. */
+    STACK_OF(X509) *roots;
+    /* Optional revocation lists, checked for every certificate of the chain when non-NULL. */
+    STACK_OF(X509_CRL) *crls;
+    /* Verification time, seconds since the Unix epoch (certificate validity is judged at it). */
+    int64_t at;
+    /* Accept evidence from a debuggable TEE (its memory is readable by the host). Off by
+     * default; for development only. */
+    bool allow_debug;
+};
+
+/*
+ * Verifies evidence of `kind` and, on success, stores a new JSON object of claims in *out_claims
+ * (free with json_decref). Every kind's claim set carries "x-ms-attestation-type". On failure
+ * *out_claims is untouched and err says which check failed. CLST_E_NOTFOUND when this build has
+ * no verifier for `kind`.
+ */
+enum clst_status clst_evidence_verify(enum clst_evidence_kind kind,
+                                      const struct clst_evidence_input *in, json_t **out_claims,
+                                      struct clst_err *err);
+
+/*
+ * The report data that binds runtime data to evidence: SHA-256(runtime_data) followed by 32 zero
+ * bytes. A TEE puts this in its report; the verifier is given runtime_data.
+ */
+enum clst_status clst_evidence_report_data_bind(const uint8_t *runtime_data,
+                                                size_t runtime_data_size,
+                                                uint8_t out[static CLST_EVIDENCE_REPORT_DATA_SIZE]);
+
+/* ---- the sim kind: layout (docs/evidence-sim.md) -------------------------------------------- */
+
+#define CLST_SIM_MAGIC_SIZE       4 /* "CSIM" */
+#define CLST_SIM_VERSION          1
+#define CLST_SIM_SIG_ALG_ES384    1 /* ECDSA P-384 over SHA-384, raw r || s */
+#define CLST_SIM_FLAG_DEBUG       0x00000001u
+#define CLST_SIM_MEASUREMENT_SIZE 48
+#define CLST_SIM_SIGNER_SIZE      32
+#define CLST_SIM_PLATFORM_ID_SIZE 16
+#define CLST_SIM_REPORT_DATA_SIZE 64
+#define CLST_SIM_REPORT_SIZE      256 /* the fixed-layout report */
+#define CLST_SIM_CERT_LEN_SIZE    2   /* little-endian length of the platform certificate */
+#define CLST_SIM_CERT_MAX_SIZE    2048
+#define CLST_SIM_SIGNATURE_SIZE   96 /* r || s, 48 bytes each, big-endian */
+#define CLST_SIM_EVIDENCE_MIN_SIZE                                                                 \
+    (CLST_SIM_REPORT_SIZE + CLST_SIM_CERT_LEN_SIZE + 1 + CLST_SIM_SIGNATURE_SIZE)
+#define CLST_SIM_EVIDENCE_MAX_SIZE                                                                 \
+    (CLST_SIM_REPORT_SIZE + CLST_SIM_CERT_LEN_SIZE + CLST_SIM_CERT_MAX_SIZE +                      \
+     CLST_SIM_SIGNATURE_SIZE)
+#define CLST_SIM_SEALING_SECRET_SIZE 32
+
+/* Claim names of the sim kind (attestation type "sim"; never a hardware claim name). */
+#define CLST_CLAIM_ATTESTATION_TYPE  "x-ms-attestation-type"
+#define CLST_SIM_ATTESTATION_TYPE    "sim"
+#define CLST_SIM_CLAIM_MRENCLAVE     "x-cloister-sim-mrenclave"      /* hex, 96 chars */
+#define CLST_SIM_CLAIM_MRSIGNER      "x-cloister-sim-mrsigner"       /* hex, 64 chars */
+#define CLST_SIM_CLAIM_PRODUCT_ID    "x-cloister-sim-product-id"     /* integer */
+#define CLST_SIM_CLAIM_SVN           "x-cloister-sim-svn"            /* integer */
+#define CLST_SIM_CLAIM_IS_DEBUGGABLE "x-cloister-sim-is-debuggable"  /* boolean */
+#define CLST_SIM_CLAIM_REPORT_DATA   "x-cloister-sim-report-data"    /* hex, 128 chars */
+#define CLST_SIM_CLAIM_PLATFORM_ID   "x-cloister-sim-platform-id"    /* hex, 32 chars */
+#define CLST_SIM_CLAIM_VERSION       "x-cloister-sim-report-version" /* integer */
+
+/* The report's fields in host order (reserved fields are checked to be zero and not kept). */
+struct clst_sim_report {
+    uint16_t version;
+    uint16_t sig_alg;
+    uint32_t flags;
+    uint16_t product_id;
+    uint16_t svn;
+    uint8_t mrenclave[CLST_SIM_MEASUREMENT_SIZE];
+    uint8_t mrsigner[CLST_SIM_SIGNER_SIZE];
+    uint8_t platform_id[CLST_SIM_PLATFORM_ID_SIZE];
+    uint8_t report_data[CLST_SIM_REPORT_DATA_SIZE];
+};
+
+/* Parsed sim evidence: owned copies of every part; nothing points into the input. */
+struct clst_sim_evidence {
+    struct clst_sim_report report;
+    uint8_t cert_der[CLST_SIM_CERT_MAX_SIZE]; /* the platform certificate, DER */
+    size_t cert_size;
+    uint8_t signature[CLST_SIM_SIGNATURE_SIZE];
+    size_t signed_size; /* bytes [0, signed_size) of the evidence are signed */
+};
+
+/*
+ * Parses sim evidence (pure: allocates nothing, verifies nothing). CLST_E_LIMIT when `size`
+ * exceeds CLST_SIM_EVIDENCE_MAX_SIZE; CLST_E_MALFORMED, naming the offset, for a wrong magic,
+ * unknown version or signature algorithm, reserved flag bits or bytes that are not zero, a bad
+ * certificate length, truncation or trailing bytes. *out is written only on success.
+ */
+enum clst_status clst_evidence_sim_parse(const uint8_t *data, size_t size,
+                                         struct clst_sim_evidence *out, struct clst_err *err);
+
+/* ---- the sim platform ----------------------------------------------------------------------- */
+
+/*
+ * A sim platform is a directory (mode 0700) holding:
+ *   root.pem           the sim root CA certificate (EC P-384, self-signed; give it to verifiers)
+ *   root-key.pem       its private key (0600)
+ *   platform.pem       the platform certificate (EC P-384, signed by the root; its subject's
+ *                      serialNumber is the hex platform id)
+ *   platform-key.pem   the platform's report-signing key (0600)
+ *   sealing.key        32 random bytes, the platform's sealing secret (0600)
+ * Every file is written atomically (temporary file, fsync, rename).
+ */
+#define CLST_SIM_ROOT_FILE         "root.pem"
+#define CLST_SIM_ROOT_KEY_FILE     "root-key.pem"
+#define CLST_SIM_PLATFORM_FILE     "platform.pem"
+#define CLST_SIM_PLATFORM_KEY_FILE "platform-key.pem"
+#define CLST_SIM_SEALING_FILE      "sealing.key"
+
+/* Validity of the generated certificates, counted from the `now` given to create. */
+#define CLST_SIM_ROOT_VALIDITY     (10 * 366 * 86400LL)
+#define CLST_SIM_PLATFORM_VALIDITY (2 * 366 * 86400LL)
+
+struct clst_sim_platform;
+
+/*
+ * Creates a sim platform in `dir` (created with mode 0700 when missing; an existing directory must
+ * be ours and not accessible to group or others). Certificates are valid from now - 5 minutes.
+ * CLST_E_CONFLICT when `dir` already holds platform files and `force` is false; with `force`
+ * they are replaced.
+ */
+enum clst_status clst_evidence_sim_platform_create(const char *dir, int64_t now, bool force,
+                                                   struct clst_err *err);
+
+/*
+ * Loads a platform created by clst_evidence_sim_platform_create. Refuses (CLST_E_DENIED) a
+ * directory or private file that group or others may access, or that another user owns; checks
+ * that the platform key matches its certificate.
+ */
+enum clst_status clst_evidence_sim_platform_load(const char *dir, struct clst_sim_platform **out,
+                                                 struct clst_err *err);
+void clst_evidence_sim_platform_free(struct clst_sim_platform *p);
+
+/* The root CA certificate (owned by the platform; do not free). */
+X509 *clst_evidence_sim_platform_root(const struct clst_sim_platform *p);
+/* The platform id (16 bytes, owned by the platform). */
+const uint8_t *clst_evidence_sim_platform_id(const struct clst_sim_platform *p);
+/* The 32-byte sealing secret (in secret memory owned by the platform; never log it). */
+const uint8_t *clst_evidence_sim_platform_sealing_secret(const struct clst_sim_platform *p);
+
+/* What the sim TEE measured about an enclave (the identity fields of a report). */
+struct clst_sim_identity {
+    uint8_t mrenclave[CLST_SIM_MEASUREMENT_SIZE];
+    uint8_t mrsigner[CLST_SIM_SIGNER_SIZE];
+    uint16_t product_id;
+    uint16_t svn;
+    bool debug;
+};
+
+/*
+ * Produces sim evidence for `id` and `report_data`, signed by the platform key; the evidence bytes
+ * are appended to `out` (whose cap must allow CLST_SIM_EVIDENCE_MAX_SIZE more bytes).
+ */
+enum clst_status
+clst_evidence_sim_report_create(const struct clst_sim_platform *p,
+                                const struct clst_sim_identity *id,
+                                const uint8_t report_data[static CLST_SIM_REPORT_DATA_SIZE],
+                                struct clst_buf *out, struct clst_err *err);
+
+#endif /* CLOISTER_EVIDENCE_H */

@@ -1,0 +1,68 @@
+/*
+ * Inside the evidence component: the per-kind interface and the helpers the sim files share.
+ * Not a public header; tests include it to build deliberately bad evidence.
+ */
+#ifndef CLST_EVIDENCE_INT_H
+#define CLST_EVIDENCE_INT_H
+
+#include <cloister/crypto.h>
+#include <cloister/evidence.h>
+
+/*
+ * One TEE kind. clst_evidence_verify() drives these in a fixed order, so no kind can skip a step:
+ *
+ *   size <= max_size                       (before any byte is parsed: CLST_E_LIMIT)
+ *   parse(bytes) -> parsed                 (pure: no allocation, no crypto, owned copies)
+ *   verify(parsed, bytes, input)           (chain + signature over the original bytes)
+ *   is_debuggable(parsed), report_data()   (the framework's debug and binding checks)
+ *   claims(parsed) -> JSON                 (only reached after all checks passed)
+ *
+ * `parsed` is parsed_size bytes of zeroed storage the framework provides and wipes afterwards.
+ * Hardware kinds whose collateral arrives separately read it from input->endorsements in verify.
+ */
+struct evidence_ops {
+    enum clst_evidence_kind kind;
+    const char *name;
+    size_t max_size;
+    size_t parsed_size;
+    enum clst_status (*parse)(const uint8_t *data, size_t size, void *parsed, struct clst_err *err);
+    enum clst_status (*verify)(const void *parsed, const uint8_t *data, size_t size,
+                               const struct clst_evidence_input *in, struct clst_err *err);
+    bool (*is_debuggable)(const void *parsed);
+    /* The report data as the evidence carries it (points into `parsed`). */
+    const uint8_t *(*report_data)(const void *parsed, size_t *out_size);
+    /* Adds the kind's claims to `claims` (an empty object). */
+    enum clst_status (*claims)(const void *parsed, json_t *claims, struct clst_err *err);
+};
+
+/* sim_report.c */
+extern const struct evidence_ops evidence_sim_ops;
+
+/*
+ * Serializes the signed part of sim evidence (report, certificate length, certificate) into
+ * out. Reserved fields are written as zero; version, magic and sig_alg come from `r` as given so
+ * tests can produce bad variants.
+ */
+enum clst_status evidence_sim_encode_tbs(const struct clst_sim_report *r, const uint8_t *cert_der,
+                                         size_t cert_size, struct clst_buf *out);
+
+/* sim_platform.c */
+
+/*
+ * Issues a certificate for `subject_key`, signed by `issuer_key` with SHA-384 (self-signed when
+ * issuer_cert is NULL). `ca` selects a CA certificate (basicConstraints CA:TRUE, keyCertSign)
+ * or an end-entity one (CA:FALSE, digitalSignature). `platform_id` (may be NULL) becomes the
+ * subject's serialNumber in hex. Validity is [not_before, not_after].
+ */
+enum clst_status evidence_sim_cert_issue(EVP_PKEY *issuer_key, X509 *issuer_cert,
+                                         EVP_PKEY *subject_key, const char *common_name,
+                                         const uint8_t *platform_id, bool ca, int64_t not_before,
+                                         int64_t not_after, X509 **out, struct clst_err *err);
+
+/* Reads the platform id (hex in the subject's serialNumber) from a platform certificate:
+ * CLST_E_VERIFY when it is missing or not 32 hex characters. */
+enum clst_status evidence_sim_cert_platform_id(X509 *cert,
+                                               uint8_t out[static CLST_SIM_PLATFORM_ID_SIZE],
+                                               struct clst_err *err);
+
+#endif
