@@ -51,7 +51,9 @@ const char *clst_status_str(enum clst_status status);
 enum clst_status clst_err_set(struct clst_err *err, enum clst_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Prefixes the existing message: "context: <old message>". Returns err->status (CLST_OK if NULL). */
+/* Prefixes the existing message: "context: <old message>". Returns err->status; with a NULL err it
+ * returns CLST_E_INTERNAL, so `return clst_err_prefix(err, ...)` on a failure path can never turn
+ * into success. */
 enum clst_status clst_err_prefix(struct clst_err *err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -68,7 +68,7 @@ enum clst_status
 clst_err_prefix(struct clst_err *err, const char *fmt, ...)
 {
     if (err == NULL) {
-        return CLST_OK;
+        return CLST_E_INTERNAL;
     }
     char prefix[CLST_ERR_MSG_SIZE];
     char old[CLST_ERR_MSG_SIZE];

@@ -149,7 +149,8 @@ static void
 test_err_prefix_null_err(void **state)
 {
     (void)state;
-    assert_int_equal(clst_err_prefix(NULL, "context %d", 1), CLST_OK);
+    /* Never success: callers write `return clst_err_prefix(err, ...)` on failure paths. */
+    assert_int_equal(clst_err_prefix(NULL, "context %d", 1), CLST_E_INTERNAL);
 }
 
 static void
