@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The cloud attestation service's official JavaScript SDK (@azure/attestation, pinned in
+# attest-sdk/package-lock.json) against a fresh `cloister serve --trust-sim`: getOpenIdMetadata,
+# getAttestationSigners, the SDK's token validation of a token from `cloister attest`, and the
+# administration client's getPolicy/setPolicy/resetPolicy (tests in attest-sdk/attest.test.mjs).
+#
+# Needs node >= 20 and npm (installed into attest-sdk/node_modules with `npm ci` the first time,
+# or when the lock file changes). Fails, never skips.
+set -euo pipefail
+
+CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+sdk=$here/attest-sdk
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+command -v node >/dev/null || fail "node is not installed (the SDK test needs Node.js >= 20)"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || fail "node $(node --version) is too old: the SDK test needs Node.js >= 20"
+if [ ! -f "$sdk/node_modules/.package-lock.json" ] ||
+    [ "$sdk/package-lock.json" -nt "$sdk/node_modules/.package-lock.json" ]; then
+    command -v npm >/dev/null || fail "npm is not installed (needed once to install the SDK)"
+    (
+        flock 9
+        if [ ! -f "$sdk/node_modules/.package-lock.json" ] ||
+            [ "$sdk/package-lock.json" -nt "$sdk/node_modules/.package-lock.json" ]; then
+            echo "attest_sdk: installing the SDK (npm ci in $sdk)"
+            (cd "$sdk" && npm ci --no-audit --no-fund --loglevel=error) ||
+                fail "npm ci failed in $sdk (is the npm registry reachable?)"
+        fi
+    ) 9<"$sdk/package.json"
+fi
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+        kill -TERM "$server_pid" 2>/dev/null || true
+        wait "$server_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$CLOISTER" sim init "$work/plat" >/dev/null
+printf '{"keys":[{"kty":"EC","crv":"P-256","kid":"tee","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}' >"$work/rt.json"
+"$CLOISTER" sim report --platform "$work/plat" --mrenclave "$(printf 'c3%.0s' $(seq 48))" \
+    --mrsigner "$(printf '5a%.0s' $(seq 32))" --product-id 1 --svn 1 --runtime-data "$work/rt.json" \
+    -o "$work/ev.bin" >/dev/null 2>&1
+
+data=$work/data
+"$CLOISTER" serve --data "$data" --listen 127.0.0.1:0 --trust-sim "$work/plat/root.pem" \
+    >"$work/serve.out" 2>"$work/serve.err" &
+server_pid=$!
+for _ in $(seq 100); do
+    [ -s "$data/serve.port" ] && break
+    kill -0 "$server_pid" 2>/dev/null || fail "cloister serve exited: $(tail -n 5 "$work/serve.err")"
+    sleep 0.1
+done
+[ -s "$data/serve.port" ] || fail "cloister serve did not start"
+url=https://127.0.0.1:$(cat "$data/serve.port")
+
+"$CLOISTER" attest --type sim --evidence "$work/ev.bin" --runtime-data "$work/rt.json" --data "$data" \
+    >"$work/token.txt" 2>"$work/attest.err" || fail "cloister attest: $(cat "$work/attest.err")"
+curl -sS --cacert "$data/ca.pem" -o "$work/certs.json" "$url/certs" || fail "GET /certs"
+
+status=0
+CLOISTER_URL=$url CLOISTER_TOKEN=$(cat "$data/admin-token") NODE_EXTRA_CA_CERTS=$data/ca.pem \
+    ATTEST_TOKEN_FILE=$work/token.txt ATTEST_CERTS_FILE=$work/certs.json \
+    node --test --test-reporter=spec "$sdk/attest.test.mjs" || status=$?
+kill -TERM "$server_pid" 2>/dev/null || true
+serve_rc=0
+wait "$server_pid" 2>/dev/null || serve_rc=$?
+server_pid=""
+if [ "$status" != 0 ] || [ "$serve_rc" != 0 ]; then
+    echo "---- cloister serve stderr (last 30 lines) ----" >&2
+    tail -n 30 "$work/serve.err" >&2 || true
+    [ "$status" = 0 ] || fail "the SDK tests failed"
+    fail "cloister serve exited with status $serve_rc after SIGTERM"
+fi
