@@ -47,7 +47,7 @@ const char *clst_evidence_kind_name(enum clst_evidence_kind kind);
 /* Parses a kind name (case-sensitive); CLST_E_NOTFOUND for an unknown name. */
 enum clst_status clst_evidence_kind_parse(const char *name, enum clst_evidence_kind *out,
                                           struct clst_err *err);
-/* True when this build has a verifier for `kind` (today: sim only). */
+/* True when this build has a verifier for `kind` (sim, sevsnp, tdx, sgx, tpm, nitro). */
 bool clst_evidence_kind_supported(enum clst_evidence_kind kind);
 /* The kind's hard limit on evidence size in bytes, or 0 when the kind is not supported. */
 size_t clst_evidence_max_size(enum clst_evidence_kind kind);
@@ -87,6 +87,24 @@ struct clst_evidence_input {
     /* Accept evidence from a debuggable TEE (its memory is readable by the host). Off by
      * default; for development only. */
     bool allow_debug;
+    /* DCAP kinds (tdx, sgx): the platform TCB statuses accepted, as Intel names them,
+     * comma-separated ("UpToDate,SWHardeningNeeded"; also ConfigurationNeeded,
+     * ConfigurationAndSWHardeningNeeded, OutOfDate, OutOfDateConfigurationNeeded). NULL or "":
+     * UpToDate only. Revoked is never accepted. Ignored by the other kinds. */
+    const char *tcb_statuses;
+    /* sevsnp: verification options (borrowed), a JSON object with the members of
+     * docs/evidence-sevsnp.md (allow_migration_agent, allow_smt, max_vmpl, min_tcb, product,
+     * stepping); unknown members are refused (CLST_E_INVAL) so a misspelt option never weakens
+     * a check. NULL: the strict defaults. Ignored by the other kinds. */
+    const json_t *options;
+    /* tpm: an enrolled attestation key (borrowed; docs/evidence-tpm.md). When set, the quote
+     * must be signed by exactly this key, no certificate chain is checked and `roots` may be
+     * NULL or empty. When NULL, the AK certificate in the evidence must chain to `roots` at
+     * `at`. Ignored by the other kinds. */
+    EVP_PKEY *tpm_ak;
+    /* tpm: accept quotes over a SHA-1 PCR bank (off by default: SHA-1 is collision-prone).
+     * Ignored by the other kinds. */
+    bool tpm_allow_sha1;
 };
 
 /*
@@ -238,5 +256,16 @@ clst_evidence_sim_report_create(const struct clst_sim_platform *p,
                                 const struct clst_sim_identity *id,
                                 const uint8_t report_data[static CLST_SIM_REPORT_DATA_SIZE],
                                 struct clst_buf *out, struct clst_err *err);
+
+/* ---- vendor roots and collateral ------------------------------------------------------------ */
+
+/* The vendor roots compiled into the binary (never taken from evidence): AMD ARK Milan, Genoa and
+ * Turin; the Intel SGX Root CA; the AWS Nitro Enclaves Root G1. *out is a new stack. */
+enum clst_status clst_evidence_sevsnp_roots(STACK_OF(X509) **out, struct clst_err *err);
+enum clst_status clst_evidence_intel_roots(STACK_OF(X509) **out, struct clst_err *err);
+enum clst_status clst_evidence_nitro_roots(STACK_OF(X509) **out, struct clst_err *err);
+/* Reads a DCAP collateral directory (docs/evidence-dcap.md) into the endorsements bundle. */
+enum clst_status clst_evidence_dcap_collateral_load(const char *dir, struct clst_buf *out,
+                                                    struct clst_err *err);
 
 #endif /* CLOISTER_EVIDENCE_H */

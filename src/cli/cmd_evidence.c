@@ -3,15 +3,24 @@
  * the trust roots given on the command line and prints its claims, or why it was rejected.
  */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cloister/crypto.h>
 #include <cloister/evidence.h>
 
 #include "cli/cli.h"
+
+#define COLLATERAL_MAX (16u * 1024 * 1024)
+
+/* --certs DIR: a cache of VCEK/VLEK/ASK/ASVK certificates, read whole (bounded). */
+#define CERTS_DIR_MAX_FILES 64
+#define CERT_FILE_MAX       (64u * 1024)
+#define ENDORSEMENTS_MAX    (256u * 1024)
 
 #define CMD "evidence"
 
@@ -28,13 +37,22 @@ usage(FILE *f)
         f, "usage: cloister evidence verify --type KIND FILE --root ROOT.pem [--time T]\n"
            "                                [--runtime-data FILE] [--report-data HEX]\n"
            "                                [--allow-debug] [--json]\n"
+           "       cloister evidence verify --type tdx|sgx FILE --collateral DIR [--time T]\n"
+           "                                [--tcb-status LIST] [--root ROOT.pem] ...\n"
+           "       cloister evidence verify --type sevsnp FILE [--certs DIR|FILE] [--time T]\n"
+           "                                [--allow-migration-agent] [--max-vmpl N]\n"
+           "                                [--min-tcb bl=N,tee=N,snp=N,ucode=N[,fmc=N]] ...\n"
+           "       cloister evidence verify --type nitro FILE [--time T] [--nonce HEX] ...\n"
+           "       cloister evidence verify --type tpm FILE (--root CA.pem | --ak-pub AK.pem)\n"
+           "                                [--report-data NONCE_HEX] [--allow-sha1] ...\n"
+           "       cloister evidence get --tee tpm ... (collect; see 'cloister evidence get -h')\n"
            "\n"
            "Verifies attestation evidence offline, without an attestation service: the signing\n"
            "certificate must chain to a certificate in ROOT.pem at time T, the signature must\n"
            "cover the evidence as given, and the TEE must not be debuggable. Prints the claims\n"
            "on success; on rejection prints what failed and exits 1.\n"
            "\n"
-           "  --type KIND          the evidence kind; this build verifies: sim\n"
+           "  --type KIND          the evidence kind: sim, sevsnp, tdx, sgx, tpm or nitro\n"
            "                       (sim is the DEVELOPMENT-ONLY software TEE: it does not protect\n"
            "                       against root, the kernel or the host, and its claims are\n"
            "                       x-cloister-sim-*, which no hardware policy matches)\n"
@@ -43,13 +61,41 @@ usage(FILE *f)
            "                       the platform ('cloister sim init')\n"
            "  --time T             judge certificate validity at T (RFC 3339 UTC such as\n"
            "                       2025-01-31T12:00:00Z, or Unix seconds); default: now\n"
+           "  --collateral DIR     tdx, sgx: Intel's collateral (tcb_info.json,\n"
+           "                       qe_identity.json, tcb_signing_chain.pem, pck_crl.der,\n"
+           "                       root_ca_crl.der; docs/evidence-dcap.md); --root defaults\n"
+           "                       to the Intel SGX Root CA pinned in this binary\n"
+           "  --tcb-status LIST    tdx, sgx: TCB statuses to accept, comma-separated\n"
+           "                       (default UpToDate; e.g. UpToDate,SWHardeningNeeded)\n"
+           "  --certs DIR|FILE     sevsnp: the VCEK/VLEK and its ASK/ASVK when FILE is a raw\n"
+           "                       report: a directory of .pem/.crt/.cer/.der certificates (a\n"
+           "                       local VCEK cache; the right VCEK is picked by chip and TCB),\n"
+           "                       or one file (PEM bundle, DER, or a certificate table). An\n"
+           "                       extended report carries its own certificates. --root\n"
+           "                       defaults to the AMD roots compiled into this binary; an ARK\n"
+           "                       from the evidence or DIR is never trusted\n"
+           "  --allow-migration-agent  sevsnp: accept a guest policy that allows a migration\n"
+           "                       agent\n"
+           "  --max-vmpl N         sevsnp: accept reports from VMPL 0..N (default 0)\n"
+           "  --min-tcb LIST       sevsnp: minimum REPORTED_TCB, e.g. bl=3,tee=0,snp=8,ucode=115\n"
+           "                       (and fmc=N on Turin)\n"
            "  --runtime-data FILE  require the report data to bind FILE (its first 32 bytes\n"
            "                       must be SHA-256 of FILE)\n"
            "  --report-data HEX    require the report data to be exactly these bytes\n"
-           "  --allow-debug        accept a debuggable TEE (development only)\n"
-           "  --json               print the claims as a JSON object only\n"
-           "\n"
-           "exit status: 0 verified, 1 rejected or failed, 2 usage error.\n");
+           "  --nonce HEX          nitro: require the document's nonce to be exactly these\n"
+           "                       bytes (\"\" for a present but empty nonce). For nitro, FILE\n"
+           "                       is the COSE_Sign1 document, raw or in base64; --root\n"
+           "                       defaults to the AWS Nitro Enclaves root compiled into this\n"
+           "                       binary; --report-data / --runtime-data bind user_data\n");
+    /* A second literal: C11 compilers need only support 4095 characters in one. */
+    fprintf(f, "  --ak-pub AK.pem      tpm: trust this enrolled attestation key (PEM or DER\n"
+               "                       public key) instead of an AK certificate chain to --root;\n"
+               "                       the TPM's nonce is checked with --report-data HEX\n"
+               "  --allow-sha1         tpm: accept quotes over the SHA-1 PCR bank\n"
+               "  --allow-debug        accept a debuggable TEE (development only)\n"
+               "  --json               print the claims as a JSON object only\n"
+               "\n"
+               "exit status: 0 verified, 1 rejected or failed, 2 usage error.\n");
 }
 
 static int
@@ -116,11 +162,245 @@ print_claims(const json_t *claims)
     }
 }
 
+/* Adds the DER of every certificate in `data` (a PEM bundle or one DER certificate) to out. */
+static int
+append_certs_der(const char *path, const uint8_t *data, size_t size, struct clst_buf *out)
+{
+    STACK_OF(X509) *stack = NULL;
+    X509 *one = NULL;
+    struct clst_err err = {0};
+    int ret = CLI_EXIT_FAIL;
+    bool pem = size >= 11 && memcmp(data, "-----BEGIN ", 11) == 0;
+
+    if (pem ? clst_x509_stack_from_pem(data, size, &stack, &err) != CLST_OK
+            : clst_x509_from_der(data, size, &one, &err) != CLST_OK) {
+        clst_err_prefix(&err, "%s", path);
+        return cli_fail(CMD, &err);
+    }
+    for (int i = 0; i < (pem ? sk_X509_num(stack) : 1); i++) {
+        unsigned char *der = NULL;
+        int n = i2d_X509(pem ? sk_X509_value(stack, i) : one, &der);
+        bool ok = n > 0 && clst_buf_append(out, der, (size_t)n) == CLST_OK;
+        OPENSSL_free(der);
+        if (!ok) {
+            ret = cli_failf(CMD, "%s: the certificates exceed %u bytes in all", path,
+                            ENDORSEMENTS_MAX);
+            goto out;
+        }
+    }
+    ret = CLI_EXIT_OK;
+out:
+    sk_X509_pop_free(stack, X509_free);
+    X509_free(one);
+    return ret;
+}
+
+static bool
+has_cert_suffix(const char *name)
+{
+    static const char *const suffixes[] = {".pem", ".crt", ".cer", ".der"};
+    size_t n = strlen(name);
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n > k && strcmp(name + n - k, suffixes[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* --certs: a file is passed as it is (PEM bundle, DER or certificate table); a directory (the
+ * local VCEK cache) contributes every .pem/.crt/.cer/.der file, re-encoded as DER. */
+static int
+load_certs(const char *path, struct clst_buf *out)
+{
+    struct stat st;
+    int ret = CLI_EXIT_FAIL;
+    DIR *dir = NULL;
+    size_t files = 0;
+
+    if (stat(path, &st) != 0) {
+        return cli_failf(CMD, "--certs %s: %s", path, strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        return read_file(path, ENDORSEMENTS_MAX, out);
+    }
+    clst_buf_init(out, ENDORSEMENTS_MAX);
+    dir = opendir(path);
+    if (dir == NULL) {
+        return cli_failf(CMD, "--certs %s: %s", path, strerror(errno));
+    }
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(dir);
+        if (e == NULL) {
+            if (errno != 0) {
+                ret = cli_failf(CMD, "--certs %s: %s", path, strerror(errno));
+                goto out;
+            }
+            break;
+        }
+        if (e->d_name[0] == '.' || !has_cert_suffix(e->d_name)) {
+            continue;
+        }
+        if (++files > CERTS_DIR_MAX_FILES) {
+            ret = cli_failf(CMD, "--certs %s: more than %d certificate files", path,
+                            CERTS_DIR_MAX_FILES);
+            goto out;
+        }
+        char file[4096];
+        int n = snprintf(file, sizeof(file), "%s/%s", path, e->d_name);
+        if (n < 0 || (size_t)n >= sizeof(file)) {
+            ret = cli_failf(CMD, "--certs %s: a file name is too long", path);
+            goto out;
+        }
+        if (stat(file, &st) != 0 || !S_ISREG(st.st_mode)) {
+            continue;
+        }
+        struct clst_buf one = {0};
+        if ((ret = read_file(file, CERT_FILE_MAX, &one)) == CLI_EXIT_OK) {
+            ret = append_certs_der(file, one.data != NULL ? one.data : (const uint8_t *)"",
+                                   one.size, out);
+        }
+        clst_buf_cleanup(&one);
+        if (ret != CLI_EXIT_OK) {
+            goto out;
+        }
+    }
+    ret = CLI_EXIT_OK;
+out:
+    closedir(dir);
+    return ret;
+}
+
+/* nitro: attestation documents travel as base64 as often as raw (NSM tools print base64).
+ * A file that does not start like a COSE_Sign1 (0x84, or tag 18: 0xd2) is decoded as base64,
+ * whitespace ignored; what does not decode is left for the verifier to refuse. */
+static int
+nitro_unwrap_base64(const char *path, struct clst_buf *evidence)
+{
+    struct clst_buf text = {0}, raw = {0};
+    int ret = CLI_EXIT_OK;
+
+    if (evidence->size == 0 || evidence->data[0] == 0x84 || evidence->data[0] == 0xd2) {
+        return CLI_EXIT_OK;
+    }
+    clst_buf_init(&text, EVIDENCE_FILE_MAX);
+    clst_buf_init(&raw, EVIDENCE_FILE_MAX);
+    for (size_t i = 0; i < evidence->size; i++) {
+        uint8_t c = evidence->data[i];
+        if (c != ' ' && c != '\n' && c != '\r' && c != '\t' &&
+            clst_buf_append_byte(&text, c) != CLST_OK) {
+            ret = cli_failf(CMD, "%s: out of memory", path);
+            goto out;
+        }
+    }
+    if (text.size > 0 && clst_b64_decode((const char *)text.data, text.size, &raw) == CLST_OK &&
+        raw.size > 0) {
+        clst_buf_cleanup(evidence);
+        *evidence = raw;
+        raw = (struct clst_buf){0};
+    }
+out:
+    clst_buf_cleanup(&text);
+    clst_buf_cleanup(&raw);
+    return ret;
+}
+
+/* The sevsnp options object (docs/evidence-sevsnp.md) from the command line. */
+static int
+sevsnp_options(const char *max_vmpl, const char *min_tcb, bool allow_ma, json_t **out)
+{
+    static const struct {
+        const char *arg;
+        const char *option;
+    } parts[] = {
+        {"bl", "bootloader"}, {"tee", "tee"}, {"snp", "snp"}, {"ucode", "microcode"}, {"fmc", "fmc"},
+    };
+    json_t *o = json_object();
+    json_t *tcb = NULL;
+    uint64_t v = 0;
+
+    if (o == NULL) {
+        cli_failf(CMD, "out of memory");
+        return -1;
+    }
+    if (allow_ma && json_object_set_new(o, "allow_migration_agent", json_true()) != 0) {
+        goto fail;
+    }
+    if (max_vmpl != NULL) {
+        if (clst_parse_u64(max_vmpl, 0, 3, &v, NULL) != CLST_OK) {
+            cli_usage_error(CMD, "verify: --max-vmpl must be 0, 1, 2 or 3");
+            goto fail;
+        }
+        if (json_object_set_new(o, "max_vmpl", json_integer((json_int_t)v)) != 0) {
+            goto fail;
+        }
+    }
+    if (min_tcb != NULL) {
+        char buf[128];
+        if (strlen(min_tcb) >= sizeof(buf)) {
+            cli_usage_error(CMD, "verify: --min-tcb is too long");
+            goto fail;
+        }
+        snprintf(buf, sizeof(buf), "%s", min_tcb);
+        tcb = json_object();
+        if (tcb == NULL) {
+            goto fail;
+        }
+        char *save = NULL;
+        for (char *item = strtok_r(buf, ",", &save); item != NULL;
+             item = strtok_r(NULL, ",", &save)) {
+            char *eq = strchr(item, '=');
+            size_t k = 0;
+            if (eq != NULL) {
+                *eq = '\0';
+                for (; k < sizeof(parts) / sizeof(parts[0]); k++) {
+                    if (strcmp(item, parts[k].arg) == 0) {
+                        break;
+                    }
+                }
+            }
+            if (eq == NULL || k == sizeof(parts) / sizeof(parts[0]) ||
+                clst_parse_u64(eq + 1, 0, 255, &v, NULL) != CLST_OK) {
+                cli_usage_error(CMD, "verify: --min-tcb takes bl=N,tee=N,snp=N,ucode=N,fmc=N "
+                                     "(N from 0 to 255)");
+                goto fail;
+            }
+            if (json_object_set_new(tcb, parts[k].option, json_integer((json_int_t)v)) != 0) {
+                goto fail;
+            }
+        }
+        if (json_object_set_new(o, "min_tcb", tcb) != 0) {
+            tcb = NULL;
+            goto fail;
+        }
+        tcb = NULL;
+    }
+    *out = o;
+    return 0;
+fail:
+    json_decref(tcb);
+    json_decref(o);
+    return -1;
+}
+
 static int
 verify(int argc, char **argv)
 {
     const char *type = NULL, *file = NULL, *root_path = NULL, *time_str = NULL;
     const char *runtime_path = NULL, *report_hex = NULL;
+    const char *collateral_dir = NULL, *tcb_status = NULL;
+    struct clst_buf collateral = {0};
+    const char *certs_path = NULL, *max_vmpl = NULL, *min_tcb = NULL;
+    bool allow_migration_agent = false;
+    struct clst_buf certs = {0};
+    json_t *snp_options = NULL;
+    const char *nonce_hex = NULL;
+    json_t *nitro_options = NULL;
+    const char *ak_pub_path = NULL;
+    bool allow_sha1 = false;
+    EVP_PKEY *tpm_ak = NULL;
     bool allow_debug = false, json = false;
     struct clst_buf evidence = {0}, roots_pem = {0}, runtime = {0}, report_data = {0};
     STACK_OF(X509) *roots = NULL;
@@ -140,14 +420,29 @@ verify(int argc, char **argv)
         {"--time", &time_str},
         {"--runtime-data", &runtime_path},
         {"--report-data", &report_hex},
+        {"--collateral", &collateral_dir},
+        {"--tcb-status", &tcb_status},
+        {"--certs", &certs_path},
+        {"--max-vmpl", &max_vmpl},
+        {"--min-tcb", &min_tcb},
+        {"--nonce", &nonce_hex},
+        {"--ak-pub", &ak_pub_path},
     };
     for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--allow-sha1") == 0) {
+            allow_sha1 = true;
+            continue;
+        }
         if (strcmp(argv[i], "--allow-debug") == 0) {
             allow_debug = true;
             continue;
         }
         if (strcmp(argv[i], "--json") == 0) {
             json = true;
+            continue;
+        }
+        if (strcmp(argv[i], "--allow-migration-agent") == 0) {
+            allow_migration_agent = true;
             continue;
         }
         const char *v = NULL;
@@ -176,22 +471,40 @@ verify(int argc, char **argv)
         }
     }
     if (type == NULL) {
-        return cli_usage_error(CMD, "verify: --type is required (sim)");
+        return cli_usage_error(CMD, "verify: --type is required (sim, sevsnp, tdx, sgx, tpm or nitro)");
     }
     if (file == NULL) {
         return cli_usage_error(CMD, "verify: which evidence file?");
     }
-    if (root_path == NULL) {
+    if (clst_evidence_kind_parse(type, &kind, &err) != CLST_OK) {
+        return cli_usage_error(CMD, "verify: %s", err.msg);
+    }
+    bool dcap = kind == CLST_EVIDENCE_TDX || kind == CLST_EVIDENCE_SGX;
+    bool snp = kind == CLST_EVIDENCE_SEVSNP;
+    bool nitro = kind == CLST_EVIDENCE_NITRO;
+    bool tpm = kind == CLST_EVIDENCE_TPM;
+    if (!tpm && (ak_pub_path != NULL || allow_sha1)) {
+        return cli_usage_error(CMD, "verify: --ak-pub and --allow-sha1 are for tpm");
+    }
+    if (!nitro && nonce_hex != NULL) {
+        return cli_usage_error(CMD, "verify: --nonce is for nitro");
+    }
+    if (!snp && (certs_path != NULL || max_vmpl != NULL || min_tcb != NULL ||
+                 allow_migration_agent)) {
+        return cli_usage_error(CMD, "verify: --certs, --max-vmpl, --min-tcb and "
+                                    "--allow-migration-agent are for sevsnp");
+    }
+    if (root_path == NULL && !dcap && !snp && !nitro && !(tpm && ak_pub_path != NULL)) {
         return cli_usage_error(CMD, "verify: --root is required: evidence is only as good as "
                                     "the root it chains to");
     }
-    if (clst_evidence_kind_parse(type, &kind, &err) != CLST_OK) {
-        return cli_usage_error(CMD, "verify: %s", err.msg);
+    if (!dcap && (collateral_dir != NULL || tcb_status != NULL)) {
+        return cli_usage_error(CMD, "verify: --collateral and --tcb-status are for tdx and sgx");
     }
     if (!clst_evidence_kind_supported(kind)) {
         return cli_failf(CMD,
                          "evidence of type '%s' cannot be verified by this build yet "
-                         "(supported: sim)",
+                         "(supported: sim, sevsnp, tdx, sgx, tpm, nitro)",
                          type);
     }
     if (time_str != NULL) {
@@ -212,8 +525,46 @@ verify(int argc, char **argv)
         in.report_data_size = report_data.size;
     }
 
+    if (snp && sevsnp_options(max_vmpl, min_tcb, allow_migration_agent, &snp_options) != 0) {
+        ret = CLI_EXIT_USAGE;
+        goto out;
+    }
     if ((ret = read_file(file, EVIDENCE_FILE_MAX, &evidence)) != CLI_EXIT_OK ||
-        (ret = read_file(root_path, ROOT_FILE_MAX, &roots_pem)) != CLI_EXIT_OK) {
+        (root_path != NULL &&
+         (ret = read_file(root_path, ROOT_FILE_MAX, &roots_pem)) != CLI_EXIT_OK)) {
+        goto out;
+    }
+    if (certs_path != NULL) {
+        if ((ret = load_certs(certs_path, &certs)) != CLI_EXIT_OK) {
+            goto out;
+        }
+        in.endorsements = certs.data;
+        in.endorsements_size = certs.size;
+    }
+    in.options = snp_options;
+    if (nitro && nonce_hex != NULL) {
+        nitro_options = json_pack("{s:s}", "nonce", nonce_hex);
+        if (nitro_options == NULL) {
+            ret = cli_failf(CMD, "out of memory");
+            goto out;
+        }
+        in.options = nitro_options;
+    }
+    if (nitro && (ret = nitro_unwrap_base64(file, &evidence)) != CLI_EXIT_OK) {
+        goto out;
+    }
+    if (collateral_dir != NULL) {
+        clst_buf_init(&collateral, COLLATERAL_MAX);
+        if (clst_evidence_dcap_collateral_load(collateral_dir, &collateral, &err) != CLST_OK) {
+            ret = cli_fail(CMD, &err);
+            goto out;
+        }
+        in.endorsements = collateral.data;
+        in.endorsements_size = collateral.size;
+    }
+    in.tcb_statuses = tcb_status;
+    if (tpm && (ret = cli_tpm_verify_input(ak_pub_path, allow_sha1, &in, &tpm_ak)) !=
+                   CLI_EXIT_OK) {
         goto out;
     }
     if (runtime_path != NULL) {
@@ -224,7 +575,25 @@ verify(int argc, char **argv)
         in.runtime_data_size = runtime.size;
     }
     ret = CLI_EXIT_FAIL;
-    if (clst_x509_stack_from_pem(roots_pem.data, roots_pem.size, &roots, &err) != CLST_OK) {
+    if (root_path == NULL && snp) {
+        if (clst_evidence_sevsnp_roots(&roots, &err) != CLST_OK) {
+            ret = cli_fail(CMD, &err);
+            goto out;
+        }
+    } else if (root_path == NULL && nitro) {
+        if (clst_evidence_nitro_roots(&roots, &err) != CLST_OK) {
+            ret = cli_fail(CMD, &err);
+            goto out;
+        }
+    } else if (root_path == NULL && tpm) {
+        /* an enrolled AK (--ak-pub) needs no roots */
+    } else if (root_path == NULL) {
+        if (clst_evidence_intel_roots(&roots, &err) != CLST_OK) {
+            ret = cli_fail(CMD, &err);
+            goto out;
+        }
+    } else if (clst_x509_stack_from_pem(roots_pem.data, roots_pem.size, &roots, &err) !=
+               CLST_OK) {
         clst_err_prefix(&err, "%s", root_path);
         ret = cli_fail(CMD, &err);
         goto out;
@@ -239,7 +608,11 @@ verify(int argc, char **argv)
                         err.msg[0] != '\0' ? err.msg : clst_status_str(err.status));
         goto out;
     }
-    bool debuggable = json_is_true(json_object_get(claims, CLST_SIM_CLAIM_IS_DEBUGGABLE));
+    bool debuggable = json_is_true(json_object_get(claims, CLST_SIM_CLAIM_IS_DEBUGGABLE)) ||
+                      json_is_true(json_object_get(claims, "tdx_td_attributes_debug")) ||
+                      json_is_true(json_object_get(claims, "x-ms-sgx-is-debuggable")) ||
+                      json_is_true(json_object_get(claims, "x-ms-sevsnpvm-is-debuggable")) ||
+                      json_is_true(json_object_get(claims, "aws-nitro-is-debuggable"));
     if (json) {
         if (json_dumpf(claims, stdout, JSON_INDENT(2)) != 0 || fputc('\n', stdout) == EOF) {
             ret = cli_failf(CMD, "cannot write the claims");
@@ -275,12 +648,20 @@ out:
     clst_buf_cleanup(&roots_pem);
     clst_buf_cleanup(&runtime);
     clst_buf_cleanup(&report_data);
+    clst_buf_cleanup(&collateral);
+    clst_buf_cleanup(&certs);
+    json_decref(snp_options);
+    json_decref(nitro_options);
+    EVP_PKEY_free(tpm_ak);
     return ret;
 }
 
 int
 cmd_evidence(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "get") == 0) {
+        return cli_evidence_get(argc, argv); /* it has its own --help */
+    }
     if (cli_wants_help(argc, argv)) {
         usage(stdout);
         return CLI_EXIT_OK;
@@ -292,5 +673,5 @@ cmd_evidence(int argc, char **argv)
     if (strcmp(argv[1], "verify") == 0) {
         return verify(argc, argv);
     }
-    return cli_usage_error(CMD, "unknown subcommand '%s' (verify)", argv[1]);
+    return cli_usage_error(CMD, "unknown subcommand '%s' (verify, get)", argv[1]);
 }

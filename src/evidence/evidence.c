@@ -8,6 +8,10 @@
 #include <openssl/crypto.h>
 
 #include "evidence/evidence_int.h"
+#include "evidence/dcap_int.h"
+#include "evidence/sevsnp_int.h"
+#include "evidence/nitro_int.h"
+#include "evidence/tpm_int.h"
 
 static const struct {
     enum clst_evidence_kind kind;
@@ -24,6 +28,11 @@ static const struct {
 /* The registry: one entry per kind this build verifies. Hardware kinds join here. */
 static const struct evidence_ops *const registry[] = {
     &evidence_sim_ops,
+    &evidence_tdx_ops, /* tdx_quote.c (declared in dcap_int.h) */
+    &evidence_sgx_ops, /* sgx_quote.c */
+    &evidence_sevsnp_ops,
+    &evidence_nitro_ops, /* nitro_verify.c (declared in nitro_int.h) */
+    &evidence_tpm_ops,   /* tpm_verify.c (declared in tpm_int.h) */
 };
 
 #define REGISTRY_COUNT (sizeof(registry) / sizeof(registry[0]))
@@ -157,11 +166,14 @@ clst_evidence_verify(enum clst_evidence_kind kind, const struct clst_evidence_in
     if (ops == NULL) {
         const char *name = clst_evidence_kind_name(kind);
         rc = clst_err_set(err, CLST_E_NOTFOUND,
-                          "evidence kind '%s' is not supported by this build (supported: sim)",
+                          "evidence kind '%s' is not supported by this build (supported: sim, sevsnp, tdx, "
+                          "sgx, tpm, nitro)",
                           name != NULL ? name : "?");
         goto out;
     }
-    if (in->roots == NULL || sk_X509_num(in->roots) < 1) {
+    /* tpm: an enrolled attestation key replaces the certificate chain (docs/evidence-tpm.md). */
+    if ((in->roots == NULL || sk_X509_num(in->roots) < 1) &&
+        !(kind == CLST_EVIDENCE_TPM && in->tpm_ak != NULL)) {
         rc = clst_err_set(err, CLST_E_INVAL,
                           "%s evidence: no trust roots given; pass the root certificate(s) the "
                           "evidence must chain to",

@@ -65,4 +65,21 @@ enum clst_status evidence_sim_cert_platform_id(X509 *cert,
                                                uint8_t out[static CLST_SIM_PLATFORM_ID_SIZE],
                                                struct clst_err *err);
 
+/* sim_cache.c: the process-wide cache of verified sim platform certificate chains, keyed by
+ * SHA-256(platform cert DER || root cert DER). Thread-safe, bounded, nothing secret. */
+#define EVIDENCE_SIM_CACHE_SLOTS 32
+
+/* On a hit (same certificate bytes, the chain's root byte-identical to one of `roots`, `at`
+ * inside the chain's validity window) hands out new references to the decoded certificate and
+ * its public key (the caller frees both) and returns true. Counts a hit or a miss. */
+bool evidence_sim_cache_lookup(const uint8_t *cert_der, size_t cert_size, STACK_OF(X509) *roots,
+                               int64_t at, X509 **out_cert, EVP_PKEY **out_pkey);
+/* Remembers a chain that clst_x509_verify_chain() accepted without CRLs (`chain` as it returned
+ * it: leaf first, trust anchor last). Takes its own references; failures only skip caching. */
+void evidence_sim_cache_insert(const uint8_t *cert_der, size_t cert_size, X509 *cert,
+                               EVP_PKEY *pkey, STACK_OF(X509) *chain);
+/* For tests and benchmarks: empty the cache and zero its counters; read the counters. */
+void evidence_sim_cache_clear(void);
+void evidence_sim_cache_stats(uint64_t *out_hits, uint64_t *out_misses);
+
 #endif

@@ -232,6 +232,35 @@ key_kind_name(enum clst_key_kind kind)
     return "of an unsupported type";
 }
 
+/* The checks on the platform certificate that do not need the root: cheap, so they run on
+ * every call, also when the chain came from the cache. */
+static enum clst_status
+check_platform_cert(X509 *cert, EVP_PKEY *key, struct clst_err *err)
+{
+    /* Its key must be what the format says signs reports, before anything is verified with
+     * it: a P-256 or RSA key is refused here whatever its signature says. */
+    enum clst_key_kind kind = key != NULL ? clst_pkey_kind(key) : CLST_KEY_UNKNOWN;
+    if (kind != CLST_KEY_EC_P384) {
+        return clst_err_set(err, CLST_E_VERIFY,
+                            "sim evidence: the platform certificate's key is %s, but sim reports "
+                            "are signed with ECDSA P-384",
+                            key_kind_name(kind));
+    }
+    /* An end-entity certificate for signing, not a CA (a root cannot sign reports itself). */
+    if (X509_check_ca(cert) != 0) {
+        return clst_err_set(err, CLST_E_VERIFY,
+                            "sim evidence: the platform certificate is a CA certificate; reports "
+                            "must be signed by a platform (end-entity) key");
+    }
+    if ((X509_get_extension_flags(cert) & EXFLAG_KUSAGE) != 0 &&
+        (X509_get_key_usage(cert) & KU_DIGITAL_SIGNATURE) == 0) {
+        return clst_err_set(err, CLST_E_VERIFY,
+                            "sim evidence: the platform certificate's key usage does not allow "
+                            "digital signatures");
+    }
+    return CLST_OK;
+}
+
 static enum clst_status
 sim_verify(const void *parsed, const uint8_t *data, size_t size,
            const struct clst_evidence_input *in, struct clst_err *err)
@@ -239,8 +268,14 @@ sim_verify(const void *parsed, const uint8_t *data, size_t size,
     const struct clst_sim_evidence *ev = parsed;
     enum clst_status rc = CLST_E_VERIFY;
     X509 *cert = NULL;
+    EVP_PKEY *key = NULL;
+    STACK_OF(X509) *chain = NULL;
     const unsigned char *p = ev->cert_der;
     uint8_t cert_id[CLST_SIM_PLATFORM_ID_SIZE];
+    /* The verified-chain cache (sim_cache.c) is never used with CRLs, so revocation is judged on
+     * every call that gives them, nor with a time the chain check would refuse as out of range. */
+    bool use_cache = in->crls == NULL && in->at >= 0 && in->roots != NULL;
+    bool cached = false;
 
     if (in->endorsements_size != 0) {
         rc = clst_err_set(err, CLST_E_INVAL,
@@ -253,49 +288,47 @@ sim_verify(const void *parsed, const uint8_t *data, size_t size,
         goto out;
     }
 
-    /* 1. The platform certificate: exactly cert_size bytes of DER. */
-    cert = d2i_X509(NULL, &p, (long)ev->cert_size);
-    if (cert == NULL || p != ev->cert_der + ev->cert_size) {
-        rc = clst_err_set(err, CLST_E_MALFORMED,
-                          "sim evidence: the platform certificate at offset 0x%03x is not one "
-                          "DER X.509 certificate of %zu bytes",
-                          OFF_CERT, ev->cert_size);
-        goto out;
+    /* 1. The platform certificate: exactly cert_size bytes of DER; decoded and chain-checked
+     * before (same bytes, same root among this call's roots, time inside the chain's
+     * validity) when the cache has it. */
+    if (use_cache &&
+        evidence_sim_cache_lookup(ev->cert_der, ev->cert_size, in->roots, in->at, &cert, &key)) {
+        cached = true;
+    } else {
+        cert = d2i_X509(NULL, &p, (long)ev->cert_size);
+        if (cert == NULL || p != ev->cert_der + ev->cert_size) {
+            rc = clst_err_set(err, CLST_E_MALFORMED,
+                              "sim evidence: the platform certificate at offset 0x%03x is not one "
+                              "DER X.509 certificate of %zu bytes",
+                              OFF_CERT, ev->cert_size);
+            goto out;
+        }
+        key = X509_get0_pubkey(cert);
+        if (key != NULL && EVP_PKEY_up_ref(key) != 1) {
+            key = NULL;
+            rc = clst_err_set(err, CLST_E_CRYPTO, "sim evidence: cannot reference the platform key");
+            goto out;
+        }
     }
 
-    /* 2. Its key must be what the format says signs reports, before anything is verified with
-     * it: a P-256 or RSA key is refused here whatever its signature says. */
-    EVP_PKEY *key = X509_get0_pubkey(cert);
-    enum clst_key_kind kind = key != NULL ? clst_pkey_kind(key) : CLST_KEY_UNKNOWN;
-    if (kind != CLST_KEY_EC_P384) {
-        rc = clst_err_set(err, CLST_E_VERIFY,
-                          "sim evidence: the platform certificate's key is %s, but sim reports "
-                          "are signed with ECDSA P-384",
-                          key_kind_name(kind));
-        goto out;
-    }
-    /* An end-entity certificate for signing, not a CA (a root cannot sign reports itself). */
-    if (X509_check_ca(cert) != 0) {
-        rc = clst_err_set(err, CLST_E_VERIFY,
-                          "sim evidence: the platform certificate is a CA certificate; reports "
-                          "must be signed by a platform (end-entity) key");
-        goto out;
-    }
-    if ((X509_get_extension_flags(cert) & EXFLAG_KUSAGE) != 0 &&
-        (X509_get_key_usage(cert) & KU_DIGITAL_SIGNATURE) == 0) {
-        rc = clst_err_set(err, CLST_E_VERIFY,
-                          "sim evidence: the platform certificate's key usage does not allow "
-                          "digital signatures");
+    /* 2. Key type, end-entity, key usage: on every call. */
+    if ((rc = check_platform_cert(cert, key, err)) != CLST_OK) {
         goto out;
     }
 
     /* 3. The chain: the platform certificate must be issued by a trusted sim root, valid at the
      * verification time. */
-    rc = clst_x509_verify_chain(cert, NULL, in->roots, in->crls, in->at, NULL, err);
-    if (rc != CLST_OK) {
-        /* CLST_E_VERIFY for every chain failure; INVAL/CRYPTO/NOMEM pass through as they are. */
-        clst_err_prefix(err, "sim evidence: untrusted platform certificate");
-        goto out;
+    if (!cached) {
+        rc = clst_x509_verify_chain(cert, NULL, in->roots, in->crls, in->at,
+                                    use_cache ? &chain : NULL, err);
+        if (rc != CLST_OK) {
+            /* CLST_E_VERIFY for every chain failure; INVAL/CRYPTO/NOMEM pass through. */
+            clst_err_prefix(err, "sim evidence: untrusted platform certificate");
+            goto out;
+        }
+        if (use_cache) {
+            evidence_sim_cache_insert(ev->cert_der, ev->cert_size, cert, key, chain);
+        }
     }
 
     /* 4. The report names the platform whose certificate came with it. */
@@ -311,7 +344,7 @@ sim_verify(const void *parsed, const uint8_t *data, size_t size,
         goto out;
     }
 
-    /* 5. The signature over every byte before it, as received. */
+    /* 5. The signature over every byte before it, as received: always. */
     rc = clst_ecdsa_verify(key, CLST_HASH_SHA384, CLST_SIG_RAW, data, ev->signed_size,
                            ev->signature, sizeof(ev->signature));
     if (rc != CLST_OK) {
@@ -325,6 +358,8 @@ sim_verify(const void *parsed, const uint8_t *data, size_t size,
     }
     rc = CLST_OK;
 out:
+    sk_X509_pop_free(chain, X509_free);
+    EVP_PKEY_free(key);
     X509_free(cert);
     return rc;
 }

@@ -165,8 +165,8 @@ cli_fails() {
     [[ $rc -eq 1 ]] || fail "cloister $*: exit $rc, want 1"
 }
 
-"$CLOISTER" secret --help | grep -q 'cloister secret <action>' || fail "secret --help"
-"$CLOISTER" principal --help | grep -q 'cloister principal <action>' || fail "principal --help"
+grep -q 'cloister secret <action>' <<<"$("$CLOISTER" secret --help)" || fail "secret --help"
+grep -q 'cloister principal <action>' <<<"$("$CLOISTER" principal --help)" || fail "principal --help"
 rc=0
 "$CLOISTER" secret frobnicate x >/dev/null 2>&1 || rc=$?
 [[ $rc -eq 2 ]] || fail "unknown action: exit $rc, want 2"

@@ -9,11 +9,17 @@
  * untrusted and look-alike roots, expired and not-yet-valid certificates, revoked certificates,
  * a P-256, P-521 or RSA platform key, SHA-256 or DER signatures, another key's signature, a CA
  * certificate as platform certificate, a missing or different platform id.
+ *
+ * The verified-chain cache (sim_cache.c): a second verify of the same evidence hits it; a cached
+ * chain is not used with a different root, at a time outside the chain's validity, with a
+ * tampered certificate of the same subject and key, or when CRLs are given; 4 threads verify
+ * valid and invalid evidence at once while the cache is being cleared.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include <cmocka.h>
@@ -731,6 +737,321 @@ test_revocation(void **state)
     X509_free(cert);
 }
 
+/* ---- the verified-chain cache (sim_cache.c) -------------------------------------------------- */
+
+static void
+cache_counts(uint64_t *hits, uint64_t *misses)
+{
+    evidence_sim_cache_stats(hits, misses);
+}
+
+static void
+test_cache_hit(void **state)
+{
+    struct fx *f = *state;
+    uint64_t hits = 99, misses = 99;
+    evidence_sim_cache_clear();
+    cache_counts(&hits, &misses);
+    assert_int_equal(hits, 0);
+    assert_int_equal(misses, 0);
+
+    expect_verify(f, f->ev.data, f->ev.size, CLST_OK);
+    cache_counts(&hits, &misses);
+    assert_int_equal(hits, 0);
+    assert_int_equal(misses, 1);
+    expect_verify(f, f->ev.data, f->ev.size, CLST_OK);
+    expect_verify(f, f->ev.data, f->ev.size, CLST_OK);
+    cache_counts(&hits, &misses);
+    assert_int_equal(hits, 2);
+    assert_int_equal(misses, 1);
+
+    /* A hit still checks the report signature and binding: a flipped report byte or signature
+     * byte fails with the chain cached. */
+    struct clst_buf bad;
+    clst_buf_init(&bad, CLST_SIM_EVIDENCE_MAX_SIZE);
+    assert_int_equal(clst_buf_append(&bad, f->ev.data, f->ev.size), CLST_OK);
+    bad.data[0x80] ^= 0x01; /* report data */
+    expect_verify(f, bad.data, bad.size, CLST_E_VERIFY);
+    bad.data[0x80] ^= 0x01;
+    bad.data[bad.size - 1] ^= 0x01; /* signature */
+    expect_verify(f, bad.data, bad.size, CLST_E_VERIFY);
+    cache_counts(&hits, &misses);
+    assert_int_equal(hits, 4); /* both reached the signature through the cache */
+    clst_buf_cleanup(&bad);
+}
+
+static void
+test_cache_other_root(void **state)
+{
+    struct fx *f = *state;
+    struct fx *other = fx_new();
+    assert_non_null(other);
+    struct clst_err err = {0};
+    json_t *claims = NULL;
+    uint64_t hits = 0;
+
+    /* Cached while both roots were trusted (the chain ends at f's root)... */
+    evidence_sim_cache_clear();
+    STACK_OF(X509) *both = sk_X509_new_null();
+    assert_non_null(both);
+    assert_true(sk_X509_push(both, f->root) > 0);
+    assert_true(sk_X509_push(both, other->root) > 0);
+    struct clst_evidence_input in = fx_input(f, f->ev.data, f->ev.size);
+    in.roots = both;
+    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_OK);
+    json_decref(claims);
+    claims = NULL;
+    /* ... and hit again with both. */
+    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_OK);
+    json_decref(claims);
+    claims = NULL;
+    cache_counts(&hits, NULL);
+    assert_int_equal(hits, 1);
+
+    /* ... is not used when only another root is trusted. */
+    in.roots = other->roots;
+    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
+    assert_null(claims);
+    assert_non_null(strstr(err.msg, "untrusted platform certificate"));
+    cache_counts(&hits, NULL);
+    assert_int_equal(hits, 1);
+
+    /* Nor with a look-alike of f's root: same subject name, another key. */
+    EVP_PKEY *fake_key = NULL;
+    X509 *fake_root = NULL;
+    assert_int_equal(clst_ec_generate(CLST_CURVE_P384, &fake_key), CLST_OK);
+    assert_int_equal(evidence_sim_cert_issue(fake_key, NULL, fake_key,
+                                             "Cloister sim root CA (development only, not "
+                                             "hardware)",
+                                             NULL, true, f->now - 100, f->now + 86400, &fake_root,
+                                             &err),
+                     CLST_OK);
+    assert_int_equal(
+        X509_NAME_cmp(X509_get_subject_name(fake_root), X509_get_subject_name(f->root)), 0);
+    STACK_OF(X509) *fake = sk_X509_new_null();
+    assert_non_null(fake);
+    assert_true(sk_X509_push(fake, fake_root) > 0);
+    in.roots = fake;
+    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
+    assert_null(claims);
+    cache_counts(&hits, NULL);
+    assert_int_equal(hits, 1);
+
+    /* No roots at all is still a caller error, cached chain or not. */
+    STACK_OF(X509) *none = sk_X509_new_null();
+    assert_non_null(none);
+    in.roots = none;
+    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_INVAL);
+    assert_null(claims);
+
+    sk_X509_free(none);
+    sk_X509_free(fake);
+    sk_X509_free(both);
+    X509_free(fake_root);
+    EVP_PKEY_free(fake_key);
+    fx_free(other);
+}
+
+static void
+test_cache_time(void **state)
+{
+    struct fx *f = *state;
+    struct clst_evidence_input in = fx_input(f, f->ev.data, f->ev.size);
+    struct clst_err err = {0};
+    json_t *claims = NULL;
+    uint64_t hits = 0, misses = 0;
+
+    evidence_sim_cache_clear();
+    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_OK);
+    json_decref(claims);
+    claims = NULL;
+    /* Later but inside the validity: a hit. */
+    in.at = f->now + 365 * 86400LL;
+    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_OK);
+    json_decref(claims);
+    claims = NULL;
+    cache_counts(&hits, &misses);
+    assert_int_equal(hits, 1);
+    assert_int_equal(misses, 1);
+
+    /* Expired, not yet valid, long after: the cached chain does not answer. */
+    in.at = f->now + CLST_SIM_PLATFORM_VALIDITY + 1;
+    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
+    assert_non_null(strstr(err.msg, "expired"));
+    assert_null(claims);
+    in.at = f->now - 86400;
+    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
+    assert_non_null(strstr(err.msg, "not yet valid"));
+    in.at = f->now + CLST_SIM_ROOT_VALIDITY + 1;
+    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
+    in.at = -1;
+    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_INVAL);
+    assert_null(claims);
+    cache_counts(&hits, &misses);
+    assert_int_equal(hits, 1);
+    assert_int_equal(misses, 4); /* -1 is not even looked up */
+}
+
+static void
+test_cache_tampered_cert(void **state)
+{
+    /* The platform certificate with one byte of its (root's) signature changed: same subject,
+     * same key, same platform id, so a report signed by the platform key passes everything but
+     * the chain. With the genuine chain cached it must still fail: other DER, other cache key. */
+    struct fx *f = *state;
+    uint64_t hits = 0;
+    size_t der_size = 0;
+    X509 *cert = fx_platform_cert(f);
+    assert_non_null(cert);
+    uint8_t *der = fx_der(cert, &der_size);
+    assert_non_null(der);
+    der[der_size - 1] ^= 0x01; /* last byte of the signature's s */
+
+    const unsigned char *p = der;
+    X509 *tampered = d2i_X509(NULL, &p, (long)der_size);
+    assert_non_null(tampered);
+    assert_int_equal(X509_NAME_cmp(X509_get_subject_name(tampered), X509_get_subject_name(cert)),
+                     0);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(tampered), X509_get0_pubkey(cert)), 1);
+
+    evidence_sim_cache_clear();
+    expect_verify(f, f->ev.data, f->ev.size, CLST_OK);
+    struct clst_sim_report r = fx_report(f);
+    struct clst_buf tbs, ev;
+    clst_buf_init(&tbs, CLST_SIM_EVIDENCE_MAX_SIZE);
+    clst_buf_init(&ev, CLST_SIM_EVIDENCE_MAX_SIZE);
+    assert_int_equal(evidence_sim_encode_tbs(&r, der, der_size, &tbs), CLST_OK);
+    assert_int_equal(fx_sign_ecdsa(f->platform_key, CLST_HASH_SHA384, CLST_SIG_RAW, &tbs, &ev),
+                     CLST_OK);
+    struct clst_err err = {0};
+    assert_int_equal(fx_verify(f, ev.data, ev.size, &err), CLST_E_VERIFY);
+    assert_non_null(strstr(err.msg, "untrusted platform certificate"));
+    /* Twice: a failed chain is never cached. */
+    assert_int_equal(fx_verify(f, ev.data, ev.size, &err), CLST_E_VERIFY);
+    cache_counts(&hits, NULL);
+    assert_int_equal(hits, 0);
+    /* The genuine one still hits. */
+    expect_verify(f, f->ev.data, f->ev.size, CLST_OK);
+    cache_counts(&hits, NULL);
+    assert_int_equal(hits, 1);
+
+    clst_buf_cleanup(&ev);
+    clst_buf_cleanup(&tbs);
+    X509_free(tampered);
+    free(der);
+    X509_free(cert);
+}
+
+static void
+test_cache_crls_bypass(void **state)
+{
+    /* With CRLs the cache is neither read nor written: a chain cached without CRLs does not
+     * hide a revocation. */
+    struct fx *f = *state;
+    struct clst_evidence_input in = fx_input(f, f->ev.data, f->ev.size);
+    struct clst_err err = {0};
+    json_t *claims = NULL;
+    uint64_t hits = 0, misses = 0;
+    X509 *cert = fx_platform_cert(f);
+    assert_non_null(cert);
+
+    evidence_sim_cache_clear();
+    expect_verify(f, f->ev.data, f->ev.size, CLST_OK);
+    STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
+    assert_non_null(crls);
+    assert_true(sk_X509_CRL_push(crls, make_crl(f, X509_get0_serialNumber(cert))) > 0);
+    in.crls = crls;
+    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
+    assert_non_null(strstr(err.msg, "revoked"));
+    assert_null(claims);
+    cache_counts(&hits, &misses);
+    assert_int_equal(hits, 0);
+    assert_int_equal(misses, 1);
+
+    sk_X509_CRL_pop_free(crls, X509_CRL_free);
+    X509_free(cert);
+}
+
+#define CACHE_THREADS 4
+#define CACHE_ROUNDS  12
+
+struct cache_job {
+    const struct fx *f;
+    const struct fx *other;
+    int index;
+    int wrong; /* results that differed from what was expected */
+};
+
+static void *
+cache_worker(void *arg)
+{
+    struct cache_job *job = arg;
+    for (int i = 0; i < CACHE_ROUNDS; i++) {
+        struct clst_evidence_input in = fx_input(job->f, job->f->ev.data, job->f->ev.size);
+        enum clst_status want = CLST_OK;
+        json_t *claims = NULL;
+        switch ((job->index + i) % 4) {
+        case 1:
+            in.roots = job->other->roots; /* untrusted root */
+            want = CLST_E_VERIFY;
+            break;
+        case 2:
+            in.at = job->f->now + CLST_SIM_PLATFORM_VALIDITY + 1; /* expired */
+            want = CLST_E_VERIFY;
+            break;
+        case 3:
+            if (job->index == 0) {
+                evidence_sim_cache_clear(); /* races lookups and inserts */
+            }
+            in.evidence = job->other->ev.data; /* the other platform, against its root */
+            in.evidence_size = job->other->ev.size;
+            in.roots = job->other->roots;
+            break;
+        default:
+            break;
+        }
+        enum clst_status rc = clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, NULL);
+        if (rc != want || (rc == CLST_OK) != (claims != NULL)) {
+            job->wrong++;
+        }
+        json_decref(claims);
+    }
+    return NULL;
+}
+
+static void
+test_cache_threads(void **state)
+{
+    struct fx *f = *state;
+    struct fx *other = fx_new();
+    assert_non_null(other);
+    pthread_t th[CACHE_THREADS];
+    struct cache_job jobs[CACHE_THREADS];
+    uint64_t hits = 0, misses = 0;
+
+    evidence_sim_cache_clear();
+    for (int i = 0; i < CACHE_THREADS; i++) {
+        jobs[i] = (struct cache_job){.f = f, .other = other, .index = i, .wrong = 0};
+        assert_int_equal(pthread_create(&th[i], NULL, cache_worker, &jobs[i]), 0);
+    }
+    for (int i = 0; i < CACHE_THREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(jobs[i].wrong, 0);
+    }
+    /* Every verify is one lookup; the clears zero the counters, so only a bound holds. */
+    cache_counts(&hits, &misses);
+    assert_true(hits + misses <= (uint64_t)(CACHE_THREADS * CACHE_ROUNDS));
+    /* After the storm the cache still answers correctly, and hits. */
+    expect_verify(f, f->ev.data, f->ev.size, CLST_OK);
+    expect_verify(f, other->ev.data, other->ev.size, CLST_E_VERIFY);
+    uint64_t before = 0, after = 0;
+    cache_counts(&before, NULL);
+    expect_verify(f, f->ev.data, f->ev.size, CLST_OK);
+    cache_counts(&after, NULL);
+    assert_int_equal(after, before + 1);
+    fx_free(other);
+}
+
 /* ---- wrong keys and algorithms -------------------------------------------------------------- */
 
 /* Issues a platform certificate from the trusted root for `key` with our platform id. */
@@ -972,6 +1293,12 @@ main(void)
         cmocka_unit_test(test_ca_or_root_as_platform),
         cmocka_unit_test(test_platform_id),
         cmocka_unit_test(test_endorsements_refused),
+        cmocka_unit_test(test_cache_hit),
+        cmocka_unit_test(test_cache_other_root),
+        cmocka_unit_test(test_cache_time),
+        cmocka_unit_test(test_cache_tampered_cert),
+        cmocka_unit_test(test_cache_crls_bypass),
+        cmocka_unit_test(test_cache_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
