@@ -34,7 +34,7 @@
 /* The sim verified-chain cache's test hooks (evidence_sim_cache_clear/_stats): private to the
  * evidence component, included here only to report whether the cache was used and to measure a
  * cold verification beside the warm one. */
-#include "../../src/evidence/evidence_int.h"
+#include "evidence/evidence_int.h"
 
 static const char lua_script[] =
     "wrk.method = 'POST'\n"

@@ -179,9 +179,8 @@ evidence_sim_cache_lookup(const uint8_t *cert_der_in, size_t cert_size, STACK_OF
             struct sim_slot *s = &cache[i];
             /* The key binds both DERs; the root bytes are compared as well, so a hit never rests
              * on the hash alone for the trust anchor. */
-            if (!s->used || memcmp(s->key, key, sizeof(key)) != 0 ||
-                s->root_der_size != rsize || memcmp(s->root_der, rder, rsize) != 0 ||
-                at < s->not_before || at > s->not_after) {
+            if (!s->used || memcmp(s->key, key, sizeof(key)) != 0 || s->root_der_size != rsize ||
+                memcmp(s->root_der, rder, rsize) != 0 || at < s->not_before || at > s->not_after) {
                 continue;
             }
             if (X509_up_ref(s->cert) != 1) {
@@ -211,8 +210,8 @@ evidence_sim_cache_lookup(const uint8_t *cert_der_in, size_t cert_size, STACK_OF
 }
 
 void
-evidence_sim_cache_insert(const uint8_t *cert_der_in, size_t cert_size, X509 *cert,
-                          EVP_PKEY *pkey, STACK_OF(X509) *chain)
+evidence_sim_cache_insert(const uint8_t *cert_der_in, size_t cert_size, X509 *cert, EVP_PKEY *pkey,
+                          STACK_OF(X509) *chain)
 {
     uint8_t *rder = NULL;
     size_t rsize = 0;

@@ -306,7 +306,8 @@ sim_verify(const void *parsed, const uint8_t *data, size_t size,
         key = X509_get0_pubkey(cert);
         if (key != NULL && EVP_PKEY_up_ref(key) != 1) {
             key = NULL;
-            rc = clst_err_set(err, CLST_E_CRYPTO, "sim evidence: cannot reference the platform key");
+            rc =
+                clst_err_set(err, CLST_E_CRYPTO, "sim evidence: cannot reference the platform key");
             goto out;
         }
     }
