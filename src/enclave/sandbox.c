@@ -1,0 +1,383 @@
+/*
+ * The sim enclave's sandbox, applied by the loader to its own process (see docs/enclaves.md,
+ * "The sandbox"):
+ *
+ *   sandbox_early     non-dumpable (no ptrace, no /proc/PID/mem for same-uid processes), no new
+ *                     privileges, no core files
+ *   sandbox_close_fds every descriptor closed but the channel (and /dev/null on 0-2)
+ *   stage 1           before the image is handed over and loaded: exec, ptrace, sockets (but
+ *                     receiving on the control socket), process creation and signals to other
+ *                     processes are already fatal
+ *   sandbox_memory    mlockall where the limits allow it; the manifest's heap limit (RLIMIT_DATA)
+ *   stage 2           the final allow-list: memory management (never executable), futex, exit,
+ *                     clocks, randomness, yielding; everything else traps and kills
+ *
+ * A forbidden call raises SIGSYS (SECCOMP_RET_TRAP); the handler records the system call number in
+ * the shared note for the host and exits at once. The call itself is never executed, whatever the
+ * enclave does with the handler.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <seccomp.h>
+
+#include "enclave/enclave_int.h"
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#define SANDBOX_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+#define SANDBOX_SANITIZED 1
+#endif
+#endif
+#ifndef SANDBOX_SANITIZED
+#define SANDBOX_SANITIZED 0
+#endif
+
+enum clst_status
+sandbox_early(struct clst_err *err)
+{
+    struct rlimit zero = {0, 0};
+    /* First: from here on a same-uid process can neither ptrace us nor read /proc/PID/mem. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+        return clst_err_set(err, CLST_E_INTERNAL, "PR_SET_DUMPABLE: %s", strerror(errno));
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        return clst_err_set(err, CLST_E_INTERNAL, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+    }
+    if (setrlimit(RLIMIT_CORE, &zero) != 0) {
+        return clst_err_set(err, CLST_E_INTERNAL, "RLIMIT_CORE: %s", strerror(errno));
+    }
+    /* No PR_SET_PDEATHSIG: it fires when the *thread* that started us exits, which would kill
+     * enclaves of multi-threaded hosts. The enclave checks getppid() while it waits instead. */
+    return CLST_OK;
+}
+
+void
+sandbox_close_fds(const int *keep, size_t keep_count)
+{
+    unsigned next = 0;
+    for (size_t i = 0; i < keep_count; i++) {
+        unsigned k = (unsigned)keep[i];
+        if (k > next) {
+            (void)syscall(SYS_close_range, next, k - 1, 0);
+        }
+        next = k + 1;
+    }
+    (void)syscall(SYS_close_range, next, ~0u, 0);
+}
+
+/* The one piece of global state the handler needs: where to write the note (set once, before
+ * the filters exist). */
+static struct chan_note *trap_note;
+
+static void
+on_sigsys(int sig, siginfo_t *si, void *uctx)
+{
+    (void)sig;
+    (void)uctx;
+    struct chan_note *n = trap_note;
+    if (n != NULL) {
+        n->syscall_nr = si->si_syscall;
+        n->arch = si->si_arch;
+        atomic_store(&n->kind, NOTE_SANDBOX);
+    }
+    _exit(ENCL_EXIT_SANDBOX);
+}
+
+enum clst_status
+sandbox_trap_install(struct clst_err *err)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_sigsys;
+    sa.sa_flags = SA_SIGINFO;
+    sigfillset(&sa.sa_mask);
+    if (sigaction(SIGSYS, &sa, NULL) != 0) {
+        return clst_err_set(err, CLST_E_INTERNAL, "sigaction(SIGSYS): %s", strerror(errno));
+    }
+    return CLST_OK;
+}
+
+void
+sandbox_trap_note(struct chan_note *note)
+{
+    trap_note = note;
+}
+
+static enum clst_status
+load_filter(scmp_filter_ctx ctx, const char *stage, struct clst_err *err)
+{
+    int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+    if (r == 0) {
+        r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1);
+    }
+    if (r == 0) {
+        r = seccomp_load(ctx);
+    }
+    if (r != 0) {
+        return clst_err_set(err, CLST_E_INTERNAL, "loading the %s seccomp filter: %s", stage,
+                            strerror(-r));
+    }
+    return CLST_OK;
+}
+
+enum clst_status
+sandbox_stage1(struct clst_err *err)
+{
+    static const int denied[] = {
+        SCMP_SYS(execve),
+        SCMP_SYS(execveat),
+        SCMP_SYS(ptrace),
+        SCMP_SYS(process_vm_readv),
+        SCMP_SYS(process_vm_writev),
+        SCMP_SYS(socket),
+        SCMP_SYS(socketpair),
+        SCMP_SYS(connect),
+        SCMP_SYS(bind),
+        SCMP_SYS(listen),
+        SCMP_SYS(accept),
+        SCMP_SYS(accept4),
+        SCMP_SYS(sendto),
+        SCMP_SYS(sendmsg),
+        SCMP_SYS(sendmmsg),
+        SCMP_SYS(recvfrom),
+        SCMP_SYS(recvmmsg),
+        SCMP_SYS(fork),
+        SCMP_SYS(vfork),
+        SCMP_SYS(clone),
+        SCMP_SYS(clone3),
+        SCMP_SYS(kill),
+        SCMP_SYS(tkill),
+        SCMP_SYS(pidfd_open),
+        SCMP_SYS(pidfd_send_signal),
+        SCMP_SYS(pidfd_getfd),
+        SCMP_SYS(mount),
+        SCMP_SYS(umount2),
+        SCMP_SYS(unshare),
+        SCMP_SYS(setns),
+        SCMP_SYS(chroot),
+        SCMP_SYS(pivot_root),
+        SCMP_SYS(keyctl),
+        SCMP_SYS(add_key),
+        SCMP_SYS(request_key),
+        SCMP_SYS(bpf),
+        SCMP_SYS(perf_event_open),
+        SCMP_SYS(userfaultfd),
+        SCMP_SYS(io_uring_setup),
+        SCMP_SYS(io_uring_enter),
+        SCMP_SYS(io_uring_register),
+        SCMP_SYS(open_by_handle_at),
+        SCMP_SYS(name_to_handle_at),
+        SCMP_SYS(kcmp),
+        SCMP_SYS(personality),
+        SCMP_SYS(setuid),
+        SCMP_SYS(setgid),
+        SCMP_SYS(setreuid),
+        SCMP_SYS(setregid),
+        SCMP_SYS(setresuid),
+        SCMP_SYS(setresgid),
+        SCMP_SYS(setgroups),
+    };
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (ctx == NULL) {
+        return clst_err_set(err, CLST_E_NOMEM, "seccomp_init failed");
+    }
+    enum clst_status rc = CLST_E_INTERNAL;
+    for (size_t i = 0; i < sizeof(denied) / sizeof(denied[0]); i++) {
+        if (denied[i] < 0) {
+            continue; /* not a system call on this architecture */
+        }
+        int r = seccomp_rule_add(ctx, SCMP_ACT_TRAP, denied[i], 0);
+        if (r != 0) {
+            rc = clst_err_set(err, CLST_E_INTERNAL, "seccomp rule %d: %s", denied[i], strerror(-r));
+            goto out;
+        }
+    }
+    /* The hand-over arrives on the control socket; nothing else may be received. abort() may
+     * signal this process (filters stack: stage 2 cannot allow what stage 1 forbids). */
+    int r = seccomp_rule_add(ctx, SCMP_ACT_TRAP, SCMP_SYS(recvmsg), 1,
+                             SCMP_A0(SCMP_CMP_NE, ENCL_FD_CONTROL));
+    if (r == 0) {
+        r = seccomp_rule_add(ctx, SCMP_ACT_TRAP, SCMP_SYS(tgkill), 1,
+                             SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)getpid()));
+    }
+    if (r != 0) {
+        rc = clst_err_set(err, CLST_E_INTERNAL, "seccomp rule recvmsg: %s", strerror(-r));
+        goto out;
+    }
+    rc = load_filter(ctx, "first", err);
+out:
+    seccomp_release(ctx);
+    return rc;
+}
+
+/* Reads VmData (kB) from /proc/self/status: the memory RLIMIT_DATA already counts. */
+static uint64_t
+current_data_bytes(void)
+{
+    char line[256];
+    uint64_t kb = 0;
+    FILE *f = fopen("/proc/self/status", "re");
+    if (f == NULL) {
+        return 0;
+    }
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned long long v;
+        if (sscanf(line, "VmData: %llu kB", &v) == 1) {
+            kb = v;
+            break;
+        }
+    }
+    fclose(f);
+    return kb * 1024u;
+}
+
+void
+sandbox_memory(uint32_t heap_mib, struct sandbox_report *out)
+{
+    struct rlimit rl;
+    memset(out, 0, sizeof(*out));
+    out->memlock_limit = UINT64_MAX;
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0) {
+        /* Use all we are allowed. */
+        if (rl.rlim_cur != rl.rlim_max) {
+            struct rlimit raised = {rl.rlim_max, rl.rlim_max};
+            if (setrlimit(RLIMIT_MEMLOCK, &raised) == 0) {
+                rl = raised;
+            }
+        }
+        out->memlock_limit = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+    }
+    if (SANDBOX_SANITIZED) {
+        /* The sanitizers reserve terabytes of shadow memory: neither locking nor a data limit
+         * can apply. Sanitizer builds are for tests only (docs/enclaves.md). */
+        return;
+    }
+    uint64_t heap = (uint64_t)heap_mib * 1024u * 1024u;
+    uint64_t data = current_data_bytes();
+    /*
+     * MCL_FUTURE under a finite limit would make every allocation past the limit fail, so lock
+     * only when nothing can run into it: root (CAP_IPC_LOCK) or an unlimited RLIMIT_MEMLOCK.
+     * MCL_ONFAULT locks pages as they are touched instead of populating everything now.
+     */
+    if (geteuid() == 0 || out->memlock_limit == UINT64_MAX) {
+        if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0) {
+            out->locked = true;
+        } else {
+            out->lock_errno = errno;
+        }
+    } else {
+        out->lock_errno = ENOMEM;
+    }
+    if (data > 0) {
+        struct rlimit dl = {(rlim_t)(data + heap), (rlim_t)(data + heap)};
+        out->heap_applied = setrlimit(RLIMIT_DATA, &dl) == 0;
+    }
+}
+
+/* Adds `nr` to the allow-list, with up to two argument conditions. */
+static int
+allow(scmp_filter_ctx ctx, int nr, unsigned count, struct scmp_arg_cmp a, struct scmp_arg_cmp b)
+{
+    if (nr < 0) {
+        return 0;
+    }
+    if (count == 0) {
+        return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+    }
+    if (count == 1) {
+        return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, a);
+    }
+    return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, a, b);
+}
+
+enum clst_status
+sandbox_stage2_prepare(void **out, struct clst_err *err)
+{
+    static const int plain[] = {
+        /* exit and signal return */
+        SCMP_SYS(exit),
+        SCMP_SYS(exit_group),
+        SCMP_SYS(rt_sigreturn),
+        SCMP_SYS(restart_syscall),
+        /* the channel's wake-ups, and noticing that the host is gone */
+        SCMP_SYS(futex),
+        SCMP_SYS(getppid),
+        /* memory management */
+        SCMP_SYS(munmap),
+        SCMP_SYS(mremap),
+        SCMP_SYS(brk),
+        SCMP_SYS(madvise),
+        /* clocks (vDSO fallbacks), randomness, scheduling hints */
+        SCMP_SYS(clock_gettime),
+        SCMP_SYS(clock_getres),
+        SCMP_SYS(gettimeofday),
+        SCMP_SYS(getrandom),
+        SCMP_SYS(getcpu),
+        SCMP_SYS(sched_yield),
+        /* abort(): block signals, raise SIGABRT on ourselves (tgkill is limited below) */
+        SCMP_SYS(rt_sigprocmask),
+        SCMP_SYS(getpid),
+        SCMP_SYS(gettid),
+#if SANDBOX_SANITIZED
+        /* What ASan/UBSan's runtime uses in a running process (tests only). */
+        SCMP_SYS(sigaltstack),
+        SCMP_SYS(rt_sigaction),
+        SCMP_SYS(prctl),
+        SCMP_SYS(getrlimit),
+        SCMP_SYS(prlimit64),
+        SCMP_SYS(nanosleep),
+        SCMP_SYS(clock_nanosleep),
+        SCMP_SYS(writev),
+#endif
+    };
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
+    struct scmp_arg_cmp none = SCMP_A0(SCMP_CMP_EQ, 0);
+    int r = 0;
+    if (ctx == NULL) {
+        return clst_err_set(err, CLST_E_NOMEM, "seccomp_init failed");
+    }
+    for (size_t i = 0; r == 0 && i < sizeof(plain) / sizeof(plain[0]); i++) {
+        r = allow(ctx, plain[i], 0, none, none);
+    }
+    /* Never an executable mapping: no new code once the image is loaded. */
+    r = r ? r : allow(ctx, SCMP_SYS(mmap), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0), none);
+    r = r ? r : allow(ctx, SCMP_SYS(mprotect), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0), none);
+    /* Our own affinity only (the spin policy asks how many CPUs it may use). */
+    r = r ? r : allow(ctx, SCMP_SYS(sched_getaffinity), 1, SCMP_A0(SCMP_CMP_EQ, 0), none);
+    /* abort() signals itself; nobody else. */
+    r = r ? r : allow(ctx, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()), none);
+    /* Standard error only, which is /dev/null unless the host kept its own for debugging. */
+    r = r ? r : allow(ctx, SCMP_SYS(write), 1, SCMP_A0(SCMP_CMP_EQ, 2), none);
+    if (r == 0) {
+        r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+    }
+    if (r != 0) {
+        seccomp_release(ctx);
+        return clst_err_set(err, CLST_E_INTERNAL, "building the seccomp allow-list: %s",
+                            strerror(-r));
+    }
+    *out = ctx;
+    return CLST_OK;
+}
+
+enum clst_status
+sandbox_stage2_load(void *filter, struct clst_err *err)
+{
+    scmp_filter_ctx ctx = filter;
+    enum clst_status rc = load_filter(ctx, "final", err);
+    seccomp_release(ctx);
+    return rc;
+}
