@@ -12,10 +12,17 @@ packages=(
     libssl-dev libjansson-dev libcjose-dev libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev
     libseccomp-dev libcbor-dev libtss2-dev
     # tests
-    libcmocka-dev libclang-rt-14-dev curl openssl
+    libcmocka-dev libclang-rt-14-dev curl openssl sqlite3 jq
+    swtpm tpm2-tools
     # benchmarks
     age wrk
 )
+
+# The SDK interop tests run the cloud vendors' npm SDKs on Node.js. Use the machine's node when it
+# has one (this project's machines ship Node 20); otherwise Debian's nodejs and npm.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

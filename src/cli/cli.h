@@ -2,7 +2,10 @@
 #ifndef CLST_CLI_H
 #define CLST_CLI_H
 
+#include <stdbool.h>
+
 #include <cloister/core.h>
+#include <cloister/evidence.h>
 
 /* Exit codes: 0 success, 1 the operation failed, 2 usage error (unknown command or option). */
 #define CLI_EXIT_OK    0
@@ -24,6 +27,11 @@ int cli_failf(const char *cmd, const char *fmt, ...) __attribute__((format(print
 /* True when argv holds -h or --help before any "--". */
 int cli_wants_help(int argc, char **argv);
 
+/* TPM helpers of 'cloister evidence' (cmd_tee.c): 'evidence get' and the tpm options of verify. */
+int cli_evidence_get(int argc, char **argv);
+int cli_tpm_verify_input(const char *ak_pub_path, bool allow_sha1, struct clst_evidence_input *in,
+                         EVP_PKEY **out_ak);
+
 /* Subcommand groups (one file each). */
 int cmd_version(int argc, char **argv);   /* cmd_version.c */
 int cmd_selftest(int argc, char **argv);  /* cmd_selftest.c */
@@ -31,5 +39,16 @@ int cmd_keygen(int argc, char **argv);    /* cmd_envelope.c */
 int cmd_encrypt(int argc, char **argv);   /* cmd_envelope.c */
 int cmd_decrypt(int argc, char **argv);   /* cmd_envelope.c */
 int cmd_inspect(int argc, char **argv);   /* cmd_envelope.c */
+int cmd_serve(int argc, char **argv);     /* cmd_serve.c */
+int cmd_sim(int argc, char **argv);       /* cmd_sim.c */
+int cmd_evidence(int argc, char **argv);  /* cmd_evidence.c */
+int cmd_secret(int argc, char **argv);    /* cmd_secret.c */
+int cmd_principal(int argc, char **argv); /* cmd_principal.c */
+int cmd_key(int argc, char **argv);       /* cmd_key.c */
+int cmd_attest(int argc, char **argv);    /* cmd_attest.c */
+int cmd_token(int argc, char **argv);     /* cmd_token.c */
+int cmd_policy(int argc, char **argv);    /* cmd_policy.c */
+int cmd_enclave(int argc, char **argv);   /* cmd_enclave.c */
+int cmd_run(int argc, char **argv);       /* cmd_run.c */
 
 #endif

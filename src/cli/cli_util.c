@@ -20,8 +20,9 @@ cli_usage_error(const char *cmd, const char *fmt, ...)
 int
 cli_fail(const char *cmd, const struct clst_err *err)
 {
-    const char *msg = (err != NULL && err->msg[0] != '\0') ? err->msg
-                      : clst_status_str(err ? err->status : CLST_E_INTERNAL);
+    const char *msg = (err != NULL && err->msg[0] != '\0')
+                          ? err->msg
+                          : clst_status_str(err ? err->status : CLST_E_INTERNAL);
     fprintf(stderr, "cloister %s: %s\n", cmd, msg);
     return CLI_EXIT_FAIL;
 }

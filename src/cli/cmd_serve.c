@@ -9,9 +9,14 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <cloister/attest.h>
+#include <cloister/crypto.h>
 #include <cloister/server.h>
+#include <cloister/vault.h>
+#include <cloister/vault_store.h>
 
 #include "cli/cli.h"
+#include "vault/release.h"
 
 #define DEFAULT_DATA          "./cloister-data"
 #define DEFAULT_LISTEN        "127.0.0.1:8443"
@@ -46,18 +51,56 @@ usage(void)
            "                             SDKs that check the resource against the vault's host\n"
            "  --io epoll|poll            event loop per worker thread (default epoll)\n"
            "\n"
+           "attestation service (POST /attest/{type}, GET /certs; docs/attestation.md):\n"
+           "  --trust-sim ROOT.pem       accept sim evidence from the sim platform with this root\n"
+           "                             (repeatable; 'cloister sim init' makes it). Sim is the\n"
+           "                             DEVELOPMENT-ONLY TEE: without this, sim evidence is refused\n"
+           "  --token-lifetime SECONDS   lifetime of attestation tokens (60..%d, default %d)\n"
+           "  --issuer URL               the tokens' issuer, https://HOST:PORT (default: the\n"
+           "                             listen address with the bound port)\n"
+           "  --test-fixed-time T        TEST ONLY: the attestation service's clock stands still at\n"
+           "                             T (RFC 3339 UTC or Unix seconds), for recorded evidence\n"
+           "\n"
+           "secure key release (POST /keys/{name}/release; docs/key-release.md):\n"
+           "  --trust-authority ISSUER=JWKS\n"
+           "                             also trust attestation tokens from ISSUER, verified with\n"
+           "                             the JWKS at an https:// URL or in a file (repeatable)\n"
+           "  --authority-ca PEM         pin this CA bundle for the preceding --trust-authority's\n"
+           "                             https URL (default: the system's roots)\n"
+           "  --no-trust-local           do not trust this server's own attestation service (it is\n"
+           "                             trusted by default)\n"
+           "  --redact-denials           403 answers name the failing rule and claim but not the\n"
+           "                             expected and actual values\n"
+           "  Every release decision is appended to DIR/" CLST_RELEASE_DECISION_LOG ".\n"
+           "\n"
            "It prints 'listening on https://HOST:PORT' once it accepts connections; SIGTERM or\n"
            "SIGINT stop it gracefully (exit status 0). GET /healthz answers {\"status\":\"ok\"}.\n"
            "Logs go to stderr ('cloister --log-level info serve' logs every request).\n",
            CLST_SERVER_MAX_THREADS, CLST_SERVER_DEFAULT_MAX_BODY, CLST_SERVER_DEFAULT_CONNECTIONS,
-           CLST_SERVER_DEFAULT_IDLE_TIMEOUT, DEFAULT_DRAIN_SECONDS);
+           CLST_SERVER_DEFAULT_IDLE_TIMEOUT, DEFAULT_DRAIN_SECONDS, CLST_ATTEST_MAX_TOKEN_LIFETIME,
+           CLST_ATTEST_DEFAULT_TOKEN_LIFETIME);
 }
+
+#define MAX_SIM_ROOTS 8
 
 struct serve_opts {
     const char *data;
     const char *listen;
     struct clst_server_config cfg;
     unsigned drain_seconds;
+    const char *trust_sim[MAX_SIM_ROOTS];
+    size_t trust_sim_count;
+    int64_t token_lifetime;
+    const char *issuer;
+    bool fixed_time_set;
+    int64_t fixed_time;
+    /* "ISSUER=JWKS" as given (copied: clst_vault_authority_parse cuts it at the '=') */
+    char authority[CLST_RELEASE_MAX_AUTHORITIES - 1]
+                  [CLST_RELEASE_ISSUER_MAX + CLST_RELEASE_SOURCE_MAX + 2];
+    const char *authority_ca[CLST_RELEASE_MAX_AUTHORITIES - 1];
+    size_t authority_count;
+    bool no_trust_local;
+    bool redact_denials;
 };
 
 /* "--name VALUE" or "--name=VALUE"; advances *i past the value. */
@@ -94,6 +137,7 @@ parse_uint(const char *opt, const char *v, uint64_t min, uint64_t max, uint64_t 
 static int
 parse_args(int argc, char **argv, struct serve_opts *o)
 {
+    memset(o, 0, sizeof(*o));
     o->data = DEFAULT_DATA;
     o->listen = DEFAULT_LISTEN;
     o->drain_seconds = DEFAULT_DRAIN_SECONDS;
@@ -146,6 +190,46 @@ parse_args(int argc, char **argv, struct serve_opts *o)
             } else {
                 return cli_usage_error("serve", "--io takes epoll or poll");
             }
+        } else if ((v = opt_value(argc, argv, &i, "--trust-sim")) != NULL) {
+            if (v[0] == '\0' || o->trust_sim_count == MAX_SIM_ROOTS) {
+                return cli_usage_error("serve", "--trust-sim needs a root.pem (at most %d)",
+                                       MAX_SIM_ROOTS);
+            }
+            o->trust_sim[o->trust_sim_count++] = v;
+        } else if ((v = opt_value(argc, argv, &i, "--token-lifetime")) != NULL) {
+            if ((rc = parse_uint("--token-lifetime", v, 60, CLST_ATTEST_MAX_TOKEN_LIFETIME,
+                                 &n)) != 0) {
+                return rc;
+            }
+            o->token_lifetime = (int64_t)n;
+        } else if ((v = opt_value(argc, argv, &i, "--issuer")) != NULL) {
+            o->issuer = v;
+        } else if ((v = opt_value(argc, argv, &i, "--test-fixed-time")) != NULL) {
+            struct clst_err terr;
+            if (clst_time_parse(v, &o->fixed_time, &terr) != CLST_OK) {
+                return cli_usage_error("serve", "--test-fixed-time: %s", terr.msg);
+            }
+            o->fixed_time_set = true;
+        } else if ((v = opt_value(argc, argv, &i, "--trust-authority")) != NULL) {
+            if (v[0] == '\0' || o->authority_count == CLST_RELEASE_MAX_AUTHORITIES - 1) {
+                return cli_usage_error("serve", "--trust-authority needs ISSUER=JWKS (at most %d)",
+                                       CLST_RELEASE_MAX_AUTHORITIES - 1);
+            }
+            if (strlen(v) >= sizeof(o->authority[0])) {
+                return cli_usage_error("serve", "--trust-authority: ISSUER=JWKS is too long");
+            }
+            memcpy(o->authority[o->authority_count++], v, strlen(v) + 1);
+        } else if ((v = opt_value(argc, argv, &i, "--authority-ca")) != NULL) {
+            if (v[0] == '\0' || o->authority_count == 0 ||
+                o->authority_ca[o->authority_count - 1] != NULL) {
+                return cli_usage_error("serve", "--authority-ca PEM follows the --trust-authority "
+                                                "it pins (once)");
+            }
+            o->authority_ca[o->authority_count - 1] = v;
+        } else if (strcmp(argv[i], "--no-trust-local") == 0) {
+            o->no_trust_local = true;
+        } else if (strcmp(argv[i], "--redact-denials") == 0) {
+            o->redact_denials = true;
         } else {
             return cli_usage_error("serve", "unknown argument '%s'", argv[i]);
         }
@@ -154,6 +238,114 @@ parse_args(int argc, char **argv, struct serve_opts *o)
 }
 
 /* A daemon holding keys keeps them out of core dumps and away from same-uid debuggers. */
+/* Every certificate of every --trust-sim file, parsed once at start. */
+static int
+load_sim_roots(const struct serve_opts *o, STACK_OF(X509) **out)
+{
+    struct clst_err err;
+    *out = NULL;
+    if (o->trust_sim_count == 0) {
+        return CLI_EXIT_OK;
+    }
+    STACK_OF(X509) *all = sk_X509_new_null();
+    if (all == NULL) {
+        return cli_failf("serve", "out of memory");
+    }
+    for (size_t i = 0; i < o->trust_sim_count; i++) {
+        char buf[65536];
+        FILE *f = fopen(o->trust_sim[i], "rb");
+        if (f == NULL) {
+            sk_X509_pop_free(all, X509_free);
+            return cli_failf("serve", "--trust-sim: cannot open %s: %s", o->trust_sim[i],
+                             strerror(errno));
+        }
+        size_t size = fread(buf, 1, sizeof(buf), f);
+        bool too_big = size == sizeof(buf);
+        fclose(f);
+        STACK_OF(X509) *certs = NULL;
+        if (too_big || clst_x509_stack_from_pem(buf, size, &certs, &err) != CLST_OK) {
+            sk_X509_pop_free(all, X509_free);
+            return cli_failf("serve", "--trust-sim %s: %s", o->trust_sim[i],
+                             too_big ? "larger than 64 KiB" : err.msg);
+        }
+        while (sk_X509_num(certs) > 0) {
+            X509 *c = sk_X509_shift(certs);
+            if (sk_X509_push(all, c) <= 0) {
+                X509_free(c);
+            }
+        }
+        sk_X509_free(certs);
+    }
+    *out = all;
+    return CLI_EXIT_OK;
+}
+
+/* The local attestation service's JWKS, for the key release engine (in-process, no HTTP). */
+static enum clst_status
+local_jwks(void *ctx, json_t **out, struct clst_err *err)
+{
+    return clst_attest_jwks(ctx, out, err);
+}
+
+/*
+ * Secure key release: the vault trusts this server's attestation service (unless
+ * --no-trust-local) and every --trust-authority; the release-signing certificate is issued by
+ * the data directory's CA, so the JWS header's x5c chains to DIR/ca.pem.
+ */
+static int
+setup_release(struct serve_opts *o, const struct clst_server_datadir *dir, struct clst_vault *vault,
+              struct clst_attest *attest, struct clst_vault_release **out)
+{
+    struct clst_vault_authority_config auth[CLST_RELEASE_MAX_AUTHORITIES];
+    struct clst_vault_release_config rc;
+    struct clst_err err;
+    EVP_PKEY *ca_key = NULL;
+    char path[4096], log[4096];
+    size_t n = 0;
+    int exit_code = CLI_EXIT_FAIL;
+
+    memset(auth, 0, sizeof(auth));
+    if (!o->no_trust_local) {
+        /* Issuer: --issuer, or set once the port is bound (clst_vault_release_authority_set_issuer). */
+        auth[n].issuer = o->issuer;
+        auth[n].jwks_fn = local_jwks;
+        auth[n].jwks_ctx = attest;
+        auth[n].refresh_s = 60;
+        auth[n].refetch_min_s = 1;
+        n++;
+    }
+    for (size_t i = 0; i < o->authority_count; i++, n++) {
+        if (clst_vault_authority_parse(o->authority[i], &auth[n], &err) != CLST_OK) {
+            return cli_usage_error("serve", "--trust-authority: %s", err.msg);
+        }
+        auth[n].ca_file = o->authority_ca[i];
+    }
+    snprintf(path, sizeof(path), "%s/%s", dir->path, CLST_DATADIR_CA_KEY);
+    snprintf(log, sizeof(log), "%s/%s", dir->path, CLST_RELEASE_DECISION_LOG);
+    if (clst_pkey_load_pem_file(path, &ca_key, &err) != CLST_OK) {
+        return cli_fail("serve", &err);
+    }
+    clst_vault_release_config_init(&rc);
+    rc.authorities = auth;
+    rc.authority_count = n;
+    rc.redact_denials = o->redact_denials;
+    rc.decision_log = log;
+    rc.ca_cert = dir->ca_cert;
+    rc.ca_key = ca_key;
+    if (clst_vault_release_new(vault, &rc, out, &err) != CLST_OK) {
+        exit_code = cli_fail("serve", &err);
+        goto done;
+    }
+    printf("key release: trusting %s%zu other attestation authorit%s%s; decisions go to %s\n",
+           o->no_trust_local ? "" : "this server's attestation service and ", o->authority_count,
+           o->authority_count == 1 ? "y" : "ies", o->redact_denials ? " (denials redacted)" : "",
+           log);
+    exit_code = CLI_EXIT_OK;
+done:
+    EVP_PKEY_free(ca_key);
+    return exit_code;
+}
+
 static void
 harden(void)
 {
@@ -170,6 +362,13 @@ cmd_serve(int argc, char **argv)
     struct clst_err err;
     struct clst_server_datadir *dir = NULL;
     struct clst_server *server = NULL;
+    struct clst_attest *attest = NULL;
+    STACK_OF(X509) *sim_roots = NULL;
+    struct clst_clock fixed_clock;
+    struct clst_vault_masterkey *mk = NULL;
+    struct clst_vault_store *store = NULL;
+    struct clst_vault *vault = NULL;
+    struct clst_vault_release *release = NULL;
     char host[64];
     uint16_t port;
     int sfd = -1;
@@ -204,6 +403,69 @@ cmd_serve(int argc, char **argv)
     } else if (dir->server_cert_issued) {
         printf("issued a new server certificate for %s\n", host);
     }
+    /* The vault: DIR/vault.db, every value sealed under DIR/master.key; the data directory's
+     * administrator token becomes the first Administrator principal. */
+    {
+        char mk_path[4096];
+        char db_path[4096];
+        struct clst_vault_sqlite_options sopt = {0};
+        struct clst_vault_config vcfg;
+        bool admin_created = false;
+        size_t purged = 0;
+        snprintf(mk_path, sizeof(mk_path), "%s/%s", dir->path, CLST_DATADIR_MASTER_KEY);
+        snprintf(db_path, sizeof(db_path), "%s/vault.db", dir->path);
+        sopt.path = db_path;
+        clst_vault_config_init(&vcfg);
+        if (clst_vault_masterkey_file_load(mk_path, &mk, &err) != CLST_OK ||
+            clst_vault_store_open_sqlite(&sopt, mk, NULL, &store, &err) != CLST_OK ||
+            clst_vault_new(store, mk, &vcfg, &vault, &err) != CLST_OK ||
+            clst_vault_bootstrap_admin(vault, dir->admin_token_sha256, &admin_created, &err) !=
+                CLST_OK ||
+            clst_vault_store_purge_due(store, &purged, &err) != CLST_OK) {
+            exit_code = cli_fail("serve", &err);
+            goto out;
+        }
+        if (purged > 0) {
+            printf("purged %zu deleted objects past their scheduled purge date\n", purged);
+        }
+    }
+    /* The attestation service: its state is DIR/attest.db, its signing keys are sealed under a
+     * key derived from the master key. */
+    if ((rc = load_sim_roots(&o, &sim_roots)) != CLI_EXIT_OK) {
+        exit_code = rc;
+        goto out;
+    }
+    {
+        char db[4096];
+        struct clst_attest_config acfg;
+        clst_attest_config_init(&acfg);
+        snprintf(db, sizeof(db), "%s/%s", dir->path, CLST_ATTEST_DB_FILE);
+        acfg.db_path = db;
+        acfg.master_key = dir->master_key->ptr;
+        acfg.master_key_size = dir->master_key->size;
+        acfg.sim_roots = sim_roots;
+        acfg.token_lifetime = o.token_lifetime;
+        acfg.issuer = o.issuer;
+        if (o.fixed_time_set) {
+            clst_clock_fixed_init(&fixed_clock, o.fixed_time);
+            acfg.clock = &fixed_clock;
+            fprintf(stderr, "cloister serve: WARNING: --test-fixed-time: the attestation "
+                            "service's clock stands still (tests only)\n");
+        }
+        if (clst_attest_new(&acfg, &attest, &err) != CLST_OK) {
+            exit_code = cli_fail("serve", &err);
+            goto out;
+        }
+    }
+    if (sim_roots != NULL) {
+        printf("attestation: accepting sim evidence (DEVELOPMENT-ONLY TEE) from %d trusted sim "
+               "root(s)\n",
+               sk_X509_num(sim_roots));
+    }
+    if ((rc = setup_release(&o, dir, vault, attest, &release)) != CLI_EXIT_OK) {
+        exit_code = rc;
+        goto out;
+    }
     printf("CA certificate: %s/%s\n", dir->path, CLST_DATADIR_CA_CERT);
     printf("CA SHA-256 fingerprint: %s\n", dir->ca_fingerprint);
     fflush(stdout);
@@ -228,7 +490,12 @@ cmd_serve(int argc, char **argv)
     o.cfg.port = port;
     o.cfg.tls_cert_pem = dir->server_cert_pem;
     o.cfg.tls_key_pem = (const char *)dir->server_key_pem->ptr;
+    /* The attestation service's administration routes are protected: they go after the vault,
+     * whose authentication hook guards them (Administrator role). */
     if (clst_server_new(&o.cfg, &server, &err) != CLST_OK ||
+        clst_vault_register(vault, server, &err) != CLST_OK ||
+        clst_attest_register(attest, server, &err) != CLST_OK ||
+        clst_attest_register_admin(attest, server, &err) != CLST_OK ||
         clst_server_start(server, &err) != CLST_OK) {
         exit_code = cli_fail("serve", &err);
         goto out;
@@ -239,6 +506,17 @@ cmd_serve(int argc, char **argv)
         goto out;
     }
     bool v6 = strchr(host, ':') != NULL;
+    if (o.issuer == NULL) {
+        char issuer[CLST_ATTEST_MAX_ISSUER_SIZE + 1];
+        snprintf(issuer, sizeof(issuer), "https://%s%s%s:%u", v6 ? "[" : "", host, v6 ? "]" : "",
+                 (unsigned)port);
+        if (clst_attest_issuer_set(attest, issuer, &err) != CLST_OK ||
+            (!o.no_trust_local &&
+             clst_vault_release_authority_set_issuer(release, 0, issuer, &err) != CLST_OK)) {
+            exit_code = cli_fail("serve", &err);
+            goto out;
+        }
+    }
     printf("listening on https://%s%s%s:%u\n", v6 ? "[" : "", host, v6 ? "]" : "", (unsigned)port);
     fflush(stdout);
 
@@ -264,7 +542,15 @@ cmd_serve(int argc, char **argv)
     fprintf(stderr, "cloister serve: stopped\n");
     exit_code = CLI_EXIT_OK;
 out:
-    clst_server_free(server);
+    clst_server_free(server); /* first: no handler runs after this */
+    clst_vault_release_free(release); /* before the vault and the attestation service */
+    clst_attest_free(attest);
+    if (sim_roots != NULL) {
+        sk_X509_pop_free(sim_roots, X509_free);
+    }
+    clst_vault_free(vault);
+    clst_vault_store_close(store);
+    clst_vault_masterkey_free(mk);
     clst_server_datadir_free(dir);
     if (sfd >= 0) {
         close(sfd);

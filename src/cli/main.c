@@ -1,6 +1,8 @@
 /* cloister: the command-line entry point. The subcommand table is here; each group of
  * subcommands lives in its own cmd_*.c file. */
+#define _POSIX_C_SOURCE 200809L /* setenv */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -12,6 +14,17 @@ static const struct cli_command commands[] = {
     {"encrypt", "encrypt a file into the .clst envelope format", cmd_encrypt},
     {"decrypt", "decrypt and authenticate a .clst file", cmd_decrypt},
     {"inspect", "show a .clst file's header without decrypting", cmd_inspect},
+    {"serve", "run the key vault and attestation service over HTTPS", cmd_serve},
+    {"sim", "create and use a sim (software, development-only) TEE platform", cmd_sim},
+    {"evidence", "verify attestation evidence offline and print its claims", cmd_evidence},
+    {"key", "create, use, rotate and delete keys in the vault", cmd_key},
+    {"secret", "set, get, list and delete secrets in the vault", cmd_secret},
+    {"principal", "create, list and delete vault principals and their roles", cmd_principal},
+    {"attest", "submit evidence to the attestation service; manage its policy", cmd_attest},
+    {"token", "verify an attestation token and print its claims", cmd_token},
+    {"policy", "evaluate a release or appraisal policy offline, with its trace", cmd_policy},
+    {"enclave", "sign an enclave image and print its measurement", cmd_enclave},
+    {"run", "run an enclave image's main in a TEE (sim: a sandboxed process)", cmd_run},
 };
 
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
@@ -19,12 +32,13 @@ static const struct cli_command commands[] = {
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: cloister [--log-level LEVEL] <command> [options]\n"
-               "\n"
-               "Cloister: confidential computing you host yourself. Encrypt data, verify\n"
-               "attestation evidence, keep keys in a vault and release them only to attested TEEs.\n"
-               "\n"
-               "commands:\n");
+    fprintf(f,
+            "usage: cloister [--log-level LEVEL] <command> [options]\n"
+            "\n"
+            "Cloister: confidential computing you host yourself. Encrypt data, verify\n"
+            "attestation evidence, keep keys in a vault and release them only to attested TEEs.\n"
+            "\n"
+            "commands:\n");
     for (size_t i = 0; i < COMMAND_COUNT; i++) {
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     }
@@ -40,6 +54,11 @@ usage(FILE *f)
 int
 main(int argc, char **argv)
 {
+    /* tpm2-tss logs warnings about malformed TPM structures to stderr by itself; untrusted
+     * evidence is expected to be malformed at times, and our errors already say why. */
+    if (getenv("TSS2_LOG") == NULL) {
+        (void)setenv("TSS2_LOG", "all+none", 0);
+    }
     int i = 1;
     while (i < argc && argv[i][0] == '-') {
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -76,6 +95,7 @@ main(int argc, char **argv)
             return commands[k].run(argc - i, argv + i);
         }
     }
-    fprintf(stderr, "cloister: unknown command '%s'; run 'cloister --help' for the list\n", argv[i]);
+    fprintf(stderr, "cloister: unknown command '%s'; run 'cloister --help' for the list\n",
+            argv[i]);
     return CLI_EXIT_USAGE;
 }

@@ -106,7 +106,8 @@ enum clst_status
 clst_time_parse(const char *s, int64_t *out, struct clst_err *err)
 {
     if (s == NULL || s[0] == '\0') {
-        return clst_err_set(err, CLST_E_MALFORMED, "empty time; use 2024-05-01T12:00:00Z or a Unix time");
+        return clst_err_set(err, CLST_E_MALFORMED,
+                            "empty time; use 2024-05-01T12:00:00Z or a Unix time");
     }
     if (strchr(s, 'T') == NULL && strchr(s, '-') == NULL) {
         return clst_parse_i64(s, 0, INT64_C(253402300799), out, err);
@@ -116,8 +117,8 @@ clst_time_parse(const char *s, int64_t *out, struct clst_err *err)
     if (!digits(&p, 4, &y) || !expect(&p, '-') || !digits(&p, 2, &mo) || !expect(&p, '-') ||
         !digits(&p, 2, &d) || !(expect(&p, 'T') || expect(&p, 't')) || !digits(&p, 2, &h) ||
         !expect(&p, ':') || !digits(&p, 2, &mi) || !expect(&p, ':') || !digits(&p, 2, &sec)) {
-        return clst_err_set(err, CLST_E_MALFORMED,
-                            "'%s' is not a time like 2024-05-01T12:00:00Z", s);
+        return clst_err_set(err, CLST_E_MALFORMED, "'%s' is not a time like 2024-05-01T12:00:00Z",
+                            s);
     }
     if (*p == '.') { /* fractional seconds are accepted and dropped */
         p++;
@@ -157,8 +158,9 @@ clst_time_format(int64_t t, char *out, size_t out_cap)
     }
     int64_t y, m, d;
     civil_from_days(days, &y, &m, &d);
-    int n = snprintf(out, out_cap, "%04" PRId64 "-%02" PRId64 "-%02" PRId64 "T%02" PRId64
-                     ":%02" PRId64 ":%02" PRId64 "Z",
+    int n = snprintf(out, out_cap,
+                     "%04" PRId64 "-%02" PRId64 "-%02" PRId64 "T%02" PRId64 ":%02" PRId64
+                     ":%02" PRId64 "Z",
                      y, m, d, rem / 3600, rem % 3600 / 60, rem % 60);
     if (n < 0 || (size_t)n >= out_cap) {
         return CLST_E_LIMIT;

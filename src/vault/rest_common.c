@@ -375,7 +375,16 @@ clst_vault_body_json(const struct clst_vault_rctx *rc, json_t **out, struct clst
 {
     enum clst_status st = clst_http_request_json(rc->req, out, err);
     if (st != CLST_OK && st != CLST_E_NOMEM) {
-        return clst_err_set(err, CLST_E_INVAL, "%s", err != NULL ? err->msg : "bad request body");
+        /* Keep the parser's message, only the status changes (copying err->msg into itself
+         * through clst_err_set would be overlapping memory). */
+        if (err == NULL) {
+            return CLST_E_INVAL;
+        }
+        if (err->msg[0] == '\0') {
+            return clst_err_set(err, CLST_E_INVAL, "bad request body");
+        }
+        err->status = CLST_E_INVAL;
+        return CLST_E_INVAL;
     }
     return st;
 }

@@ -16,6 +16,7 @@
 
 #include <cloister/crypto.h>
 
+#include "release.h"
 #include "rest_int.h"
 
 /* A token longer than this is not one of ours (ours are 43 characters). */
@@ -226,6 +227,7 @@ clst_vault_register(struct clst_vault *v, struct clst_server *server, struct cls
     if ((st = clst_server_auth_set(server, &auth, err)) != CLST_OK ||
         (st = clst_vault_rest_secrets_register(v, server, err)) != CLST_OK ||
         (st = clst_vault_rest_keys_register(v, server, err)) != CLST_OK ||
+        (st = clst_vault_rest_release_register(v, server, err)) != CLST_OK ||
         (st = clst_vault_rest_principals_register(v, server, err)) != CLST_OK) {
         return st;
     }

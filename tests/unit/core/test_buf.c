@@ -45,7 +45,7 @@ vm_flags_of(const void *addr, char *flags, size_t cap)
 static bool
 is_dontdump(const void *addr)
 {
-    char flags[512];
+    char flags[1040]; /* holds a whole smaps line */
     return vm_flags_of(addr, flags, sizeof(flags)) && strstr(flags, " dd ") != NULL;
 }
 

@@ -58,7 +58,7 @@ wycheproof_ecdsa(const char *file, enum clst_sig_format fmt, enum clst_hash h,
 
     json_array_foreach(json_object_get(j, "testGroups"), gi, g)
     {
-        size_t der_size, pt_size;
+        size_t der_size = 0, pt_size = 0;
         uint8_t *der = hex_member(g, "publicKeyDer", &der_size);
         uint8_t *point = hex_member(json_object_get(g, "publicKey"), "uncompressed", &pt_size);
         EVP_PKEY *key = NULL, *key2 = NULL;
@@ -515,7 +515,7 @@ test_ecdsa_args(void **state)
                      CLST_E_VERIFY);
     EVP_PKEY *rsa = NULL;
     json_t *j = tu_load_json("wycheproof/rsa_pss_2048_sha256_mgf1_32_test.json");
-    size_t der_size;
+    size_t der_size = 0;
     uint8_t *der = tu_hex(json_string_value(json_object_get(
                               json_array_get(json_object_get(j, "testGroups"), 0), "publicKeyDer")),
                           &der_size);
@@ -586,7 +586,7 @@ test_ecdh_rfc5903(void **state)
                            "xu-cXXiuASoBEWSss5fOIIhoXY8Gv5vgsoOrRkdr7lM", "x",
                            "0S37UonI1PgSCLcCcDmMNCKWlwoLzLdMc2_HVUSUv2M", "y",
                            "VvvzyjZswj6BV4VME8WNaqwj8Eatow-DU-dPMwOYcqs");
-    size_t gir_size, gr_size;
+    size_t gir_size = 0, gr_size = 0;
     uint8_t *gir =
         tu_hex("d6840f6b42f6edafd13116e0e12565202fef8e9ece7dce03812464d04b9442de", &gir_size);
     uint8_t *gr = tu_hex("04d12dfb5289c8d4f81208b70270398c342296970a0bccb74c736fc7554494bf63"

@@ -272,7 +272,7 @@ test_wycheproof(void **state)
             int id = (int)json_integer_value(json_object_get(t, "tcId"));
             const char *result = json_string_value(json_object_get(t, "result"));
             json_int_t jsize = json_integer_value(json_object_get(t, "size"));
-            size_t ikm_size, salt_size, info_size, want_size;
+            size_t ikm_size = 0, salt_size = 0, info_size = 0, want_size = 0;
             uint8_t *ikm = tu_hex(json_string_value(json_object_get(t, "ikm")), &ikm_size);
             uint8_t *salt = tu_hex(json_string_value(json_object_get(t, "salt")), &salt_size);
             uint8_t *info = tu_hex(json_string_value(json_object_get(t, "info")), &info_size);

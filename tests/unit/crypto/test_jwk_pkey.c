@@ -229,7 +229,7 @@ check_wycheproof_jwks(const char *file, const char *jwk_member, const char *der_
             continue;
         }
         assert_non_null(hex);
-        size_t der_size;
+        size_t der_size = 0;
         uint8_t *der = tu_hex(hex, &der_size);
         EVP_PKEY *a = NULL, *b = NULL;
         struct clst_err err;

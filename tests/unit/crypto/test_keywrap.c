@@ -172,7 +172,7 @@ run_wycheproof(const struct mode *m, const char *file, size_t want_valid, size_t
         {
             int id = (int)json_integer_value(json_object_get(t, "tcId"));
             const char *result = json_string_value(json_object_get(t, "result"));
-            size_t kek_size, msg_size, ct_size;
+            size_t kek_size = 0, msg_size = 0, ct_size = 0;
             uint8_t *kek = tu_hex(json_string_value(json_object_get(t, "key")), &kek_size);
             uint8_t *msg = tu_hex(json_string_value(json_object_get(t, "msg")), &msg_size);
             uint8_t *ct = tu_hex(json_string_value(json_object_get(t, "ct")), &ct_size);

@@ -722,7 +722,7 @@ test_import_wycheproof_keys(void **state)
     const char *hex = json_string_value(json_object_get(g, "privateKeyPkcs8"));
     assert_non_null(pem);
     assert_non_null(hex);
-    size_t der_size;
+    size_t der_size = 0;
     unsigned char *der = tu_hex(hex, &der_size);
     EVP_PKEY *a = NULL, *b = NULL;
     struct clst_err err;

@@ -33,7 +33,7 @@ static EVP_PKEY *
 load_der_key(const json_t *group, const char *member)
 {
     const char *hex = json_string_value(json_object_get(group, member));
-    size_t size;
+    size_t size = 0;
     uint8_t *der;
     EVP_PKEY *key = NULL;
     struct clst_err err;

@@ -31,7 +31,7 @@ load_key(const char *file, size_t group)
     const char *hex = json_string_value(json_object_get(
         json_array_get(json_object_get(j, "testGroups"), group), "privateKeyPkcs8"));
     assert_non_null(hex);
-    size_t size;
+    size_t size = 0;
     uint8_t *der = tu_hex(hex, &size);
     EVP_PKEY *key = NULL;
     assert_int_equal(clst_pkey_from_der(der, size, &key, NULL), CLST_OK);

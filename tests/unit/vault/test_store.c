@@ -1000,7 +1000,7 @@ test_principal_paging(void **state)
         free(token);
         token = NULL;
         for (size_t i = 0; i < list.count; i++) {
-            char expect[8];
+            char expect[16];
             snprintf(expect, sizeof(expect), "p%02d", seen++);
             assert_string_equal(list.items[i].id, expect);
             assert_int_equal(list.items[i].role_count, 1);

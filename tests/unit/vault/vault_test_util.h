@@ -111,7 +111,13 @@ tv_key(const char *name)
     struct clst_vault_object o;
     memset(&o, 0, sizeof(o));
     o.kind = CLST_VAULT_KIND_KEY;
-    snprintf(o.name, sizeof(o.name), "%s", name);
+    /* Bounded copy (test names are short); snprintf/strncpy trip -O2's truncation warnings. */
+    size_t n = strlen(name);
+    if (n >= sizeof(o.name)) {
+        n = sizeof(o.name) - 1;
+    }
+    memcpy(o.name, name, n);
+    o.name[n] = '\0';
     o.attrs.enabled = true;
     o.attrs.exportable = true;
     snprintf(o.attrs.recovery_level, sizeof(o.attrs.recovery_level), "Recoverable+Purgeable");
@@ -131,7 +137,13 @@ tv_secret(const char *name)
     struct clst_vault_object o;
     memset(&o, 0, sizeof(o));
     o.kind = CLST_VAULT_KIND_SECRET;
-    snprintf(o.name, sizeof(o.name), "%s", name);
+    /* Bounded copy (test names are short); snprintf/strncpy trip -O2's truncation warnings. */
+    size_t n = strlen(name);
+    if (n >= sizeof(o.name)) {
+        n = sizeof(o.name) - 1;
+    }
+    memcpy(o.name, name, n);
+    o.name[n] = '\0';
     o.attrs.enabled = true;
     snprintf(o.attrs.recovery_level, sizeof(o.attrs.recovery_level), "Recoverable+Purgeable");
     o.attrs.recoverable_days = 90;
