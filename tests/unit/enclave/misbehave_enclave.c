@@ -187,6 +187,23 @@ ENTRY(do_truncated)
     return CLST_E_INTERNAL; /* not reached */
 }
 
+/* The same short frame, after which the enclave spins instead of dying: the host's
+ * refusal of the oversized RETURN is then the only way the call can end. */
+ENTRY(do_truncated_spin)
+{
+    (void)out, (void)out_cap, (void)out_size;
+    uint8_t hdr[FRAME_HDR_SIZE];
+    uint32_t seq = 0;
+    if (in_size >= 4) {
+        memcpy(&seq, in, 4);
+    }
+    put_hdr(hdr, FRAME_RETURN, seq, 100);
+    clst_enclave_debug_send_raw(hdr, sizeof(hdr));
+    for (volatile unsigned long i = 0;; i++) {
+    }
+    return CLST_E_INTERNAL; /* not reached */
+}
+
 /* Claims more output than the capacity: the runtime must refuse. */
 ENTRY(do_bigout)
 {
@@ -282,6 +299,7 @@ static const struct clst_enclave_entry entries[] = {
     {"mmap_exec", do_mmap_exec}, {"crash", do_crash},     {"abort", do_abort},
     {"hang", do_hang},           {"exit", do_exit},       {"garbage", do_garbage},
     {"oversized", do_oversized}, {"bad_seq", do_bad_seq}, {"truncated", do_truncated},
+    {"truncated_spin", do_truncated_spin},
     {"bigout", do_bigout},       {"fail", do_fail},       {"ocall", do_ocall},
     {"time", do_time},           {"copy", do_copy},       {"alloc", do_alloc},
 };

@@ -323,7 +323,7 @@ test_enclave_sends_bad_frames(void **state)
     expect_death(f, "oversized", 10000, CLST_E_LIMIT, "exceeds the limit", "terminated");
     expect_death(f, "bad_seq", 10000, CLST_E_MALFORMED, "unexpected RETURN", NULL);
     /* More output than the call allows is refused before a byte of it is read. */
-    expect_death_cap(f, "truncated", 10000, 64, CLST_E_LIMIT,
+    expect_death_cap(f, "truncated_spin", 10000, 64, CLST_E_LIMIT,
                      "returned 100 bytes for an output of 64", "terminated");
     /* A header promising a payload that never comes: the enclave then makes a forbidden call. */
     expect_death(f, "truncated", 10000, CLST_E_IO, "killed by the sandbox", "pause");
