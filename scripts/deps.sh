@@ -10,12 +10,12 @@ packages=(
     build-essential cmake pkg-config clang
     # libraries (see docs/dependencies.md)
     libssl-dev libjansson-dev libcjose-dev libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev
-    libseccomp-dev libcbor-dev libtss2-dev
+    libseccomp-dev libcbor-dev libtss2-dev libp11-kit-dev
     # tests
     libcmocka-dev libclang-rt-14-dev curl openssl sqlite3 jq
-    swtpm tpm2-tools
+    swtpm tpm2-tools softhsm2
     # benchmarks
-    age wrk
+    age wrk nginx-light
 )
 
 # The SDK interop tests run the cloud vendors' npm SDKs on Node.js. Use the machine's node when it

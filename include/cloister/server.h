@@ -164,6 +164,64 @@ struct clst_server_auth {
     void *ctx;
 };
 
+struct clst_server;
+
+/* How observers name a principal (audit records; never a secret): `name` gets the auth hook's
+ * ctx and a principal it returned. Optional; set before start. */
+enum clst_status clst_server_principal_namer_set(struct clst_server *s,
+                                                 const char *(*name)(void *auth_ctx,
+                                                                     const void *principal),
+                                                 struct clst_err *err);
+
+/* ---- request observers (audit, metrics) ----------------------------------------------------- */
+
+/*
+ * An observer sees every request. `before` runs once the request is routed, authenticated and
+ * its body read, just before the handler: anything but CLST_OK means the handler does not run
+ * and the client gets 503 ServiceUnavailable with err->msg (this is how the audit log fails
+ * closed: no effect without a durable record of the attempt). `after` runs for every request
+ * that gets a response (handled or refused by the server itself: 401, 404, 413, …) with the
+ * status about to be sent, just before it is queued; anything but CLST_OK replaces the response
+ * by 503 with err->msg (the handler's effect, if any, has happened by then). Both may be NULL.
+ * Observers run on the worker threads, several at a time, in the order they were added;
+ * `before` of a later observer is skipped when an earlier one refused, `after` always runs for
+ * all of them.
+ */
+struct clst_server_observer {
+    enum clst_status (*before)(void *ctx, const struct clst_http_request *req,
+                               struct clst_err *err);
+    enum clst_status (*after)(void *ctx, const struct clst_http_request *req, unsigned status,
+                              struct clst_err *err);
+    void *ctx;
+};
+
+#define CLST_SERVER_OBSERVERS_MAX 4
+#define CLST_HTTP_NOTES_MAX       16  /* notes per request */
+#define CLST_HTTP_NOTE_KEY_MAX    32  /* bytes of a note's key */
+#define CLST_HTTP_NOTE_VALUE_MAX  256 /* bytes of a note's value (longer values are refused) */
+
+/* The pattern of the route that matched ("/keys/{name}/{version}/encrypt"), or NULL when the
+ * request was refused before routing (400, 404, 405, 414). */
+const char *clst_http_request_route(const struct clst_http_request *req);
+/* The principal's name (clst_server_principal_namer_set), or NULL. */
+const char *clst_http_request_identity(const struct clst_http_request *req);
+/* Nanoseconds since the request arrived. */
+uint64_t clst_http_request_elapsed_ns(const struct clst_http_request *req);
+/*
+ * Handlers attach facts for observers (the audit record): the operation, an object's version,
+ * a release's token id and decision… Keys are [a-z0-9_.-]{1,32}; values are printable text (no
+ * control characters), copied; never put key material or secret values here. Setting a key
+ * again replaces its value. CLST_E_INVAL for a bad key or value, CLST_E_LIMIT past
+ * CLST_HTTP_NOTES_MAX. The request is const for handlers; notes are the one thing they add.
+ */
+enum clst_status clst_http_request_note(const struct clst_http_request *req, const char *key,
+                                        const char *value);
+size_t clst_http_request_note_count(const struct clst_http_request *req);
+bool clst_http_request_note_at(const struct clst_http_request *req, size_t i, const char **out_key,
+                               const char **out_value);
+/* The value of note `key`, or NULL. */
+const char *clst_http_request_note_get(const struct clst_http_request *req, const char *key);
+
 /* ---- the server ----------------------------------------------------------------------------- */
 
 enum clst_server_io {
@@ -202,6 +260,10 @@ enum clst_status clst_server_route_add(struct clst_server *s, const struct clst_
 /* Sets the authentication hook (before start only; copied). */
 enum clst_status clst_server_auth_set(struct clst_server *s, const struct clst_server_auth *auth,
                                       struct clst_err *err);
+/* Adds an observer (before start only; copied). CLST_E_LIMIT past CLST_SERVER_OBSERVERS_MAX. */
+enum clst_status clst_server_observer_add(struct clst_server *s,
+                                          const struct clst_server_observer *observer,
+                                          struct clst_err *err);
 /* Binds and starts serving. Refuses (CLST_E_INVAL) when a protected route exists without a hook. */
 enum clst_status clst_server_start(struct clst_server *s, struct clst_err *err);
 /* The bound port (useful after starting on port 0); 0 before start. */

@@ -50,5 +50,8 @@ int cmd_token(int argc, char **argv);     /* cmd_token.c */
 int cmd_policy(int argc, char **argv);    /* cmd_policy.c */
 int cmd_enclave(int argc, char **argv);   /* cmd_enclave.c */
 int cmd_run(int argc, char **argv);       /* cmd_run.c */
+int cmd_audit(int argc, char **argv);     /* cmd_audit.c */
+int cmd_admin(int argc, char **argv);     /* cmd_admin.c */
+int cmd_admin_policy(int argc, char **argv); /* cmd_admin_policy.c: `admin policy ...` */
 
 #endif

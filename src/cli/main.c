@@ -25,6 +25,9 @@ static const struct cli_command commands[] = {
     {"policy", "evaluate a release or appraisal policy offline, with its trace", cmd_policy},
     {"enclave", "sign an enclave image and print its measurement", cmd_enclave},
     {"run", "run an enclave image's main in a TEE (sim: a sandboxed process)", cmd_run},
+    {"audit", "verify and read the vault's tamper-evident audit log", cmd_audit},
+    {"admin", "vault administration: move the master key to an HSM, check governance rules",
+     cmd_admin},
 };
 
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))

@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,9 @@ struct clst_server {
     struct clst_route_table routes;
     struct clst_server_auth auth;
     bool have_auth;
+    const char *(*principal_name)(void *auth_ctx, const void *principal);
+    struct clst_server_observer observers[CLST_SERVER_OBSERVERS_MAX];
+    size_t observer_count;
 
     struct MHD_Daemon *daemon;
     bool started;
@@ -99,6 +103,10 @@ struct clst_http_request {
     char path[CLST_HTTP_URI_MAX + 1]; /* raw path, without the query */
     struct clst_http_target target;
     struct clst_http_response *pending;
+    bool observed; /* the observers' `after` ran */
+    size_t note_count;
+    char note_key[CLST_HTTP_NOTES_MAX][CLST_HTTP_NOTE_KEY_MAX + 1];
+    char *note_value[CLST_HTTP_NOTES_MAX];
 };
 
 struct clst_http_response {
@@ -425,6 +433,115 @@ clst_http_request_principal(const struct clst_http_request *req)
     return req->principal;
 }
 
+const char *
+clst_http_request_route(const struct clst_http_request *req)
+{
+    return req->match.route != NULL ? req->match.route->def.pattern : NULL;
+}
+
+const char *
+clst_http_request_identity(const struct clst_http_request *req)
+{
+    const struct clst_server *s = req->server;
+    if (!req->has_principal || s->principal_name == NULL) {
+        return NULL;
+    }
+    return s->principal_name(s->auth.ctx, req->principal);
+}
+
+uint64_t
+clst_http_request_elapsed_ns(const struct clst_http_request *req)
+{
+    return clst_monotonic_ns() - req->t0;
+}
+
+static bool
+note_key_ok(const char *key)
+{
+    size_t n = 0;
+    for (; key[n] != '\0'; n++) {
+        char c = key[n];
+        if (n >= CLST_HTTP_NOTE_KEY_MAX ||
+            !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              c == '-')) {
+            return false;
+        }
+    }
+    return n > 0;
+}
+
+static bool
+note_value_ok(const char *value)
+{
+    size_t n = 0;
+    for (; value[n] != '\0'; n++) {
+        if (n >= CLST_HTTP_NOTE_VALUE_MAX || (unsigned char)value[n] < 0x20 ||
+            value[n] == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+enum clst_status
+clst_http_request_note(const struct clst_http_request *creq, const char *key, const char *value)
+{
+    if (creq == NULL || key == NULL || value == NULL || !note_key_ok(key) ||
+        !note_value_ok(value)) {
+        return CLST_E_INVAL;
+    }
+    /* Notes are per request and a request is handled by one thread at a time. */
+    struct clst_http_request *req = (struct clst_http_request *)(uintptr_t)creq;
+    size_t i = 0;
+    while (i < req->note_count && strcmp(req->note_key[i], key) != 0) {
+        i++;
+    }
+    if (i == req->note_count && i == CLST_HTTP_NOTES_MAX) {
+        return CLST_E_LIMIT;
+    }
+    char *copy = strdup(value);
+    if (copy == NULL) {
+        return CLST_E_NOMEM;
+    }
+    if (i == req->note_count) {
+        memcpy(req->note_key[i], key, strlen(key) + 1);
+        req->note_count++;
+    } else {
+        free(req->note_value[i]);
+    }
+    req->note_value[i] = copy;
+    return CLST_OK;
+}
+
+size_t
+clst_http_request_note_count(const struct clst_http_request *req)
+{
+    return req->note_count;
+}
+
+bool
+clst_http_request_note_at(const struct clst_http_request *req, size_t i, const char **out_key,
+                          const char **out_value)
+{
+    if (i >= req->note_count) {
+        return false;
+    }
+    *out_key = req->note_key[i];
+    *out_value = req->note_value[i];
+    return true;
+}
+
+const char *
+clst_http_request_note_get(const struct clst_http_request *req, const char *key)
+{
+    for (size_t i = 0; i < req->note_count; i++) {
+        if (strcmp(req->note_key[i], key) == 0) {
+            return req->note_value[i];
+        }
+    }
+    return NULL;
+}
+
 /* ---- sending -------------------------------------------------------------------------------- */
 
 struct body_block {
@@ -498,8 +615,50 @@ make_mhd_response(const struct clst_http_response *resp, const char **content_ty
     return MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
 }
 
+static enum MHD_Result send_response_now(struct clst_http_request *req,
+                                         const struct clst_http_response *resp);
+
+/* Runs the observers' `after`, then sends `resp` (or a 503 when an observer refused). */
 static enum MHD_Result
 send_response(struct clst_http_request *req, const struct clst_http_response *resp)
+{
+    struct clst_server *s = req->server;
+    if (req->observed || s->observer_count == 0) {
+        return send_response_now(req, resp);
+    }
+    req->observed = true;
+    req->status = resp->status;
+    struct clst_err err, first;
+    clst_err_clear(&first);
+    bool refused = false;
+    for (size_t i = 0; i < s->observer_count; i++) {
+        if (s->observers[i].after == NULL) {
+            continue;
+        }
+        clst_err_clear(&err);
+        if (s->observers[i].after(s->observers[i].ctx, req, resp->status, &err) != CLST_OK &&
+            !refused) {
+            refused = true;
+            first = err;
+        }
+    }
+    if (!refused) {
+        return send_response_now(req, resp);
+    }
+    clst_log_error("request %s: %s %s answered 503 after its %u: %s", req->id, req->method_name,
+                   req->path, resp->status, first.msg[0] != '\0' ? first.msg : "observer failed");
+    struct clst_http_response alt;
+    memset(&alt, 0, sizeof(alt));
+    clst_http_response_error(&alt, 503, CLST_HTTP_CODE_SERVICE_UNAVAILABLE, "%s",
+                             first.msg[0] != '\0' ? first.msg
+                                                  : "the service cannot record this request");
+    enum MHD_Result ret = send_response_now(req, &alt);
+    response_reset(&alt);
+    return ret;
+}
+
+static enum MHD_Result
+send_response_now(struct clst_http_request *req, const struct clst_http_response *resp)
 {
     struct clst_server *s = req->server;
     const char *content_type = NULL;
@@ -677,6 +836,9 @@ request_free(struct clst_http_request *req)
         s->auth.principal_free(s->auth.ctx, req->principal);
     }
     clst_buf_cleanup(&req->body);
+    for (size_t i = 0; i < req->note_count; i++) {
+        free(req->note_value[i]);
+    }
     if (req->pending != NULL) {
         response_reset(req->pending);
         free(req->pending);
@@ -943,6 +1105,19 @@ finish(struct clst_http_request *req)
     memset(&resp, 0, sizeof(resp));
     clst_err_clear(&err);
     const struct clst_route *route = req->match.route;
+    for (size_t i = 0; i < s->observer_count; i++) {
+        if (s->observers[i].before == NULL) {
+            continue;
+        }
+        if (s->observers[i].before(s->observers[i].ctx, req, &err) != CLST_OK) {
+            clst_log_error("request %s: %s %s refused before the handler: %s", req->id,
+                           req->method_name, route->def.pattern,
+                           err.msg[0] != '\0' ? err.msg : "observer failed");
+            return send_error(req, 503, CLST_HTTP_CODE_SERVICE_UNAVAILABLE, "%s",
+                              err.msg[0] != '\0' ? err.msg
+                                                 : "the service cannot record this request");
+        }
+    }
     enum clst_status rc = route->def.handler(route->def.ctx, req, &resp, &err);
     if (rc != CLST_OK) {
         map_status(rc, &err, req, &resp);
@@ -1172,6 +1347,38 @@ clst_server_auth_set(struct clst_server *s, const struct clst_server_auth *auth,
     }
     s->auth = *auth;
     s->have_auth = true;
+    return CLST_OK;
+}
+
+enum clst_status
+clst_server_principal_namer_set(struct clst_server *s,
+                                const char *(*name)(void *auth_ctx, const void *principal),
+                                struct clst_err *err)
+{
+    if (s == NULL || name == NULL) {
+        return clst_err_set(err, CLST_E_INVAL, "the principal namer needs a function");
+    }
+    if (s->started) {
+        return clst_err_set(err, CLST_E_INVAL, "the principal namer must be set before start");
+    }
+    s->principal_name = name;
+    return CLST_OK;
+}
+
+enum clst_status
+clst_server_observer_add(struct clst_server *s, const struct clst_server_observer *observer,
+                         struct clst_err *err)
+{
+    if (s == NULL || observer == NULL || (observer->before == NULL && observer->after == NULL)) {
+        return clst_err_set(err, CLST_E_INVAL, "an observer needs a before or an after function");
+    }
+    if (s->started) {
+        return clst_err_set(err, CLST_E_INVAL, "observers must be added before the server starts");
+    }
+    if (s->observer_count == CLST_SERVER_OBSERVERS_MAX) {
+        return clst_err_set(err, CLST_E_LIMIT, "at most %d observers", CLST_SERVER_OBSERVERS_MAX);
+    }
+    s->observers[s->observer_count++] = *observer;
     return CLST_OK;
 }
 

@@ -16,11 +16,28 @@
 
 #include <cloister/crypto.h>
 
+#include "governance.h"
 #include "release.h"
 #include "rest_int.h"
 
 /* A token longer than this is not one of ours (ours are 43 characters). */
 #define TOKEN_TEXT_MAX 1024
+
+/* What clst_vault_new allocates: the vault and, beside it, what the REST layer's struct does
+ * not hold (the governance rules). `v` comes first, so a vault pointer is a box pointer. */
+struct vault_box {
+    struct clst_vault v;
+    const struct clst_vault_governance *governance;
+};
+
+const struct clst_vault_governance *
+clst_vault_governance_of(const struct clst_vault *v)
+{
+    if (v == NULL) {
+        return NULL;
+    }
+    return ((const struct vault_box *)(const void *)v)->governance;
+}
 
 void
 clst_vault_config_init(struct clst_vault_config *cfg)
@@ -72,10 +89,12 @@ clst_vault_new(struct clst_vault_store *store, struct clst_vault_masterkey *mk,
                             "(at most %d characters)",
                             CLST_VAULT_BASE_URL_MAX);
     }
-    struct clst_vault *v = calloc(1, sizeof *v);
-    if (v == NULL) {
+    struct vault_box *box = calloc(1, sizeof *box);
+    if (box == NULL) {
         return clst_err_set(err, CLST_E_NOMEM, "out of memory creating the vault");
     }
+    struct clst_vault *v = &box->v;
+    box->governance = cfg->governance;
     v->store = store;
     v->mk = mk;
     v->clock = cfg->clock != NULL ? cfg->clock : clst_clock_system();
@@ -96,7 +115,7 @@ clst_vault_new(struct clst_vault_store *store, struct clst_vault_masterkey *mk,
 void
 clst_vault_free(struct clst_vault *v)
 {
-    free(v);
+    free(v); /* the box: v is its first member */
 }
 
 /* ---- authentication ------------------------------------------------------------------------- */
@@ -212,6 +231,15 @@ principal_free(void *ctx, void *principal)
     }
 }
 
+/* The principal's id for audit records ("admin", or the id the vault assigned). */
+static const char *
+principal_name(void *ctx, const void *principal)
+{
+    (void)ctx;
+    const struct clst_vault_principal *p = principal;
+    return p != NULL ? p->id : NULL;
+}
+
 enum clst_status
 clst_vault_register(struct clst_vault *v, struct clst_server *server, struct clst_err *err)
 {
@@ -225,6 +253,7 @@ clst_vault_register(struct clst_vault *v, struct clst_server *server, struct cls
         .ctx = v,
     };
     if ((st = clst_server_auth_set(server, &auth, err)) != CLST_OK ||
+        (st = clst_server_principal_namer_set(server, principal_name, err)) != CLST_OK ||
         (st = clst_vault_rest_secrets_register(v, server, err)) != CLST_OK ||
         (st = clst_vault_rest_keys_register(v, server, err)) != CLST_OK ||
         (st = clst_vault_rest_release_register(v, server, err)) != CLST_OK ||

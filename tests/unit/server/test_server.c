@@ -42,6 +42,13 @@ struct fx {
     atomic_int slow_entered;
     atomic_int slow_release;
     unsigned slow_ms;
+    /* observer state (test_observers) */
+    atomic_int refuse_before; /* 1: `before` refuses */
+    atomic_int refuse_after;  /* 1: `after` refuses */
+    atomic_int before_calls, after_calls;
+    pthread_mutex_t obs_lock;
+    char last_route[64], last_identity[32], last_note[64];
+    unsigned last_status;
 };
 
 /* ---- handlers used by the tests ------------------------------------------------------------- */
@@ -101,6 +108,10 @@ protected_handler(void *ctx, const struct clst_http_request *req, struct clst_ht
     struct fx *f = ctx;
     (void)err;
     atomic_fetch_add(&f->handler_calls, 1);
+    assert_int_equal(clst_http_request_note(req, "op", "protected.get"), CLST_OK);
+    assert_int_equal(clst_http_request_note(req, "op", "protected.read"), CLST_OK); /* replaces */
+    assert_int_equal(clst_http_request_note(req, "Bad Key", "x"), CLST_E_INVAL);
+    assert_int_equal(clst_http_request_note(req, "k", "line\nbreak"), CLST_E_INVAL);
     const char *principal = clst_http_request_principal(req);
     clst_http_response_json_new(resp, 200,
                                 json_pack("{s:s,s:s}", "principal", principal ? principal : "",
@@ -1444,6 +1455,135 @@ test_ipv6_and_poll(void **state)
     clst_server_free(s);
 }
 
+
+/* ---- observers ------------------------------------------------------------------------------ */
+
+static const char *
+namer(void *auth_ctx, const void *principal)
+{
+    (void)auth_ctx;
+    return principal;
+}
+
+static enum clst_status
+obs_before(void *ctx, const struct clst_http_request *req, struct clst_err *err)
+{
+    struct fx *f = ctx;
+    atomic_fetch_add(&f->before_calls, 1);
+    assert_non_null(clst_http_request_route(req));
+    if (atomic_load(&f->refuse_before)) {
+        return clst_err_set(err, CLST_E_IO, "the audit log cannot be written (test)");
+    }
+    return CLST_OK;
+}
+
+static enum clst_status
+obs_after(void *ctx, const struct clst_http_request *req, unsigned status, struct clst_err *err)
+{
+    struct fx *f = ctx;
+    atomic_fetch_add(&f->after_calls, 1);
+    const char *route = clst_http_request_route(req);
+    const char *who = clst_http_request_identity(req);
+    const char *op = clst_http_request_note_get(req, "op");
+    pthread_mutex_lock(&f->obs_lock);
+    snprintf(f->last_route, sizeof(f->last_route), "%s", route != NULL ? route : "-");
+    snprintf(f->last_identity, sizeof(f->last_identity), "%s", who != NULL ? who : "-");
+    snprintf(f->last_note, sizeof(f->last_note), "%s", op != NULL ? op : "-");
+    f->last_status = status;
+    pthread_mutex_unlock(&f->obs_lock);
+    assert_true(clst_http_request_elapsed_ns(req) > 0);
+    if (atomic_load(&f->refuse_after)) {
+        return clst_err_set(err, CLST_E_IO, "the audit record could not be made durable (test)");
+    }
+    return CLST_OK;
+}
+
+static int
+setup_observed(void **state)
+{
+    int rc = setup_io(state, CLST_SERVER_IO_EPOLL);
+    if (rc != 0) {
+        return rc;
+    }
+    /* setup_io started the server: observers must come before start, so start a second one. */
+    struct fx *f = *state;
+    struct clst_err err;
+    struct clst_server_config cfg;
+    clst_server_free(f->server);
+    pthread_mutex_init(&f->obs_lock, NULL);
+    fx_config(f, &cfg);
+    if (clst_server_new(&cfg, &f->server, &err) != CLST_OK) {
+        return -1;
+    }
+    fx_routes(f);
+    struct clst_server_observer o = {obs_before, obs_after, f};
+    struct clst_server_observer none = {NULL, NULL, f};
+    if (clst_server_observer_add(f->server, &none, &err) != CLST_E_INVAL ||
+        clst_server_observer_add(f->server, &o, &err) != CLST_OK ||
+        clst_server_principal_namer_set(f->server, namer, &err) != CLST_OK ||
+        clst_server_start(f->server, &err) != CLST_OK) {
+        return -1;
+    }
+    if (clst_server_observer_add(f->server, &o, &err) != CLST_E_INVAL) {
+        return -1; /* refused after start */
+    }
+    f->port = clst_server_port(f->server);
+    return 0;
+}
+
+static void
+test_observers(void **state)
+{
+    struct fx *f = *state;
+    struct res r;
+    /* A handled request: before and after run; after sees the route, identity and notes. */
+    struct req ok = {.path = "/protected/k1", .headers = {"Authorization: Bearer good-token"}};
+    int calls = atomic_load(&f->handler_calls);
+    request(f, &ok, &r);
+    assert_int_equal(r.status, 200);
+    res_cleanup(&r);
+    assert_int_equal(atomic_load(&f->before_calls), 1);
+    assert_int_equal(atomic_load(&f->after_calls), 1);
+    assert_string_equal(f->last_route, "/protected/{name}");
+    assert_string_equal(f->last_identity, "admin");
+    assert_string_equal(f->last_note, "protected.read");
+    assert_int_equal(f->last_status, 200);
+    /* Refused by the server itself: after runs (401, 404), before does not. */
+    get(f, "/protected/k1", &r);
+    assert_int_equal(r.status, 401);
+    res_cleanup(&r);
+    assert_int_equal(f->last_status, 401);
+    assert_string_equal(f->last_identity, "-");
+    get(f, "/nowhere", &r);
+    assert_int_equal(r.status, 404);
+    res_cleanup(&r);
+    assert_string_equal(f->last_route, "-");
+    assert_int_equal(atomic_load(&f->before_calls), 1);
+    assert_int_equal(atomic_load(&f->after_calls), 3);
+    /* `before` refuses: 503 with its message and the handler never runs. */
+    atomic_store(&f->refuse_before, 1);
+    calls = atomic_load(&f->handler_calls);
+    request(f, &ok, &r);
+    assert_string_equal(error_code(&r, 503), "ServiceUnavailable");
+    assert_non_null(strstr(error_message(&r), "audit log cannot be written"));
+    res_cleanup(&r);
+    assert_int_equal(atomic_load(&f->handler_calls), calls);
+    assert_int_equal(f->last_status, 503);
+    atomic_store(&f->refuse_before, 0);
+    /* `after` refuses: the handler ran, the client gets 503 instead of its 200. */
+    atomic_store(&f->refuse_after, 1);
+    request(f, &ok, &r);
+    assert_string_equal(error_code(&r, 503), "ServiceUnavailable");
+    assert_non_null(strstr(error_message(&r), "could not be made durable"));
+    res_cleanup(&r);
+    assert_int_equal(atomic_load(&f->handler_calls), calls + 1);
+    atomic_store(&f->refuse_after, 0);
+    /* The connection and the server keep working. */
+    request(f, &ok, &r);
+    assert_int_equal(r.status, 200);
+    res_cleanup(&r);
+}
+
 int
 main(void)
 {
@@ -1452,6 +1592,7 @@ main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_healthz_tls_pinned, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_observers, setup_observed, teardown),
         cmocka_unit_test_setup_teardown(test_tls_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_found_and_method, setup, teardown),
