@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include <cloister/client.h>
 #include <cloister/core.h>
 #include <cloister/evidence.h>
 
@@ -26,6 +27,21 @@ int cli_fail(const char *cmd, const struct clst_err *err);
 int cli_failf(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* True when argv holds -h or --help before any "--". */
 int cli_wants_help(int argc, char **argv);
+
+/*
+ * Vault connection options of client commands (cli_client.c): --url, --token (avoid: visible in
+ * ps), --token-file, --ca, with CLOISTER_URL / CLOISTER_TOKEN / CLOISTER_CA as defaults.
+ * Set cfg.url / cfg.ca_file / token_file from the options, then call finish: it reads the
+ * token file into wiped memory and applies the environment; cleanup wipes it.
+ */
+struct cli_vault_opts {
+    struct clst_client_config cfg;
+    const char *token_file;
+    struct clst_buf token_buf;
+};
+void cli_vault_opts_init(struct cli_vault_opts *o);
+int cli_vault_opts_finish(const char *cmd, struct cli_vault_opts *o); /* CLI_EXIT_* */
+void cli_vault_opts_cleanup(struct cli_vault_opts *o);
 
 /* TPM helpers of 'cloister evidence' (cmd_tee.c): 'evidence get' and the tpm options of verify. */
 int cli_evidence_get(int argc, char **argv);

@@ -22,8 +22,10 @@
 #include <cloister/envelope.h>
 
 #include "cli/cli.h"
+#include "kvprovider/kvprovider.h"
 
 #define MAX_KEY_FILES      8
+#define MAX_PROVIDERS      (MAX_KEY_FILES + 1) /* the key files and one vault provider */
 #define PROGRESS_MIN_SIZE  ((uint64_t)64 << 20)
 #define PROGRESS_PERIOD_NS 100000000ull
 
@@ -564,8 +566,8 @@ out:
 static void
 encrypt_help(void)
 {
-    printf("usage: cloister encrypt (--key-file KEY | --recipient PUB.pem) [-o OUT] [options]\n"
-           "                        [INPUT]\n"
+    printf("usage: cloister encrypt (--key-file KEY | --recipient PUB.pem | --key vault:NAME)\n"
+           "                        [-o OUT] [options] [INPUT]\n"
            "\n"
            "Encrypts INPUT (a file, or '-' for standard input; default '-') into the .clst\n"
            "format (docs/format.md): AES-256-GCM in 16 KiB chunks (C2SP chunked encryption),\n"
@@ -575,6 +577,16 @@ encrypt_help(void)
            "  -r, --recipient PUB    encrypt for the holder of the private key of PUB (a PEM\n"
            "                         public key, RSA 2048..4096 or EC P-256; 'cloister keygen\n"
            "                         --type rsa|p256 --public-out PUB')\n"
+           "  --key vault:NAME[/VERSION]\n"
+           "                         wrap the file's key with a key held in the vault (RSA:\n"
+           "                         RSA-OAEP-256, oct: AES key wrap); the header names the\n"
+           "                         vault, the key and its version (the latest when none is\n"
+           "                         given), so decryption asks the vault or an attested TEE\n"
+           "                         that the key was released to. Needs the wrapKey permission\n"
+           "  --url URL              the vault, https://HOST:PORT (env CLOISTER_URL)\n"
+           "  --token-file FILE      bearer token for the vault (env CLOISTER_TOKEN)\n"
+           "  --ca FILE              the vault's CA certificate to pin, e.g. DIR/ca.pem (env\n"
+           "                         CLOISTER_CA)\n"
            "  -o, --output OUT       the .clst file to write, or '-' for standard output;\n"
            "                         default INPUT.clst, or standard output for '-'\n"
            "  -m, --meta NAME=VALUE  record metadata in the header (repeatable, at most 32;\n"
@@ -594,18 +606,59 @@ encrypt_help(void)
            "of the ciphertext may have been written and must be discarded), 2 usage error.\n");
 }
 
+static int encrypt_run(int argc, char **argv, struct cli_vault_opts *vo);
+
 int
 cmd_encrypt(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        encrypt_help();
+        return CLI_EXIT_OK;
+    }
+    struct cli_vault_opts vo;
+    int rc;
+    cli_vault_opts_init(&vo);
+    rc = encrypt_run(argc, argv, &vo);
+    cli_vault_opts_cleanup(&vo);
+    return rc;
+}
+
+/* Connects the provider for --key vault:NAME[/VERSION]. */
+static int
+vault_provider(const char *cmd, const char *ref, struct cli_vault_opts *vo,
+               struct clst_envelope_provider **out)
+{
+    char name[128], version[33];
+    struct clst_err err;
+    clst_err_clear(&err);
+    if (clst_kvprovider_parse_ref(ref, name, version, &err) != CLST_OK) {
+        return cli_usage_error(cmd, "--key %s: %s", ref, err.msg);
+    }
+    int rc = cli_vault_opts_finish(cmd, vo);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
+    }
+    if (clst_kvprovider_new(&vo->cfg, name, version, out, &err) != CLST_OK) {
+        return cli_fail(cmd, &err);
+    }
+    return CLI_EXIT_OK;
+}
+
+static int
+encrypt_run(int argc, char **argv, struct cli_vault_opts *vo)
 {
     static const struct option longopts[] = {
         {"key-file", required_argument, NULL, 'k'}, {"recipient", required_argument, NULL, 'r'},
         {"output", required_argument, NULL, 'o'},   {"meta", required_argument, NULL, 'm'},
         {"force", no_argument, NULL, 'f'},          {"threads", required_argument, NULL, 'T'},
         {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
+        {"key", required_argument, NULL, 'K'},      {"url", required_argument, NULL, 'U'},
+        {"token-file", required_argument, NULL, 'F'}, {"ca", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     const char *cmd = argv[0];
     const char *key_file = NULL, *recipient = NULL, *out_path = NULL, *in_path = "-";
+    const char *vault_key = NULL;
     struct clst_envelope_meta meta[CLST_ENVELOPE_META_MAX_COUNT];
     char meta_names[CLST_ENVELOPE_META_MAX_COUNT][CLST_ENVELOPE_META_NAME_MAX_SIZE + 1];
     size_t meta_count = 0;
@@ -619,10 +672,6 @@ cmd_encrypt(int argc, char **argv)
     struct progress prog = {"encrypting", 0, 0, false};
     uint64_t in_size = 0;
 
-    if (cli_wants_help(argc, argv)) {
-        encrypt_help();
-        return CLI_EXIT_OK;
-    }
     memset(&out, 0, sizeof(out));
     out.fd = -1;
     optind = 1;
@@ -673,6 +722,21 @@ cmd_encrypt(int argc, char **argv)
         case 'q':
             quiet = true;
             break;
+        case 'K':
+            if (vault_key != NULL) {
+                return cli_usage_error(cmd, "give --key once");
+            }
+            vault_key = optarg;
+            break;
+        case 'U':
+            vo->cfg.url = optarg;
+            break;
+        case 'F':
+            vo->token_file = optarg;
+            break;
+        case 'C':
+            vo->cfg.ca_file = optarg;
+            break;
         default:
             return urc;
         }
@@ -684,8 +748,9 @@ cmd_encrypt(int argc, char **argv)
     if (optind < argc) {
         in_path = argv[optind];
     }
-    if ((key_file == NULL) == (recipient == NULL)) {
-        return cli_usage_error(cmd, "give exactly one of --key-file KEY or --recipient PUB.pem");
+    if ((key_file != NULL) + (recipient != NULL) + (vault_key != NULL) != 1) {
+        return cli_usage_error(cmd, "give exactly one of --key-file KEY, --recipient PUB.pem or "
+                                    "--key vault:NAME");
     }
     if (out_path == NULL) {
         if (is_dash(in_path)) {
@@ -704,7 +769,13 @@ cmd_encrypt(int argc, char **argv)
     }
 
     clst_err_clear(&err);
-    if (key_file != NULL) {
+    if (vault_key != NULL) {
+        rc = vault_provider(cmd, vault_key, vo, &provider);
+        if (rc != CLI_EXIT_OK) {
+            goto out;
+        }
+        rc = CLI_EXIT_FAIL;
+    } else if (key_file != NULL) {
         if (clst_envelope_provider_from_key_file(key_file, &provider, &err) != CLST_OK) {
             rc = cli_fail(cmd, &err);
             goto out;
@@ -752,8 +823,8 @@ out:
 static void
 decrypt_help(void)
 {
-    printf("usage: cloister decrypt --key-file KEY [--key-file KEY2 ...] [-o OUT] [options]\n"
-           "                        [INPUT]\n"
+    printf("usage: cloister decrypt (--key-file KEY [--key-file KEY2 ...] | --key vault:NAME |\n"
+           "                         --vault) [-o OUT] [options] [INPUT]\n"
            "\n"
            "Decrypts and authenticates INPUT (a .clst file, or '-' for standard input; default\n"
            "'-').\n"
@@ -763,6 +834,14 @@ decrypt_help(void)
            "                       key the file was encrypted to. Repeatable: the one the file\n"
            "                       names is used. The file must not be readable by group or\n"
            "                       others (chmod 600).\n"
+           "  --key vault:NAME[/VERSION]\n"
+           "                       unwrap the file's key with this vault key (the vault does\n"
+           "                       the unwrapping; needs the unwrapKey permission)\n"
+           "  --vault              unwrap with whichever vault key the header names, asking\n"
+           "                       the vault given by --url (never the URL in the header)\n"
+           "  --url URL            the vault, https://HOST:PORT (env CLOISTER_URL)\n"
+           "  --token-file FILE    bearer token for the vault (env CLOISTER_TOKEN)\n"
+           "  --ca FILE            the vault's CA certificate to pin (env CLOISTER_CA)\n"
            "  -o, --output OUT     where the plaintext goes, or '-' for standard output;\n"
            "                       default INPUT without its .clst suffix, or standard output\n"
            "                       for '-'\n"
@@ -785,14 +864,32 @@ decrypt_help(void)
            "which key the file needs), 2 usage error.\n");
 }
 
+static int decrypt_run(int argc, char **argv, struct cli_vault_opts *vo);
+
 int
 cmd_decrypt(int argc, char **argv)
+{
+    if (cli_wants_help(argc, argv)) {
+        decrypt_help();
+        return CLI_EXIT_OK;
+    }
+    struct cli_vault_opts vo;
+    cli_vault_opts_init(&vo);
+    int rc = decrypt_run(argc, argv, &vo);
+    cli_vault_opts_cleanup(&vo);
+    return rc;
+}
+
+static int
+decrypt_run(int argc, char **argv, struct cli_vault_opts *vo)
 {
     static const struct option longopts[] = {
         {"key-file", required_argument, NULL, 'k'}, {"output", required_argument, NULL, 'o'},
         {"force", no_argument, NULL, 'f'},          {"threads", required_argument, NULL, 'T'},
         {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"key", required_argument, NULL, 'K'},      {"vault", no_argument, NULL, 'V'},
+        {"url", required_argument, NULL, 'U'},      {"token-file", required_argument, NULL, 'F'},
+        {"ca", required_argument, NULL, 'C'},       {NULL, 0, NULL, 0},
     };
     const char *cmd = argv[0];
     const char *key_files[MAX_KEY_FILES];
@@ -802,16 +899,14 @@ cmd_decrypt(int argc, char **argv)
     unsigned threads = 0;
     int rc = CLI_EXIT_FAIL, urc = CLI_EXIT_USAGE, c, in_fd = -1;
     char default_out[PATH_MAX];
-    struct clst_envelope_provider *providers[MAX_KEY_FILES];
+    struct clst_envelope_provider *providers[MAX_PROVIDERS];
     struct clst_err err;
     struct output out;
     struct progress prog = {"decrypting", 0, 0, false};
     uint64_t in_size = 0;
+    const char *vault_key = NULL;
+    bool any_vault = false;
 
-    if (cli_wants_help(argc, argv)) {
-        decrypt_help();
-        return CLI_EXIT_OK;
-    }
     memset(&out, 0, sizeof(out));
     out.fd = -1;
     optind = 1;
@@ -838,6 +933,27 @@ cmd_decrypt(int argc, char **argv)
         case 'q':
             quiet = true;
             break;
+        case 'K':
+            if (vault_key != NULL || any_vault) {
+                return cli_usage_error(cmd, "give one --key vault:NAME or --vault");
+            }
+            vault_key = optarg;
+            break;
+        case 'V':
+            if (vault_key != NULL) {
+                return cli_usage_error(cmd, "give one --key vault:NAME or --vault");
+            }
+            any_vault = true;
+            break;
+        case 'U':
+            vo->cfg.url = optarg;
+            break;
+        case 'F':
+            vo->token_file = optarg;
+            break;
+        case 'C':
+            vo->cfg.ca_file = optarg;
+            break;
         default:
             return urc;
         }
@@ -849,9 +965,10 @@ cmd_decrypt(int argc, char **argv)
     if (optind < argc) {
         in_path = argv[optind];
     }
-    if (key_count == 0) {
-        return cli_usage_error(cmd, "give the key with --key-file KEY (run 'cloister inspect "
-                                    "FILE' to see which key a file needs)");
+    if (key_count == 0 && vault_key == NULL && !any_vault) {
+        return cli_usage_error(cmd, "give the key with --key-file KEY, --key vault:NAME or "
+                                    "--vault (run 'cloister inspect FILE' to see which key a "
+                                    "file needs)");
     }
     if (out_path == NULL) {
         if (is_dash(in_path)) {
@@ -870,6 +987,25 @@ cmd_decrypt(int argc, char **argv)
     for (size_t i = 0; i < key_count; i++) {
         if (clst_envelope_provider_from_key_file(key_files[i], &providers[provider_count], &err) !=
             CLST_OK) {
+            rc = cli_fail(cmd, &err);
+            goto out;
+        }
+        provider_count++;
+    }
+    if (vault_key != NULL) {
+        rc = vault_provider(cmd, vault_key, vo, &providers[provider_count]);
+        if (rc != CLI_EXIT_OK) {
+            goto out;
+        }
+        provider_count++;
+        rc = CLI_EXIT_FAIL;
+    } else if (any_vault) {
+        rc = cli_vault_opts_finish(cmd, vo);
+        if (rc != CLI_EXIT_OK) {
+            goto out;
+        }
+        rc = CLI_EXIT_FAIL;
+        if (clst_kvprovider_any_new(&vo->cfg, &providers[provider_count], &err) != CLST_OK) {
             rc = cli_fail(cmd, &err);
             goto out;
         }
