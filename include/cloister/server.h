@@ -62,6 +62,10 @@ const char *clst_http_method_name(enum clst_http_method m);
 #define CLST_SERVER_DEFAULT_IDLE_TIMEOUT 30u /* seconds */
 #define CLST_SERVER_MAX_THREADS          256u
 #define CLST_SERVER_REQUEST_ID_SIZE      33 /* 32 hex characters + NUL */
+/* clst_server_new() sets up OpenSSL's secure heap with this size (clst_secret_heap_init) when
+ * the process has not: request bodies and key material are secret memory, and a heap is far
+ * cheaper per request than a locked mapping each. Larger needs fall back to mappings. */
+#define CLST_SERVER_SECURE_HEAP (32u * 1024u * 1024u)
 
 /* ---- requests and responses ----------------------------------------------------------------- */
 

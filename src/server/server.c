@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <microhttpd.h>
+#include <openssl/crypto.h>
 
 #include "server/server_int.h"
 
@@ -1235,6 +1236,13 @@ clst_server_new(const struct clst_server_config *cfg, struct clst_server **out,
     uint8_t addr[16];
     if (cfg == NULL || out == NULL) {
         return clst_err_set(err, CLST_E_INVAL, "server configuration missing");
+    }
+    /* Request bodies and key material live in secret memory. Without OpenSSL's secure heap
+     * every such buffer is its own locked mapping, and unmapping it in a process with many
+     * threads costs a TLB shootdown on every CPU: per request, more than the HTTP work. */
+    if (!CRYPTO_secure_malloc_initialized() &&
+        clst_secret_heap_init(CLST_SERVER_SECURE_HEAP) != CLST_OK) {
+        clst_log_warn("could not set up the secure heap; secret buffers use locked mappings");
     }
     if (cfg->tls_cert_pem == NULL || cfg->tls_key_pem == NULL) {
         return clst_err_set(err, CLST_E_INVAL, "the server needs a TLS certificate and key");
