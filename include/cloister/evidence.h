@@ -268,4 +268,68 @@ enum clst_status clst_evidence_nitro_roots(STACK_OF(X509) **out, struct clst_err
 enum clst_status clst_evidence_dcap_collateral_load(const char *dir, struct clst_buf *out,
                                                     struct clst_err *err);
 
+/* ---- the azure-vtpm kind (docs/evidence-azure.md) ------------------------------------------ */
+
+/*
+ * Azure confidential VMs: the HCL report (vTPM NV index 0x01400001) with its SEV-SNP report, the
+ * HCLAkPub attestation key in its variable data (bound to REPORT_DATA), and the vTPM quote signed
+ * by that key. Input: `roots` = clst_evidence_sevsnp_roots() (the AMD ARKs), `endorsements` = an
+ * optional VCEK chain (PEM or DER), `report_data` = the expected quote nonce (extraData),
+ * `runtime_data` bound to the nonce's first 32 bytes, `options` = the sevsnp options. Claims: the
+ * cloud service's "azurevm" type with the SNP claims nested under "x-ms-isolation-tee".
+ */
+#define CLST_AZURE_ATTESTATION_TYPE    "azurevm"
+#define CLST_AZURE_CLAIM_ISOLATION_TEE "x-ms-isolation-tee" /* object: the hardware verdict */
+#define CLST_AZURE_CLAIM_VMID          "x-ms-azurevm-vmid"
+#define CLST_AZURE_CLAIM_ATTESTED_PCRS "x-ms-azurevm-attested-pcrs"
+
+/* ---- collection through configfs-tsm (Linux; src/evidence/configfs_tsm.c) ------------------- */
+
+/*
+ * The kernel's configfs-tsm report interface (Documentation/ABI/testing/configfs-tsm-report):
+ * a report entry is a directory under /sys/kernel/config/tsm/report; writing `inblob` (up to 64
+ * bytes: the report data) and the optional `privlevel` (0..3) makes the TEE's guest driver produce
+ * `outblob` (an SEV-SNP report, or a TDX quote) and `auxblob` (SEV-SNP: the certificate table,
+ * possibly empty); `provider` names the driver ("sev_guest", "tdx_guest"); `generation` counts
+ * writes to the entry, so that a reader can tell whether another process wrote between its own
+ * writes and its read of outblob.
+ */
+#define CLST_TSM_DEFAULT_DIR  "/sys/kernel/config/tsm/report"
+#define CLST_TSM_INBLOB_SIZE  64
+#define CLST_TSM_OUTBLOB_MAX  (32u * 1024) /* the kernel's TSM_OUTBLOB_MAX */
+#define CLST_TSM_AUXBLOB_MAX  (32u * 1024)
+#define CLST_TSM_PRIVLEVEL_MAX 3
+
+struct clst_tsm_request {
+    const char *dir;      /* the report directory; NULL: CLST_TSM_DEFAULT_DIR */
+    /* The entry to use: NULL creates a fresh one (mkdir, mode 0700) and removes it afterwards
+     * (rmdir); a name uses that entry, creating it only when missing, and leaves it in place. */
+    const char *name;
+    /* The provider the entry must name ("sev_guest", "tdx_guest"); NULL: any. */
+    const char *provider;
+    uint8_t inblob[CLST_TSM_INBLOB_SIZE];
+    int privlevel;        /* -1: not written; else 0..CLST_TSM_PRIVLEVEL_MAX */
+    bool want_auxblob;    /* read auxblob too (SEV-SNP certificates); absent counts as empty */
+};
+
+struct clst_tsm_report {
+    struct clst_buf outblob;
+    struct clst_buf auxblob;   /* empty unless want_auxblob and the driver gave some */
+    char provider[64];
+    uint64_t generation;       /* after our writes */
+};
+
+/*
+ * One report: reads `generation`, writes privlevel (when >= 0) and inblob (64 bytes, one write),
+ * reads outblob (and auxblob), reads `generation` again, which must equal the first value plus
+ * our writes (CLST_E_CONFLICT otherwise: another writer raced us; retry), then removes the entry
+ * it created. CLST_E_NOTFOUND when the directory or an attribute is missing (no configfs-tsm,
+ * or no TEE guest driver), CLST_E_LIMIT when outblob/auxblob exceed their caps, CLST_E_VERIFY
+ * for another provider than asked, CLST_E_IO otherwise. *out is initialized here and written
+ * only on success (clst_tsm_report_cleanup it).
+ */
+enum clst_status clst_evidence_tsm_get(const struct clst_tsm_request *req,
+                                       struct clst_tsm_report *out, struct clst_err *err);
+void clst_tsm_report_cleanup(struct clst_tsm_report *r);
+
 #endif /* CLOISTER_EVIDENCE_H */

@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 
 #include "evidence/evidence_int.h"
+#include "evidence/azure_int.h"
 #include "evidence/dcap_int.h"
 #include "evidence/sevsnp_int.h"
 #include "evidence/nitro_int.h"
@@ -33,6 +34,7 @@ static const struct evidence_ops *const registry[] = {
     &evidence_sevsnp_ops,
     &evidence_nitro_ops, /* nitro_verify.c (declared in nitro_int.h) */
     &evidence_tpm_ops,   /* tpm_verify.c (declared in tpm_int.h) */
+    &evidence_azure_ops, /* azure_vtpm.c (declared in azure_int.h) */
 };
 
 #define REGISTRY_COUNT (sizeof(registry) / sizeof(registry[0]))
@@ -167,7 +169,7 @@ clst_evidence_verify(enum clst_evidence_kind kind, const struct clst_evidence_in
         const char *name = clst_evidence_kind_name(kind);
         rc = clst_err_set(err, CLST_E_NOTFOUND,
                           "evidence kind '%s' is not supported by this build (supported: sim, sevsnp, tdx, "
-                          "sgx, tpm, nitro)",
+                          "sgx, tpm, azure-vtpm, nitro)",
                           name != NULL ? name : "?");
         goto out;
     }
