@@ -12,10 +12,13 @@
  * token signing keys (sealed under a key derived from the data directory's master key) with
  * their rotation schedule, the appraisal policy per attestation type and the reference values.
  *
- * Trust: evidence, request bodies and tokens are untrusted. Sim evidence (the development-only
- * software TEE) is accepted only when the service was configured with that sim root
- * (clst_attest_config.sim_roots; `cloister serve --trust-sim ROOT.pem`), and its claims keep their
- * own names (x-ms-attestation-type "sim", x-cloister-sim-*), so that no hardware policy matches.
+ * Trust: evidence, request bodies and tokens are untrusted. Hardware evidence (SevSnpVm, TdxVm,
+ * SgxEnclave, Tpm, AzureVm, NitroEnclave) is verified against the vendor roots compiled into the
+ * binary (TPM: the configured AK roots) and the configured collateral, never against a sim root.
+ * Sim evidence (the development-only software TEE) is accepted only when the service was
+ * configured with that sim root (clst_attest_config.sim_roots; `cloister serve --trust-sim
+ * ROOT.pem`), and its claims keep their own names (x-ms-attestation-type "sim", x-cloister-sim-*),
+ * so that no hardware policy matches; each type's default policy pins its x-ms-attestation-type.
  *
  * Threading: after clst_attest_new() every function may be called from several threads at once.
  * Ownership: `_free(NULL)` is a no-op; strings returned through `char **` are malloc'ed (free());
@@ -116,9 +119,29 @@ struct clst_attest_config {
     int64_t token_lifetime;  /* seconds, 60..CLST_ATTEST_MAX_TOKEN_LIFETIME; 0 = 8 h */
     int64_t nonce_lifetime;  /* seconds, 10..3600; 0 = CLST_ATTEST_DEFAULT_NONCE_LIFETIME */
     int64_t key_period;      /* seconds a signing key signs; 0 = CLST_ATTEST_DEFAULT_KEY_PERIOD */
-    /* NULL: the system clock. Borrowed: it must outlive the engine. */
+    /* NULL: the system clock. Borrowed: it must outlive the engine. It is also the verification
+     * time of hardware evidence (certificate and collateral validity). */
     const struct clst_clock *clock;
+
+    /* Hardware evidence (docs/attestation.md). The vendor roots of SEV-SNP (AMD ARKs), SGX/TDX
+     * (Intel SGX Root CA) and Nitro (AWS root) are compiled in; what is not is configured here,
+     * read once by clst_attest_new (restart to pick up changes):
+     * Intel DCAP collateral for SgxEnclave and TdxVm: a directory holding tcb_info.json,
+     * qe_identity.json, tcb_signing_chain.pem, pck_crl.der and root_ca_crl.der
+     * (docs/evidence-dcap.md), or a directory of such directories (one per FMSPC and TEE, at most
+     * CLST_ATTEST_MAX_COLLATERAL_SETS). NULL: SgxEnclave and TdxVm are refused. */
+    const char *dcap_collateral_dir;
+    /* SevSnpVm: a local VCEK cache, a directory of VCEK/VLEK and ASK/ASVK certificates (.pem,
+     * .crt, .cer, .der; at most 64 certificates, 256 KiB in all), for reports that do not carry
+     * a certificate table. NULL: only the certificates in the evidence are used. */
+    const char *vcek_cache_dir;
+    /* Tpm: a PEM file of the CA certificates that issue TPM attestation-key certificates. NULL:
+     * Tpm is refused (no TPM root is compiled in). */
+    const char *tpm_roots_file;
 };
+
+/* Collateral sets under dcap_collateral_dir. */
+#define CLST_ATTEST_MAX_COLLATERAL_SETS 32
 
 struct clst_attest;
 
@@ -131,6 +154,13 @@ void clst_attest_config_init(struct clst_attest_config *cfg);
 enum clst_status clst_attest_new(const struct clst_attest_config *cfg, struct clst_attest **out,
                                  struct clst_err *err);
 void clst_attest_free(struct clst_attest *a);
+
+/*
+ * One line saying which hardware types this engine verifies and why the others are refused, e.g.
+ * "hardware: SevSnpVm, NitroEnclave, SgxEnclave+TdxVm (2 DCAP collateral sets); not configured:
+ * Tpm (--tpm-ak-roots), AzureVm (not available in this build)". Always NUL-terminates.
+ */
+void clst_attest_hardware_summary(const struct clst_attest *a, char *out, size_t size);
 
 /* Fixes the issuer (thread-safe; e.g. once the server knows its port). NULL: from Host. */
 enum clst_status clst_attest_issuer_set(struct clst_attest *a, const char *issuer,
@@ -168,6 +198,9 @@ enum clst_attest_data_type {
 struct clst_attest_request {
     const struct clst_attest_type *type;
     struct clst_buf evidence;              /* "report" or "quote", decoded */
+    /* Certificates that came with the evidence, concatenated DER (untrusted; empty when none):
+     * SevSnpVm's "VcekCertChain" when "report" is the cloud's JSON form (below). */
+    struct clst_buf certs;
     enum clst_attest_data_type runtime_type;
     struct clst_buf runtime_data;          /* decoded "runtimeData.data" */
     json_t *runtime_json;                  /* parsed when runtime_type is JSON (an object) */
@@ -175,6 +208,10 @@ struct clst_attest_request {
     struct clst_buf inittime_data;
     json_t *inittime_json;
     char *nonce;                           /* NULL when absent */
+    /* "draftPolicyForAttestation": an appraisal policy (JSON, policy.h) to evaluate instead of
+     * the type's policy; the answer is then an unsecured token (alg "none") that no relying
+     * party accepts. NULL when absent. */
+    char *draft_policy;
 };
 
 void clst_attest_request_cleanup(struct clst_attest_request *r);
@@ -183,9 +220,14 @@ void clst_attest_request_cleanup(struct clst_attest_request *r);
  * Parses a request body for `type`:
  *   {"report"|"quote": base64url, "runtimeData"?: {"data": base64url, "dataType": "Binary"|"JSON"},
  *    "initTimeData"?: {…same…}, "nonce"?: string}
+ * SevSnpVm's "report" is either the raw (or extended) SNP report or, as the cloud's clients send
+ * it, base64url of the JSON {"SnpReport": base64url, "VcekCertChain"?: base64url of a PEM chain,
+ * "Endorsements"?: …}: the report is taken from SnpReport and the chain into `certs`; non-empty
+ * Endorsements (the cloud's UVM endorsements) are refused as unsupported.
  * Strict: exactly one of "report"/"quote"; base64url with or without padding; other members are
- * refused by name (including the cloud's "draftPolicyForAttestation", which this service does not
- * support). Sizes are checked before decoding: a body over CLST_ATTEST_MAX_REQUEST_SIZE, evidence
+ * refused by name. "draftPolicyForAttestation" must be a non-empty string of at most
+ * CLST_POLICY_MAX_SIZE bytes (it is parsed as a policy by clst_attest_evaluate). Sizes are
+ * checked before decoding: a body over CLST_ATTEST_MAX_REQUEST_SIZE, evidence
  * over the kind's limit (clst_evidence_max_size) and runtime data over
  * CLST_ATTEST_MAX_RUNTIME_DATA are CLST_E_LIMIT. JSON runtime data must be one JSON object
  * (duplicate members refused). CLST_E_MALFORMED for everything else, naming the member.
@@ -211,8 +253,14 @@ enum clst_status clst_attest_request_parse(const struct clst_attest_type *type, 
  * claims. Failures: CLST_E_VERIFY (evidence, binding, nonce: err says what), CLST_E_DENIED (the
  * appraisal policy or the reference values denied: err names the failing rule, claim, expected
  * and actual value; *out_denial, when out_denial is non-NULL, receives the policy's JSON
- * explanation), CLST_E_NOTFOUND (no verifier for the type in this build), CLST_E_LIMIT,
- * CLST_E_MALFORMED.
+ * explanation), CLST_E_NOTFOUND (no verifier for the type in this build, or the type is not
+ * configured), CLST_E_LIMIT, CLST_E_MALFORMED.
+ *
+ * With req->draft_policy (the cloud's draftPolicyForAttestation) everything is verified the same
+ * way, but the draft is evaluated instead of the type's policy, the nonce is not consumed, and
+ * the token is unsecured ({"alg":"none"}, empty signature, claim x-cloister-draft-policy: true,
+ * x-ms-policy-hash of the draft): a policy author's test that cannot be used as an attestation
+ * (clst_attest_token_verify and the vault refuse alg "none").
  */
 enum clst_status clst_attest_evaluate(struct clst_attest *a, const struct clst_attest_request *req,
                                       const char *issuer, char **out_token, json_t **out_claims,

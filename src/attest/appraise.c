@@ -20,13 +20,44 @@ attest_default_policy(const struct clst_attest_type *type)
 {
     json_t *rules = json_pack("[{s:s, s:s}]", "claim", CLST_CLAIM_ATTESTATION_TYPE, "equals",
                               type->attestation_type);
-    if (rules != NULL && type->kind == CLST_EVIDENCE_SIM &&
-        json_array_append_new(rules, json_pack("{s:s, s:b}", "claim",
-                                               CLST_SIM_CLAIM_IS_DEBUGGABLE, "equals", 0)) != 0) {
+    if (rules == NULL) {
+        return NULL;
+    }
+    /* Debuggable TEEs are refused by the verifiers already; the rule says so in the policy. */
+    const char *debug_claim = NULL;
+    switch (type->kind) {
+    case CLST_EVIDENCE_SIM:
+        debug_claim = CLST_SIM_CLAIM_IS_DEBUGGABLE;
+        break;
+    case CLST_EVIDENCE_SGX:
+        debug_claim = "x-ms-sgx-is-debuggable";
+        break;
+    case CLST_EVIDENCE_TDX:
+        debug_claim = "tdx_is_debuggable";
+        break;
+    case CLST_EVIDENCE_SEVSNP:
+        debug_claim = "x-ms-sevsnpvm-is-debuggable";
+        break;
+    case CLST_EVIDENCE_NITRO:
+        debug_claim = "aws-nitro-is-debuggable";
+        break;
+    case CLST_EVIDENCE_AZURE_VTPM:
+        debug_claim = "x-ms-isolation-tee.x-ms-sevsnpvm-is-debuggable";
+        break;
+    default: /* a TPM has no debug state */
+        break;
+    }
+    if (debug_claim != NULL &&
+        json_array_append_new(rules, json_pack("{s:s, s:b}", "claim", debug_claim, "equals",
+                                               0)) != 0) {
         json_decref(rules);
         return NULL;
     }
-    if (rules == NULL) {
+    /* DCAP: the accepted TCB statuses are a policy setting; by default UpToDate only. */
+    if ((type->kind == CLST_EVIDENCE_SGX || type->kind == CLST_EVIDENCE_TDX) &&
+        json_array_append_new(rules, json_pack("{s:s, s:s}", "claim", "attester_tcb_status",
+                                               "equals", "UpToDate")) != 0) {
+        json_decref(rules);
         return NULL;
     }
     return json_pack("{s:s, s:{s:o}}", "version", CLST_POLICY_VERSION, "authorizationRules",
@@ -190,19 +221,16 @@ out:
     return rc;
 }
 
-enum clst_status
-attest_appraisal_check(struct clst_attest *a, size_t i, const json_t *claims,
-                       char hash_out[static CLST_POLICY_HASH_STR_SIZE], json_t **out_denial,
-                       struct clst_err *err)
+/* Evaluates `policy` and, on a denial, says why (err) and explains (out_denial). */
+static enum clst_status
+evaluate(const struct clst_policy *policy, const char *att_type, const json_t *claims,
+         json_t **out_denial, struct clst_err *err)
 {
-    const struct attest_appraisal *ap = &a->appraisal[i];
     struct clst_policy_result *res = NULL;
     struct clst_buf summary;
     clst_buf_init(&summary, 2048);
-    enum clst_status rc = clst_policy_evaluate(ap->effective, claims, NULL, &res, err);
-    if (rc == CLST_OK) {
-        memcpy(hash_out, ap->hash, CLST_POLICY_HASH_STR_SIZE);
-    } else if (rc == CLST_E_DENIED) {
+    enum clst_status rc = clst_policy_evaluate(policy, claims, NULL, &res, err);
+    if (rc == CLST_E_DENIED) {
         if (clst_policy_result_summary(res, 0, &summary) != CLST_OK || summary.size == 0) {
             clst_buf_reset(&summary);
             (void)clst_buf_append_str(&summary, "denied");
@@ -216,7 +244,7 @@ attest_appraisal_check(struct clst_attest *a, size_t i, const json_t *claims,
                          "appraisal denied: %s = %s is not one of the %zu reference values of "
                          "%s (cloister attest refval list)",
                          d->claim ? d->claim : "?", actual ? actual : "(missing)",
-                         json_array_size(d->expected), clst_attest_type_at(i)->attestation_type);
+                         json_array_size(d->expected), att_type);
             free(actual);
         } else {
             clst_err_set(err, CLST_E_DENIED, "appraisal policy %s", (const char *)summary.data);
@@ -227,6 +255,44 @@ attest_appraisal_check(struct clst_attest *a, size_t i, const json_t *claims,
     }
     clst_policy_result_free(res);
     clst_buf_cleanup(&summary);
+    return rc;
+}
+
+enum clst_status
+attest_appraisal_check(struct clst_attest *a, size_t i, const json_t *claims,
+                       char hash_out[static CLST_POLICY_HASH_STR_SIZE], json_t **out_denial,
+                       struct clst_err *err)
+{
+    const struct attest_appraisal *ap = &a->appraisal[i];
+    enum clst_status rc = evaluate(ap->effective, clst_attest_type_at(i)->attestation_type, claims,
+                                   out_denial, err);
+    if (rc == CLST_OK) {
+        memcpy(hash_out, ap->hash, CLST_POLICY_HASH_STR_SIZE);
+    }
+    return rc;
+}
+
+enum clst_status
+attest_draft_check(const struct clst_attest_type *type, const char *text, const json_t *claims,
+                   char hash_out[static CLST_POLICY_HASH_STR_SIZE], json_t **out_denial,
+                   struct clst_err *err)
+{
+    struct clst_policy *draft = NULL;
+    enum clst_status rc = clst_policy_parse(text, strlen(text), CLST_POLICY_APPRAISAL, &draft, err);
+    if (rc != CLST_OK) {
+        clst_err_prefix(err, "draftPolicyForAttestation (an appraisal policy in JSON, "
+                             "docs/attestation.md) does not parse");
+        return rc == CLST_E_LIMIT ? CLST_E_LIMIT : CLST_E_MALFORMED;
+    }
+    if ((rc = clst_policy_hash_b64url(draft, hash_out)) != CLST_OK) {
+        clst_policy_free(draft);
+        return clst_err_set(err, rc, "cannot hash the draft policy");
+    }
+    rc = evaluate(draft, type->attestation_type, claims, out_denial, err);
+    if (rc == CLST_E_DENIED) {
+        clst_err_prefix(err, "draft");
+    }
+    clst_policy_free(draft);
     return rc;
 }
 

@@ -12,7 +12,7 @@
 #include <cloister/jose.h>
 #include <cloister/policy.h>
 
-#define ATTEST_TYPE_COUNT 4 /* entries of the type table (engine.c) */
+#define ATTEST_TYPE_COUNT 7 /* entries of the type table (engine.c) */
 
 /* ---- store.c: attest.db ---------------------------------------------------------------------- */
 
@@ -132,12 +132,54 @@ enum clst_status attest_appraisal_check(struct clst_attest *a, size_t i, const j
                                         char hash_out[static CLST_POLICY_HASH_STR_SIZE],
                                         json_t **out_denial, struct clst_err *err);
 
+/* Evaluates a draft policy text (draftPolicyForAttestation) against claims; its hash into
+ * hash_out. CLST_E_MALFORMED/LIMIT when it does not parse, CLST_E_DENIED as above. */
+enum clst_status attest_draft_check(const struct clst_attest_type *type, const char *text,
+                                    const json_t *claims,
+                                    char hash_out[static CLST_POLICY_HASH_STR_SIZE],
+                                    json_t **out_denial, struct clst_err *err);
+
+/* ---- hardware.c: roots and collateral of the hardware types ---------------------------------- */
+
+/* One DCAP collateral set (a directory) as the verifier's bundle. */
+struct attest_collateral {
+    char *path;
+    enum clst_evidence_kind kind; /* CLST_EVIDENCE_SGX or CLST_EVIDENCE_TDX (tcbInfo.id) */
+    struct clst_buf bundle;
+};
+
+struct attest_hw {
+    STACK_OF(X509) *amd_roots;   /* pinned */
+    STACK_OF(X509) *intel_roots; /* pinned */
+    STACK_OF(X509) *nitro_roots; /* pinned */
+    STACK_OF(X509) *tpm_roots;   /* configured; NULL: Tpm refused */
+    struct clst_buf vcek_certs;  /* concatenated DER; empty: none */
+    struct attest_collateral *coll;
+    size_t coll_count;
+};
+
+/* Loads the pinned roots and what cfg configures. */
+enum clst_status attest_hw_load(struct attest_hw *hw, const struct clst_attest_config *cfg,
+                                struct clst_err *err);
+void attest_hw_cleanup(struct attest_hw *hw);
+/*
+ * Verifies hardware evidence of `type` (in: evidence, runtime data, time set by the caller;
+ * roots, endorsements and kind options are set here). req_certs: certificates that came with the
+ * request (SevSnpVm's VcekCertChain, concatenated DER), or NULL. CLST_E_NOTFOUND when the type is not
+ * available in this build or not configured (the message says which option enables it).
+ */
+enum clst_status attest_hw_verify(const struct attest_hw *hw, const struct clst_attest_type *type,
+                                  const struct clst_buf *req_certs,
+                                  struct clst_evidence_input *in, json_t **out_claims,
+                                  struct clst_err *err);
+
 /* ---- the engine ------------------------------------------------------------------------------ */
 
 struct clst_attest {
     struct attest_store *store;
     struct clst_secret *seal_key;  /* 32 bytes */
     STACK_OF(X509) *sim_roots;     /* own references; NULL when none is trusted */
+    struct attest_hw hw;           /* hardware roots and collateral (read-only after new) */
     const struct clst_clock *clock;
     int64_t token_lifetime;
     int64_t nonce_lifetime;

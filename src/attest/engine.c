@@ -17,6 +17,9 @@ static const struct clst_attest_type types[ATTEST_TYPE_COUNT] = {
     {"SevSnpVm", "sevsnp", CLST_EVIDENCE_SEVSNP, "sevsnpvm", "x-ms-sevsnpvm-launchmeasurement",
      NULL},
     {"TdxVm", "tdx", CLST_EVIDENCE_TDX, "tdxvm", "tdx_mrtd", NULL},
+    {"Tpm", "tpm", CLST_EVIDENCE_TPM, "tpm", "aikPubHash", NULL},
+    {"AzureVm", "azure-vtpm", CLST_EVIDENCE_AZURE_VTPM, "azurevm", "x-ms-azurevm-vmid", NULL},
+    {"NitroEnclave", "nitro", CLST_EVIDENCE_NITRO, "nitro", "aws-nitro-pcr0", NULL},
 };
 
 size_t
@@ -56,7 +59,8 @@ clst_attest_type_find(const char *name, const struct clst_attest_type **out, str
     shown[k] = '\0';
     return clst_err_set(err, CLST_E_NOTFOUND,
                         "unknown attestation type '%s'; the types are SimEnclave (sim), "
-                        "SgxEnclave (sgx), SevSnpVm (sevsnp), TdxVm (tdx)",
+                        "SgxEnclave (sgx), SevSnpVm (sevsnp), TdxVm (tdx), Tpm (tpm), AzureVm "
+                        "(azure-vtpm), NitroEnclave (nitro)",
                         shown);
 }
 
@@ -139,6 +143,7 @@ clst_attest_free(struct clst_attest *a)
         attest_appraisal_cleanup(&a->appraisal[i]);
     }
     attest_store_close(a->store);
+    attest_hw_cleanup(&a->hw);
     clst_secret_free(a->seal_key);
     if (a->sim_roots != NULL) {
         sk_X509_pop_free(a->sim_roots, X509_free);
@@ -223,6 +228,9 @@ clst_attest_new(const struct clst_attest_config *cfg, struct clst_attest **out,
                 goto out;
             }
         }
+    }
+    if ((rc = attest_hw_load(&a->hw, cfg, err)) != CLST_OK) {
+        goto out;
     }
     if ((rc = attest_store_open(cfg->db_path, &a->store, err)) != CLST_OK ||
         (rc = attest_keyring_maintain(a, attest_now(a), false, err)) != CLST_OK) {
@@ -381,11 +389,16 @@ clst_attest_openid_config(struct clst_attest *a, const char *issuer, json_t **ou
     snprintf(jwks_uri, sizeof(jwks_uri), "%s/certs", iss);
     snprintf(revoke, sizeof(revoke), "%s/revoke", iss);
     json_t *claims = json_pack(
-        "[s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s]", "iss", "iat", "nbf", "exp", "jti", "nonce",
-        CLST_ATTEST_CLAIM_VER, CLST_CLAIM_ATTESTATION_TYPE, CLST_ATTEST_CLAIM_POLICY_HASH,
-        CLST_ATTEST_CLAIM_RUNTIME, CLST_SIM_CLAIM_MRENCLAVE, CLST_SIM_CLAIM_MRSIGNER,
-        CLST_SIM_CLAIM_PRODUCT_ID, CLST_SIM_CLAIM_SVN, CLST_SIM_CLAIM_IS_DEBUGGABLE,
-        CLST_SIM_CLAIM_PLATFORM_ID, CLST_ATTEST_CLAIM_SIM_EHD);
+        "[s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s,s]", "iss", "iat",
+        "nbf", "exp", "jti", "nonce", CLST_ATTEST_CLAIM_VER, CLST_CLAIM_ATTESTATION_TYPE,
+        CLST_ATTEST_CLAIM_POLICY_HASH, CLST_ATTEST_CLAIM_RUNTIME, CLST_SIM_CLAIM_MRENCLAVE,
+        CLST_SIM_CLAIM_MRSIGNER, CLST_SIM_CLAIM_PRODUCT_ID, CLST_SIM_CLAIM_SVN,
+        CLST_SIM_CLAIM_IS_DEBUGGABLE, CLST_SIM_CLAIM_PLATFORM_ID, CLST_ATTEST_CLAIM_SIM_EHD,
+        "x-ms-sgx-mrenclave", "x-ms-sgx-mrsigner", "x-ms-sgx-product-id", "x-ms-sgx-svn",
+        "x-ms-sgx-is-debuggable", "x-ms-sgx-ehd", "x-ms-sgx-collateral",
+        "x-ms-sevsnpvm-launchmeasurement", "x-ms-sevsnpvm-is-debuggable",
+        "x-ms-sevsnpvm-reportdata", "tdx_mrtd", "tdx_report_data", "tdx_is_debuggable",
+        "attester_tcb_status", "aikPubHash", "aws-nitro-pcr0");
     json_t *doc = json_pack("{s:s, s:s, s:s, s:[s,s], s:[s], s:o, s:[s]}", "issuer", iss,
                             "jwks_uri", jwks_uri, "revocation_endpoint", revoke,
                             "response_types_supported", "token", "none",
@@ -439,6 +452,33 @@ add_claim(json_t *claims, const char *name, json_t *value, struct clst_err *err)
     return CLST_OK;
 }
 
+/* An unsecured JWT (RFC 7519 section 6): {"alg":"none","typ":"JWT"}.claims. (empty signature),
+ * as the cloud answers a draftPolicyForAttestation. */
+static enum clst_status
+unsecured_token(const json_t *claims, char **out, struct clst_err *err)
+{
+    static const char header[] = "{\"alg\":\"none\",\"typ\":\"JWT\"}";
+    enum clst_status rc = CLST_E_NOMEM;
+    struct clst_buf tok;
+    char *payload = json_dumps(claims, JSON_COMPACT);
+    clst_buf_init(&tok, 4u * 1024 * 1024);
+    if (payload == NULL ||
+        clst_b64url_encode((const uint8_t *)header, sizeof(header) - 1, &tok) != CLST_OK ||
+        clst_buf_append_byte(&tok, '.') != CLST_OK ||
+        clst_b64url_encode((const uint8_t *)payload, strlen(payload), &tok) != CLST_OK ||
+        clst_buf_append_byte(&tok, '.') != CLST_OK || clst_buf_terminate(&tok) != CLST_OK) {
+        rc = clst_err_set(err, CLST_E_NOMEM, "cannot build the draft token");
+        goto out;
+    }
+    size_t size;
+    *out = (char *)clst_buf_steal(&tok, &size);
+    rc = CLST_OK;
+out:
+    free(payload);
+    clst_buf_cleanup(&tok);
+    return rc;
+}
+
 enum clst_status
 clst_attest_evaluate(struct clst_attest *a, const struct clst_attest_request *req,
                      const char *issuer, char **out_token, json_t **out_claims,
@@ -463,15 +503,8 @@ clst_attest_evaluate(struct clst_attest *a, const struct clst_attest_request *re
     if ((rc = attest_issuer_pick(a, issuer, iss, err)) != CLST_OK) {
         goto out;
     }
-    /* Hardware kinds need their vendors' roots and collateral (TCB info, VCEKs), which this
-     * service does not obtain yet: refuse them rather than verify against the wrong roots. */
-    if (type->kind != CLST_EVIDENCE_SIM || !clst_evidence_kind_supported(type->kind)) {
-        rc = clst_err_set(err, CLST_E_NOTFOUND,
-                          "no verifier for %s evidence is configured in this service (its "
-                          "vendor roots and collateral are not set up); it accepts: SimEnclave",
-                          type->name);
-        goto out;
-    }
+    /* Sim evidence is verified against the trusted sim roots only, hardware evidence against
+     * the compiled-in vendor roots and the configured collateral only (hardware.c). */
     if (type->kind == CLST_EVIDENCE_SIM && a->sim_roots == NULL) {
         rc = clst_err_set(err, CLST_E_VERIFY,
                           "sim evidence is not accepted: this service trusts no sim root (sim is "
@@ -500,10 +533,18 @@ clst_attest_evaluate(struct clst_attest *a, const struct clst_attest_request *re
         in.runtime_data = req->runtime_data.size ? req->runtime_data.data : empty;
         in.runtime_data_size = req->runtime_data.size;
     }
-    in.roots = a->sim_roots;
     in.at = attest_now(a);
     in.allow_debug = false;
-    if ((rc = clst_evidence_verify(type->kind, &in, &claims, err)) != CLST_OK) {
+    if (type->kind == CLST_EVIDENCE_SIM) {
+        in.roots = a->sim_roots;
+        rc = clst_evidence_verify(type->kind, &in, &claims, err);
+    } else {
+        rc = attest_hw_verify(&a->hw, type, &req->certs, &in, &claims, err);
+    }
+    if (rc == CLST_E_NOTFOUND) {
+        goto out; /* the type is not available or not configured: err says which */
+    }
+    if (rc != CLST_OK) {
         clst_err_prefix(err, "evidence rejected");
         goto out;
     }
@@ -529,16 +570,24 @@ clst_attest_evaluate(struct clst_attest *a, const struct clst_attest_request *re
         goto out;
     }
 
-    /* Appraisal: authorization rules and reference values of the policy in force. */
-    pthread_rwlock_rdlock(&a->lock);
-    rc = attest_appraisal_check(a, idx, claims, hash, &denial, err);
-    pthread_rwlock_unlock(&a->lock);
+    /* Appraisal: authorization rules and reference values of the policy in force, or the
+     * caller's draft (whose token is unsecured, below). */
+    bool draft = req->draft_policy != NULL;
+    if (draft) {
+        rc = attest_draft_check(type, req->draft_policy, claims, hash, &denial, err);
+    } else {
+        pthread_rwlock_rdlock(&a->lock);
+        rc = attest_appraisal_check(a, idx, claims, hash, &denial, err);
+        pthread_rwlock_unlock(&a->lock);
+    }
     if (rc != CLST_OK) {
         goto out;
     }
 
-    /* Single use: consumed only once everything else has passed, in one transaction. */
-    if (req->nonce != NULL && (rc = clst_attest_nonce_consume(a, req->nonce, err)) != CLST_OK) {
+    /* Single use: consumed only once everything else has passed, in one transaction (a draft's
+     * token attests nothing, so it does not use up the nonce). */
+    if (!draft && req->nonce != NULL &&
+        (rc = clst_attest_nonce_consume(a, req->nonce, err)) != CLST_OK) {
         goto out;
     }
 
@@ -561,7 +610,12 @@ clst_attest_evaluate(struct clst_attest *a, const struct clst_attest_request *re
             CLST_OK) {
         goto out;
     }
-    if ((rc = attest_sign(a, iss, claims, out_token, err)) != CLST_OK) {
+    if (draft) {
+        if ((rc = add_claim(claims, "x-cloister-draft-policy", json_true(), err)) != CLST_OK ||
+            (rc = unsecured_token(claims, out_token, err)) != CLST_OK) {
+            goto out;
+        }
+    } else if ((rc = attest_sign(a, iss, claims, out_token, err)) != CLST_OK) {
         goto out;
     }
     if (out_claims != NULL) {

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cloister/crypto.h>
+
 #include "attest_int.h"
 
 void
@@ -21,11 +23,13 @@ clst_attest_request_cleanup(struct clst_attest_request *r)
         return;
     }
     clst_buf_cleanup(&r->evidence);
+    clst_buf_cleanup(&r->certs);
     clst_buf_cleanup(&r->runtime_data);
     clst_buf_cleanup(&r->inittime_data);
     json_decref(r->runtime_json);
     json_decref(r->inittime_json);
     free(r->nonce);
+    free(r->draft_policy);
     memset(r, 0, sizeof(*r));
 }
 
@@ -137,6 +141,98 @@ parse_data(const char *member, const json_t *obj, enum clst_attest_data_type *ou
     return CLST_OK;
 }
 
+#define SNP_CHAIN_MAX (64u * 1024) /* the PEM VcekCertChain, decoded */
+
+/* SevSnpVm's JSON form: {"SnpReport", "VcekCertChain"?, "Endorsements"?} (the cloud's clients). */
+static enum clst_status
+unwrap_snp_json(struct clst_attest_request *r, struct clst_err *err)
+{
+    enum clst_status rc = CLST_E_MALFORMED;
+    json_error_t jerr;
+    struct clst_buf report, chain;
+    STACK_OF(X509) *stack = NULL;
+    clst_buf_init(&report, 0);
+    clst_buf_init(&chain, 0);
+    json_t *doc = json_loadb((const char *)r->evidence.data, r->evidence.size,
+                             JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(doc)) {
+        rc = clst_err_set(err, CLST_E_MALFORMED,
+                          "\"report\" is neither an SNP report nor the JSON {\"SnpReport\", "
+                          "\"VcekCertChain\"} (line %d: %s)",
+                          jerr.line, doc == NULL ? jerr.text : "not an object");
+        goto out;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(doc, key, v) {
+        if (strcmp(key, "SnpReport") != 0 && strcmp(key, "VcekCertChain") != 0 &&
+            strcmp(key, "Endorsements") != 0) {
+            rc = clst_err_set(err, CLST_E_MALFORMED,
+                              "\"report\" has an unknown member (expected SnpReport, "
+                              "VcekCertChain, Endorsements)");
+            goto out;
+        }
+        if (!json_is_string(v)) {
+            rc = clst_err_set(err, CLST_E_MALFORMED, "\"report.%s\" must be a base64url string",
+                              strcmp(key, "SnpReport") == 0       ? "SnpReport"
+                              : strcmp(key, "VcekCertChain") == 0 ? "VcekCertChain"
+                                                                  : "Endorsements");
+            goto out;
+        }
+    }
+    const json_t *rep = json_object_get(doc, "SnpReport");
+    const json_t *vc = json_object_get(doc, "VcekCertChain");
+    const json_t *en = json_object_get(doc, "Endorsements");
+    if (rep == NULL) {
+        rc = clst_err_set(err, CLST_E_MALFORMED, "\"report\" JSON without \"SnpReport\"");
+        goto out;
+    }
+    if (en != NULL && json_string_length(en) > 0) {
+        rc = clst_err_set(err, CLST_E_MALFORMED,
+                          "\"report.Endorsements\" (the cloud's UVM endorsements) is not "
+                          "supported by this service; leave it out or empty");
+        goto out;
+    }
+    if ((rc = decode_b64url("report.SnpReport", json_string_value(rep), json_string_length(rep),
+                            clst_evidence_max_size(CLST_EVIDENCE_SEVSNP), &report, err)) !=
+        CLST_OK) {
+        goto out;
+    }
+    if (vc != NULL && json_string_length(vc) > 0) {
+        if ((rc = decode_b64url("report.VcekCertChain", json_string_value(vc),
+                                json_string_length(vc), SNP_CHAIN_MAX, &chain, err)) != CLST_OK) {
+            goto out;
+        }
+        if (clst_x509_stack_from_pem(chain.data, chain.size, &stack, err) != CLST_OK) {
+            rc = clst_err_set(err, CLST_E_MALFORMED,
+                              "\"report.VcekCertChain\" is not a PEM certificate chain "
+                              "(base64url of the VCEK, ASK and ARK in PEM)");
+            goto out;
+        }
+        clst_buf_init(&r->certs, SNP_CHAIN_MAX);
+        for (int i = 0; i < sk_X509_num(stack); i++) {
+            unsigned char *der = NULL;
+            int n = i2d_X509(sk_X509_value(stack, i), &der);
+            rc = n > 0 ? clst_buf_append(&r->certs, der, (size_t)n) : CLST_E_MALFORMED;
+            OPENSSL_free(der);
+            if (rc != CLST_OK) {
+                rc = clst_err_set(err, CLST_E_LIMIT, "\"report.VcekCertChain\" is too large");
+                goto out;
+            }
+        }
+    }
+    clst_buf_cleanup(&r->evidence);
+    r->evidence = report;
+    clst_buf_init(&report, 0);
+    rc = CLST_OK;
+out:
+    sk_X509_pop_free(stack, X509_free);
+    json_decref(doc);
+    clst_buf_cleanup(&report);
+    clst_buf_cleanup(&chain);
+    return rc;
+}
+
 static bool
 nonce_char(unsigned char c)
 {
@@ -179,11 +275,7 @@ clst_attest_request_parse(const struct clst_attest_type *type, const char *body,
             continue;
         }
         if (strcmp(key, "draftPolicyForAttestation") == 0) {
-            rc = clst_err_set(err, CLST_E_MALFORMED,
-                              "\"draftPolicyForAttestation\" is not supported by this service: "
-                              "set the policy with PUT /policies/%s (Administrator)",
-                              type->name);
-            goto out;
+            continue;
         }
         char shown[48];
         size_t k = 0;
@@ -193,7 +285,7 @@ clst_attest_request_parse(const struct clst_attest_type *type, const char *body,
         shown[k] = '\0';
         rc = clst_err_set(err, CLST_E_MALFORMED,
                           "unknown member \"%s\" in the request (expected report or quote, "
-                          "runtimeData, initTimeData, nonce)",
+                          "runtimeData, initTimeData, nonce, draftPolicyForAttestation)",
                           shown);
         goto out;
     }
@@ -213,11 +305,24 @@ clst_attest_request_parse(const struct clst_attest_type *type, const char *body,
         goto out;
     }
     size_t max = clst_evidence_max_size(type->kind);
-    if (max == 0) {
+    if (max == 0 || type->kind == CLST_EVIDENCE_SEVSNP) {
+        /* SevSnpVm: the JSON form is larger than a report; the verifier checks the report's own
+         * limit before parsing it. */
         max = CLST_ATTEST_MAX_REQUEST_SIZE; /* no verifier: refused later, with its reason */
     }
     if ((rc = decode_b64url(ev_name, json_string_value(ev), json_string_length(ev), max,
                             &r.evidence, err)) != CLST_OK) {
+        goto out;
+    }
+    if (type->kind == CLST_EVIDENCE_SEVSNP && r.evidence.size > 0 && r.evidence.data[0] == '{' &&
+        (rc = unwrap_snp_json(&r, err)) != CLST_OK) {
+        goto out;
+    }
+    if (clst_evidence_max_size(type->kind) != 0 &&
+        r.evidence.size > clst_evidence_max_size(type->kind)) {
+        rc = clst_err_set(err, CLST_E_LIMIT,
+                          "\"%s\" is too large: at most %zu bytes of %s evidence are accepted",
+                          ev_name, clst_evidence_max_size(type->kind), type->name);
         goto out;
     }
     const json_t *rt = json_object_get(doc, "runtimeData");
@@ -249,6 +354,21 @@ clst_attest_request_parse(const struct clst_attest_type *type, const char *body,
             }
         }
         if ((r.nonce = strdup(s)) == NULL) {
+            rc = clst_err_set(err, CLST_E_NOMEM, "out of memory");
+            goto out;
+        }
+    }
+    const json_t *draft = json_object_get(doc, "draftPolicyForAttestation");
+    if (draft != NULL) {
+        if (!json_is_string(draft) || json_string_length(draft) == 0 ||
+            json_string_length(draft) > CLST_POLICY_MAX_SIZE) {
+            rc = clst_err_set(err, CLST_E_MALFORMED,
+                              "\"draftPolicyForAttestation\" must be the policy JSON as a string "
+                              "of 1 to %d bytes",
+                              CLST_POLICY_MAX_SIZE);
+            goto out;
+        }
+        if ((r.draft_policy = strdup(json_string_value(draft))) == NULL) {
             rc = clst_err_set(err, CLST_E_NOMEM, "out of memory");
             goto out;
         }

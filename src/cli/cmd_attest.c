@@ -40,10 +40,12 @@ usage(FILE *f)
         "claims say which TEE, which measurement, and the runtime data it holds), or why the\n"
         "evidence was rejected. The other forms manage the service (Administrator role).\n"
         "\n"
-        "  --type TYPE            SimEnclave (sim), SgxEnclave (sgx), SevSnpVm (sevsnp), TdxVm (tdx)\n"
+        "  --type TYPE            SimEnclave (sim), SgxEnclave (sgx), SevSnpVm (sevsnp), TdxVm (tdx),\n"
+        "                         Tpm (tpm), AzureVm (azure-vtpm), NitroEnclave (nitro)\n"
         "                         (sim is the DEVELOPMENT-ONLY software TEE; the service accepts it\n"
         "                         only when started with --trust-sim)\n"
-        "  --evidence FILE        the evidence ('cloister sim report -o FILE'); '-' for stdin\n"
+        "  --evidence FILE        the evidence as the TEE produced it (a quote, an SNP report, a\n"
+        "                         Nitro document, 'cloister sim report -o FILE', ...); '-' for stdin\n"
         "  --runtime-data FILE    the runtime data the evidence binds (SHA-256 of it is in the\n"
         "                         report data); a JSON object becomes x-ms-runtime in the token\n"
         "  --runtime-type T       json or binary (default: json when FILE is a JSON object)\n"
@@ -244,7 +246,8 @@ find_type(const struct opts *o, const struct clst_attest_type **out)
 {
     struct clst_err err = {0};
     if (o->type == NULL) {
-        return cli_usage_error(CMD, "--type is required (sim, sgx, sevsnp, tdx)");
+        return cli_usage_error(CMD, "--type is required (sim, sgx, sevsnp, tdx, tpm, "
+                                    "azure-vtpm, nitro)");
     }
     if (clst_attest_type_find(o->type, out, &err) != CLST_OK) {
         return cli_usage_error(CMD, "%s", err.msg);

@@ -43,16 +43,20 @@ usage(FILE *f)
            "                                [--allow-migration-agent] [--max-vmpl N]\n"
            "                                [--min-tcb bl=N,tee=N,snp=N,ucode=N[,fmc=N]] ...\n"
            "       cloister evidence verify --type nitro FILE [--time T] [--nonce HEX] ...\n"
+           "       cloister evidence verify --type azure-vtpm FILE [--certs VCEK.pem]\n"
+           "                                [--report-data NONCE_HEX] [--time T] ...\n"
            "       cloister evidence verify --type tpm FILE (--root CA.pem | --ak-pub AK.pem)\n"
            "                                [--report-data NONCE_HEX] [--allow-sha1] ...\n"
-           "       cloister evidence get --tee tpm ... (collect; see 'cloister evidence get -h')\n"
+           "       cloister evidence get --tee tpm|sev-snp|tdx ... (collect; see\n"
+           "                             'cloister evidence get -h')\n"
            "\n"
            "Verifies attestation evidence offline, without an attestation service: the signing\n"
            "certificate must chain to a certificate in ROOT.pem at time T, the signature must\n"
            "cover the evidence as given, and the TEE must not be debuggable. Prints the claims\n"
            "on success; on rejection prints what failed and exits 1.\n"
            "\n"
-           "  --type KIND          the evidence kind: sim, sevsnp, tdx, sgx, tpm or nitro\n"
+           "  --type KIND          the evidence kind: sim, sevsnp, tdx, sgx, tpm, azure-vtpm or\n"
+           "                       nitro\n"
            "                       (sim is the DEVELOPMENT-ONLY software TEE: it does not protect\n"
            "                       against root, the kernel or the host, and its claims are\n"
            "                       x-cloister-sim-*, which no hardware policy matches)\n"
@@ -471,7 +475,8 @@ verify(int argc, char **argv)
         }
     }
     if (type == NULL) {
-        return cli_usage_error(CMD, "verify: --type is required (sim, sevsnp, tdx, sgx, tpm or nitro)");
+        return cli_usage_error(CMD, "verify: --type is required (sim, sevsnp, tdx, sgx, tpm, "
+                                    "azure-vtpm or nitro)");
     }
     if (file == NULL) {
         return cli_usage_error(CMD, "verify: which evidence file?");
@@ -481,6 +486,8 @@ verify(int argc, char **argv)
     }
     bool dcap = kind == CLST_EVIDENCE_TDX || kind == CLST_EVIDENCE_SGX;
     bool snp = kind == CLST_EVIDENCE_SEVSNP;
+    /* azure-vtpm: an SNP report inside; AMD roots, VCEK chain and SNP options as for sevsnp. */
+    bool azure = kind == CLST_EVIDENCE_AZURE_VTPM;
     bool nitro = kind == CLST_EVIDENCE_NITRO;
     bool tpm = kind == CLST_EVIDENCE_TPM;
     if (!tpm && (ak_pub_path != NULL || allow_sha1)) {
@@ -489,12 +496,12 @@ verify(int argc, char **argv)
     if (!nitro && nonce_hex != NULL) {
         return cli_usage_error(CMD, "verify: --nonce is for nitro");
     }
-    if (!snp && (certs_path != NULL || max_vmpl != NULL || min_tcb != NULL ||
+    if (!snp && !azure && (certs_path != NULL || max_vmpl != NULL || min_tcb != NULL ||
                  allow_migration_agent)) {
         return cli_usage_error(CMD, "verify: --certs, --max-vmpl, --min-tcb and "
-                                    "--allow-migration-agent are for sevsnp");
+                                    "--allow-migration-agent are for sevsnp and azure-vtpm");
     }
-    if (root_path == NULL && !dcap && !snp && !nitro && !(tpm && ak_pub_path != NULL)) {
+    if (root_path == NULL && !dcap && !snp && !azure && !nitro && !(tpm && ak_pub_path != NULL)) {
         return cli_usage_error(CMD, "verify: --root is required: evidence is only as good as "
                                     "the root it chains to");
     }
@@ -504,7 +511,7 @@ verify(int argc, char **argv)
     if (!clst_evidence_kind_supported(kind)) {
         return cli_failf(CMD,
                          "evidence of type '%s' cannot be verified by this build yet "
-                         "(supported: sim, sevsnp, tdx, sgx, tpm, nitro)",
+                         "(supported: sim, sevsnp, tdx, sgx, tpm, azure-vtpm, nitro)",
                          type);
     }
     if (time_str != NULL) {
@@ -525,7 +532,7 @@ verify(int argc, char **argv)
         in.report_data_size = report_data.size;
     }
 
-    if (snp && sevsnp_options(max_vmpl, min_tcb, allow_migration_agent, &snp_options) != 0) {
+    if ((snp || azure) && sevsnp_options(max_vmpl, min_tcb, allow_migration_agent, &snp_options) != 0) {
         ret = CLI_EXIT_USAGE;
         goto out;
     }
@@ -575,7 +582,7 @@ verify(int argc, char **argv)
         in.runtime_data_size = runtime.size;
     }
     ret = CLI_EXIT_FAIL;
-    if (root_path == NULL && snp) {
+    if (root_path == NULL && (snp || azure)) {
         if (clst_evidence_sevsnp_roots(&roots, &err) != CLST_OK) {
             ret = cli_fail(CMD, &err);
             goto out;
@@ -612,7 +619,9 @@ verify(int argc, char **argv)
                       json_is_true(json_object_get(claims, "tdx_td_attributes_debug")) ||
                       json_is_true(json_object_get(claims, "x-ms-sgx-is-debuggable")) ||
                       json_is_true(json_object_get(claims, "x-ms-sevsnpvm-is-debuggable")) ||
-                      json_is_true(json_object_get(claims, "aws-nitro-is-debuggable"));
+                      json_is_true(json_object_get(claims, "aws-nitro-is-debuggable")) ||
+                      json_is_true(json_object_get(json_object_get(claims, "x-ms-isolation-tee"),
+                                                   "x-ms-sevsnpvm-is-debuggable"));
     if (json) {
         if (json_dumpf(claims, stdout, JSON_INDENT(2)) != 0 || fputc('\n', stdout) == EOF) {
             ret = cli_failf(CMD, "cannot write the claims");
@@ -656,11 +665,171 @@ out:
     return ret;
 }
 
+/* ---- evidence get --tee sev-snp|tdx: configfs-tsm ------------------------------------------- */
+
+static void
+tsm_usage(FILE *f)
+{
+    fprintf(f,
+            "       cloister evidence get --tee sev-snp|tdx --report-data HEX -o FILE\n"
+            "                             [--tsm-dir DIR] [--tsm-entry NAME] [--privlevel N]\n"
+            "                             [--certs-out FILE]\n"
+            "\n"
+            "On an SEV-SNP or TDX guest (Linux 6.7+), collects a report through configfs-tsm:\n"
+            "creates a report entry under DIR (default " CLST_TSM_DEFAULT_DIR "),\n"
+            "writes the 64-byte report data to inblob (and privlevel), reads outblob (and, for\n"
+            "SEV-SNP, auxblob: the certificate table), checks that no other process wrote to the\n"
+            "entry meanwhile (generation), and removes the entry.\n"
+            "  --report-data HEX    up to 64 bytes, zero-padded (e.g. SHA-256 of your runtime\n"
+            "                       data: the binding the attestation service checks)\n"
+            "  -o FILE              the evidence: sev-snp: the report followed by the\n"
+            "                       certificate table when the host supplied one (an extended\n"
+            "                       report, as 'evidence verify --type sevsnp' reads it);\n"
+            "                       tdx: the quote\n"
+            "  --certs-out FILE     sev-snp: write the certificate table here instead, and only\n"
+            "                       the report to -o\n"
+            "  --tsm-entry NAME     use (or create and keep) this entry instead of a fresh one\n"
+            "  --privlevel N        0..3 (SEV-SNP: the VMPL of the report)\n"
+            "The /dev/sev-guest ioctl path is not implemented; configfs-tsm covers SEV-SNP too.\n");
+}
+
+static int
+write_out(const char *path, const uint8_t *a, size_t a_size, const uint8_t *b, size_t b_size)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "wb");
+    if (f == NULL) {
+        return cli_failf(CMD, "cannot write %s: %s", path, strerror(errno));
+    }
+    bool ok = (a_size == 0 || fwrite(a, 1, a_size, f) == a_size) &&
+              (b_size == 0 || fwrite(b, 1, b_size, f) == b_size);
+    ok = (f == stdout ? fflush(f) == 0 : fclose(f) == 0) && ok;
+    return ok ? CLI_EXIT_OK : cli_failf(CMD, "cannot write %s", path);
+}
+
+static int
+tsm_get(int argc, char **argv)
+{
+    const char *tee = NULL, *rd_hex = NULL, *out_path = NULL, *dir = NULL, *entry = NULL;
+    const char *privlevel = NULL, *certs_out = NULL;
+    struct clst_tsm_request req;
+    struct clst_tsm_report rep;
+    struct clst_err err = {0};
+    struct clst_buf rd = {0};
+    int ret = CLI_EXIT_FAIL;
+    const struct {
+        const char *name;
+        const char **slot;
+    } opts[] = {
+        {"--tee", &tee},           {"--report-data", &rd_hex}, {"-o", &out_path},
+        {"--tsm-dir", &dir},       {"--tsm-entry", &entry},    {"--privlevel", &privlevel},
+        {"--certs-out", &certs_out},
+    };
+    for (int i = 2; i < argc; i++) {
+        const char *v = NULL;
+        int m = 0;
+        size_t k = 0;
+        for (; k < sizeof(opts) / sizeof(opts[0]); k++) {
+            if ((m = opt_value(argc, argv, &i, opts[k].name, &v)) != 0) {
+                break;
+            }
+        }
+        if (m < 0) {
+            return cli_usage_error(CMD, "get: %s needs a value", argv[i]);
+        }
+        if (m == 0) {
+            return cli_usage_error(CMD, "get: unknown option '%s' for --tee sev-snp|tdx", argv[i]);
+        }
+        *opts[k].slot = v;
+    }
+    bool snp = strcmp(tee, "sev-snp") == 0 || strcmp(tee, "sevsnp") == 0;
+    if (rd_hex == NULL || out_path == NULL) {
+        return cli_usage_error(CMD, "get: --report-data HEX and -o FILE are required");
+    }
+    if (certs_out != NULL && !snp) {
+        return cli_usage_error(CMD, "get: --certs-out is for --tee sev-snp");
+    }
+    memset(&req, 0, sizeof(req));
+    memset(&rep, 0, sizeof(rep));
+    req.dir = dir;
+    req.name = entry;
+    req.provider = snp ? "sev_guest" : "tdx_guest";
+    req.privlevel = -1;
+    req.want_auxblob = snp;
+    if (privlevel != NULL) {
+        if (strlen(privlevel) != 1 || privlevel[0] < '0' ||
+            privlevel[0] > '0' + CLST_TSM_PRIVLEVEL_MAX) {
+            return cli_usage_error(CMD, "get: --privlevel takes 0 to %d", CLST_TSM_PRIVLEVEL_MAX);
+        }
+        req.privlevel = privlevel[0] - '0';
+    }
+    clst_buf_init(&rd, CLST_TSM_INBLOB_SIZE);
+    if (clst_hex_decode(rd_hex, strlen(rd_hex), &rd) != CLST_OK) {
+        clst_buf_cleanup(&rd);
+        return cli_usage_error(CMD, "get: --report-data takes at most %d bytes in hex",
+                               CLST_TSM_INBLOB_SIZE);
+    }
+    memcpy(req.inblob, rd.data ? rd.data : (const uint8_t *)"", rd.size);
+    clst_buf_cleanup(&rd);
+    if (clst_evidence_tsm_get(&req, &rep, &err) != CLST_OK) {
+        clst_err_prefix(&err, "configfs-tsm");
+        return cli_fail(CMD, &err);
+    }
+    if (certs_out != NULL) {
+        if ((ret = write_out(certs_out, rep.auxblob.data, rep.auxblob.size, NULL, 0)) !=
+                CLI_EXIT_OK ||
+            (ret = write_out(out_path, rep.outblob.data, rep.outblob.size, NULL, 0)) !=
+                CLI_EXIT_OK) {
+            goto out;
+        }
+    } else if ((ret = write_out(out_path, rep.outblob.data, rep.outblob.size, rep.auxblob.data,
+                                rep.auxblob.size)) != CLI_EXIT_OK) {
+        goto out;
+    }
+    if (strcmp(out_path, "-") != 0) {
+        fprintf(stderr, "wrote %zu bytes of %s evidence (provider %s%s) to %s\n",
+                rep.outblob.size + (certs_out ? 0 : rep.auxblob.size), snp ? "SEV-SNP" : "TDX",
+                rep.provider, rep.auxblob.size && !certs_out ? ", with its certificate table" : "",
+                out_path);
+    }
+    ret = CLI_EXIT_OK;
+out:
+    clst_tsm_report_cleanup(&rep);
+    return ret;
+}
+
+/* The --tee of an 'evidence get' command line, or NULL. */
+static const char *
+get_tee(int argc, char **argv)
+{
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--tee") == 0 && i + 1 < argc) {
+            return argv[i + 1];
+        }
+        if (strncmp(argv[i], "--tee=", 6) == 0) {
+            return argv[i] + 6;
+        }
+    }
+    return NULL;
+}
+
 int
 cmd_evidence(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "get") == 0) {
-        return cli_evidence_get(argc, argv); /* it has its own --help */
+        const char *tee = get_tee(argc, argv);
+        if (tee != NULL && (strcmp(tee, "sev-snp") == 0 || strcmp(tee, "sevsnp") == 0 ||
+                            strcmp(tee, "tdx") == 0)) {
+            if (cli_wants_help(argc, argv)) {
+                tsm_usage(stdout);
+                return CLI_EXIT_OK;
+            }
+            return tsm_get(argc, argv);
+        }
+        int ret = cli_evidence_get(argc, argv); /* tpm; it has its own --help */
+        if (cli_wants_help(argc, argv)) {
+            tsm_usage(stdout);
+        }
+        return ret;
     }
     if (cli_wants_help(argc, argv)) {
         usage(stdout);

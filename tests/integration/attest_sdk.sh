@@ -3,6 +3,9 @@
 # attest-sdk/package-lock.json) against a fresh `cloister serve --trust-sim`: getOpenIdMetadata,
 # getAttestationSigners, the SDK's token validation of a token from `cloister attest`, and the
 # administration client's getPolicy/setPolicy/resetPolicy (tests in attest-sdk/attest.test.mjs).
+# Then attestSgxEnclave with a real SGX quote (tests/vectors/sgx/dcap-rs) against a second server
+# started with `--test-fixed-time 2025-03-01T00:00:00Z --collateral DIR` (Intel's 2025-02
+# collateral for that platform), the SDK validating the token (attest-sdk/attest_sgx.test.mjs).
 #
 # Needs node >= 20 and npm (installed into attest-sdk/node_modules with `npm ci` the first time,
 # or when the lock file changes). Fails, never skips.
@@ -36,11 +39,14 @@ fi
 
 work=$(mktemp -d)
 server_pid=""
+hw_pid=""
 cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
+    for pid in "$server_pid" "$hw_pid"; do
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+            kill -TERM "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        fi
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -80,4 +86,43 @@ if [ "$status" != 0 ] || [ "$serve_rc" != 0 ]; then
     tail -n 30 "$work/serve.err" >&2 || true
     [ "$status" = 0 ] || fail "the SDK tests failed"
     fail "cloister serve exited with status $serve_rc after SIGTERM"
+fi
+
+# ---- attestSgxEnclave with a real quote, on a server with a fixed clock and DCAP collateral ----
+vec=${CLST_VECTORS:-$here/../vectors}
+sgx=$vec/sgx/dcap-rs
+coll=$work/collateral/sgx-00606a000000
+mkdir -p "$coll"
+cp "$sgx/collateral-2025-02/tcbinfov2.json" "$coll/tcb_info.json"
+cp "$sgx/collateral-2025-02/qeidentityv2.json" "$coll/qe_identity.json"
+cp "$sgx/tcb_signing_cert.pem" "$coll/tcb_signing_chain.pem"
+cp "$sgx/collateral-2025-02/pck_platform_crl.der" "$coll/pck_crl.der"
+cp "$sgx/collateral-2025-02/intel_root_ca_crl.der" "$coll/root_ca_crl.der"
+fixed=1740787200 # 2025-03-01T00:00:00Z: every certificate, CRL and collateral item is valid
+
+hwdata=$work/hwdata
+"$CLOISTER" serve --data "$hwdata" --listen 127.0.0.1:0 --test-fixed-time "$fixed" \
+    --collateral "$work/collateral" >"$work/hw.out" 2>"$work/hw.err" &
+hw_pid=$!
+for _ in $(seq 100); do
+    [ -s "$hwdata/serve.port" ] && break
+    kill -0 "$hw_pid" 2>/dev/null || fail "cloister serve --collateral exited: $(tail -n 5 "$work/hw.err")"
+    sleep 0.1
+done
+[ -s "$hwdata/serve.port" ] || fail "cloister serve --collateral did not start"
+hwurl=https://127.0.0.1:$(cat "$hwdata/serve.port")
+
+status=0
+CLOISTER_HW_URL=$hwurl CLOISTER_HW_TOKEN=$(cat "$hwdata/admin-token") \
+    NODE_EXTRA_CA_CERTS=$hwdata/ca.pem SGX_QUOTE_FILE=$sgx/quote_v3_sgx_00606a000000.bin \
+    SGX_FIXED_TIME=$fixed node --test --test-reporter=spec "$sdk/attest_sgx.test.mjs" || status=$?
+kill -TERM "$hw_pid" 2>/dev/null || true
+serve_rc=0
+wait "$hw_pid" 2>/dev/null || serve_rc=$?
+hw_pid=""
+if [ "$status" != 0 ] || [ "$serve_rc" != 0 ]; then
+    echo "---- cloister serve --collateral stderr (last 30 lines) ----" >&2
+    tail -n 30 "$work/hw.err" >&2 || true
+    [ "$status" = 0 ] || fail "the SDK attestSgxEnclave tests failed"
+    fail "cloister serve --collateral exited with status $serve_rc after SIGTERM"
 fi

@@ -278,8 +278,11 @@ t body ev.bin rt.json JSON >body.json
 expect_error 400 "api-version" r.json POST "/attest/SimEnclave" --data-binary @body.json
 expect_error 400 "api-version" r.json POST "/attest/SimEnclave?api-version=1999-01-01" --data-binary @body.json
 expect_error 404 "unknown attestation type" r.json POST "/attest/NoSuchTee?$AV" --data-binary @body.json
-expect_error 400 "no verifier" r.json POST "/attest/SgxEnclave?$AV" --data-binary @body.json
-ok "rejected: oversized body, not JSON, unsupported and unknown members, two evidence members, initTimeData, api-version, unknown type, type without verifier"
+expect_error 400 "start the service with --collateral DIR" r.json POST "/attest/SgxEnclave?$AV" --data-binary @body.json
+expect_error 400 "start the service with --tpm-ak-roots PEM" r.json POST "/attest/Tpm?$AV" --data-binary @body.json
+# Sim evidence is never verified as hardware (the SNP verifier refuses to parse it).
+expect_error 400 "evidence rejected" r.json POST "/attest/SevSnpVm?$AV" --data-binary @body.json
+ok "rejected: oversized body, not JSON, unsupported and unknown members, two evidence members, initTimeData, api-version, unknown type, unconfigured hardware types, sim evidence as SevSnpVm"
 
 # ---- nonces: single use, bound, replay across a restart ----------------------------------------------
 [ "$(status ch.json POST "/attest/challenge?$AV")" = 200 ] || fail "challenge: $(cat ch.json)"

@@ -54,7 +54,17 @@ test_defaults(void **state)
         json_t *d = attest_default_policy(t);
         char *text = json_dumps(d, JSON_COMPACT);
         assert_non_null(strstr(text, t->attestation_type));
-        assert_int_equal(strstr(text, "is-debuggable") != NULL, t->kind == CLST_EVIDENCE_SIM);
+        /* Debuggable TEEs are refused by the default policy of every kind that has a debug
+         * state (a TPM has none; AzureVm's is nested under x-ms-isolation-tee); DCAP kinds admit UpToDate only. */
+        bool has_debug = t->kind == CLST_EVIDENCE_SIM || t->kind == CLST_EVIDENCE_SGX ||
+                         t->kind == CLST_EVIDENCE_TDX || t->kind == CLST_EVIDENCE_SEVSNP ||
+                         t->kind == CLST_EVIDENCE_NITRO || t->kind == CLST_EVIDENCE_AZURE_VTPM;
+        bool dcap = t->kind == CLST_EVIDENCE_SGX || t->kind == CLST_EVIDENCE_TDX;
+        assert_int_equal(strstr(text, "debuggable\",\"equals\":false") != NULL, has_debug);
+        assert_int_equal(strstr(text, "\"attester_tcb_status\",\"equals\":\"UpToDate\"") != NULL,
+                         dcap);
+        assert_int_equal(strstr(text, "is-debuggable") != NULL || strstr(text, "is_debuggable"),
+                         has_debug);
         free(text);
         json_decref(d);
     }

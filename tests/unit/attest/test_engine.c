@@ -22,8 +22,13 @@ test_types(void **state)
     assert_int_equal(clst_attest_type_find("simenclave", &t2, &err), CLST_E_NOTFOUND);
     assert_non_null(strstr(err.msg, "SimEnclave"));
     assert_int_equal(clst_attest_type_find(NULL, &t2, &err), CLST_E_NOTFOUND);
-    assert_int_equal(clst_attest_type_count(), 4);
-    assert_null(clst_attest_type_at(4));
+    assert_int_equal(clst_attest_type_count(), 7);
+    assert_null(clst_attest_type_at(7));
+    const char *names[] = {"SgxEnclave", "SevSnpVm", "TdxVm", "Tpm", "AzureVm", "NitroEnclave"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        assert_int_equal(clst_attest_type_find(names[i], &t2, &err), CLST_OK);
+        assert_int_not_equal(t2->kind, CLST_EVIDENCE_SIM);
+    }
     for (size_t i = 0; i < clst_attest_type_count(); i++) {
         /* No hardware type reuses the sim's names, and sim never a hardware one. */
         const struct clst_attest_type *x = clst_attest_type_at(i);
@@ -328,11 +333,16 @@ test_attest_bad(void **state)
     assert_int_equal(run(&f, &r, NULL, NULL, NULL, &err), CLST_E_MALFORMED);
     assert_non_null(strstr(err.msg, "initTimeData"));
 
-    /* A type without a verifier in this build. */
+    /* A hardware type this engine is not configured for (no DCAP collateral), and sim evidence
+     * sent as a configured hardware type (never verified against the sim root). */
     fx_request(&r, &ev, CLST_ATTEST_DATA_JSON, runtime, NULL);
     assert_int_equal(clst_attest_type_find("SgxEnclave", &r.type, NULL), CLST_OK);
     assert_int_equal(run(&f, &r, NULL, NULL, NULL, &err), CLST_E_NOTFOUND);
-    assert_non_null(strstr(err.msg, "no verifier"));
+    assert_non_null(strstr(err.msg, "--collateral"));
+    fx_request(&r, &ev, CLST_ATTEST_DATA_JSON, runtime, NULL);
+    assert_int_equal(clst_attest_type_find("SevSnpVm", &r.type, NULL), CLST_OK);
+    assert_int_equal(run(&f, &r, NULL, NULL, NULL, &err), CLST_E_MALFORMED);
+    assert_non_null(strstr(err.msg, "evidence rejected"));
 
     /* An engine that trusts no sim root refuses sim evidence and says why. */
     clst_attest_free(f.a);

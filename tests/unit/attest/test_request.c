@@ -1,7 +1,8 @@
 /*
  * Unit tests for src/attest/request.c: the attestation request body. Valid forms (report or
  * quote, runtime data binary or JSON, padded or unpadded base64url, a nonce), and every refusal:
- * not JSON, not an object, duplicate members, unknown members, draftPolicyForAttestation, both or
+ * not JSON, not an object, duplicate members, unknown members, a draftPolicyForAttestation that is
+ * not a non-empty string, both or
  * neither evidence member, wrong types, bad base64url, oversized body / evidence / runtime data
  * (refused before decoding), JSON runtime data that is not one object, bad dataType, bad nonces.
  */
@@ -101,8 +102,20 @@ test_invalid(void **state)
     expect_fail("{\"report\":\"AQI=D\"}", CLST_E_MALFORMED, NULL);
     expect_fail("{\"report\":\"AQ=\"}", CLST_E_MALFORMED, "padding");
     expect_fail("{\"report\":\"AQID\",\"extra\":1}", CLST_E_MALFORMED, "unknown member \"extra\"");
-    expect_fail("{\"report\":\"AQID\",\"draftPolicyForAttestation\":\"x\"}", CLST_E_MALFORMED,
+    /* draftPolicyForAttestation: a non-empty string (parsed as a policy by the engine). */
+    expect_fail("{\"report\":\"AQID\",\"draftPolicyForAttestation\":5}", CLST_E_MALFORMED,
                 "draftPolicyForAttestation");
+    expect_fail("{\"report\":\"AQID\",\"draftPolicyForAttestation\":\"\"}", CLST_E_MALFORMED,
+                "draftPolicyForAttestation");
+    {
+        struct clst_attest_request dr;
+        struct clst_err derr = {0};
+        assert_int_equal(
+            parse("{\"report\":\"AQID\",\"draftPolicyForAttestation\":\"x\"}", &dr, &derr),
+            CLST_OK);
+        assert_string_equal(dr.draft_policy, "x");
+        clst_attest_request_cleanup(&dr);
+    }
     expect_fail("{\"report\":\"AQID\",\"runtimeData\":\"AQID\"}", CLST_E_MALFORMED, "an object");
     expect_fail("{\"report\":\"AQID\",\"runtimeData\":{}}", CLST_E_MALFORMED, "runtimeData.data");
     expect_fail("{\"report\":\"AQID\",\"runtimeData\":{\"data\":\"AA\",\"x\":1}}", CLST_E_MALFORMED,
@@ -210,14 +223,101 @@ test_truncations(void **state)
     }
 }
 
+/* SevSnpVm: "report" may be base64url of the cloud clients' JSON {"SnpReport", "VcekCertChain"}. */
+static char *
+snp_body(const char *inner_json)
+{
+    struct clst_buf b;
+    clst_buf_init(&b, 1u << 20);
+    assert_int_equal(clst_b64url_encode((const uint8_t *)inner_json, strlen(inner_json), &b),
+                     CLST_OK);
+    assert_int_equal(clst_buf_terminate(&b), CLST_OK);
+    char *body = malloc(b.size + 32);
+    assert_non_null(body);
+    snprintf(body, b.size + 32, "{\"report\":\"%s\"}", (const char *)b.data);
+    clst_buf_cleanup(&b);
+    return body;
+}
+
+static enum clst_status
+parse_snp(const char *body, struct clst_attest_request *r, struct clst_err *err)
+{
+    const struct clst_attest_type *t = NULL;
+    assert_int_equal(clst_attest_type_find("SevSnpVm", &t, NULL), CLST_OK);
+    return clst_attest_request_parse(t, body, strlen(body), r, err);
+}
+
+static void
+test_snp_json_form(void **state)
+{
+    (void)state;
+    struct clst_attest_request r;
+    struct clst_err err = {0};
+    /* "AAEC" = 00 01 02: the report is taken from SnpReport; no chain, no certs. */
+    char *body = snp_body("{\"SnpReport\":\"AAEC\",\"Endorsements\":\"\"}");
+    assert_int_equal(parse_snp(body, &r, &err), CLST_OK);
+    assert_int_equal(r.evidence.size, 3);
+    assert_int_equal(r.evidence.data[2], 2);
+    assert_int_equal(r.certs.size, 0);
+    clst_attest_request_cleanup(&r);
+    free(body);
+    /* The same JSON sent to another type stays opaque evidence bytes. */
+    body = snp_body("{\"SnpReport\":\"AAEC\"}");
+    assert_int_equal(parse(body, &r, &err), CLST_OK);
+    assert_int_equal(r.evidence.data[0], '{');
+    clst_attest_request_cleanup(&r);
+    free(body);
+    static const struct {
+        const char *inner;
+        enum clst_status want;
+        const char *msg;
+    } bad[] = {
+        {"{\"SnpReport\":\"AAEC\"", CLST_E_MALFORMED, "neither an SNP report"},
+        {"{\"SnpReport\":\"AAEC\",\"SnpReport\":\"AAEC\"}", CLST_E_MALFORMED, NULL},
+        {"{}", CLST_E_MALFORMED, "without \"SnpReport\""},
+        {"{\"SnpReport\":5}", CLST_E_MALFORMED, "report.SnpReport"},
+        {"{\"SnpReport\":\"A$\"}", CLST_E_MALFORMED, "report.SnpReport"},
+        {"{\"SnpReport\":\"AAEC\",\"VcekCertChain\":\"bm90IGEgUEVN\"}", CLST_E_MALFORMED,
+         "VcekCertChain"},
+        {"{\"SnpReport\":\"AAEC\",\"Endorsements\":\"eyJVdm0iOltdfQ\"}", CLST_E_MALFORMED,
+         "UVM endorsements"},
+        {"{\"SnpReport\":\"AAEC\",\"Other\":\"\"}", CLST_E_MALFORMED, "unknown member"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        body = snp_body(bad[i].inner);
+        memset(&r, 0xa5, sizeof(r));
+        enum clst_status st = parse_snp(body, &r, &err);
+        if (st != bad[i].want || (bad[i].msg && strstr(err.msg, bad[i].msg) == NULL)) {
+            fprintf(stderr, "%s: %d %s\n", bad[i].inner, (int)st, err.msg);
+        }
+        assert_int_equal(st, bad[i].want);
+        if (bad[i].msg != NULL) {
+            assert_non_null(strstr(err.msg, bad[i].msg));
+        }
+        free(body);
+    }
+    /* A raw report over the SNP limit (the body limit lets it through decoding). */
+    size_t big = clst_evidence_max_size(CLST_EVIDENCE_SEVSNP) + 3;
+    char *raw = calloc(1, big / 3 * 4 + 64);
+    assert_non_null(raw);
+    strcpy(raw, "{\"report\":\"");
+    size_t k = strlen(raw);
+    for (size_t i = 0; i < big / 3 * 4; i++) {
+        raw[k++] = 'A';
+    }
+    strcpy(raw + k, "\"}");
+    assert_int_equal(parse_snp(raw, &r, &err), CLST_E_LIMIT);
+    assert_non_null(strstr(err.msg, "SevSnpVm"));
+    free(raw);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid),
-        cmocka_unit_test(test_invalid),
-        cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_valid),         cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_limits),        cmocka_unit_test(test_truncations),
+        cmocka_unit_test(test_snp_json_form),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -132,8 +132,16 @@ test_public_routes(void **state)
     assert_int_equal(req(&s, NULL, "POST", "/attest/Nope?" AV, NULL, body, &j), 404);
     json_decref(j);
     assert_int_equal(req(&s, NULL, "POST", "/attest/SevSnpVm?" AV, NULL, body, &j), 400);
-    assert_non_null(strstr(error_message(j), "no verifier"));
+    assert_non_null(strstr(error_message(j), "evidence rejected"));
     json_decref(j);
+    assert_int_equal(req(&s, NULL, "POST", "/attest/SgxEnclave?" AV, NULL, body, &j), 400);
+    assert_non_null(strstr(error_message(j), "--collateral"));
+    json_decref(j);
+    if (!clst_evidence_kind_supported(CLST_EVIDENCE_AZURE_VTPM)) {
+        assert_int_equal(req(&s, NULL, "POST", "/attest/AzureVm?" AV, NULL, body, &j), 400);
+        assert_non_null(strstr(error_message(j), "not available in this build"));
+        json_decref(j);
+    }
     assert_int_equal(req(&s, NULL, "GET", "/attest/SimEnclave?" AV, NULL, NULL, &j), 405);
     json_decref(j);
     assert_int_equal(req(&s, NULL, "POST", "/attest/SimEnclave?" AV, NULL, "{}", &j), 400);
