@@ -304,6 +304,9 @@ enum clst_status clst_server_listen_parse(const char *s, char *host, size_t host
 #define CLST_DATADIR_ADMIN_HASH  "admin-token.sha256" /* 0600, hex SHA-256 of the token text */
 #define CLST_DATADIR_PORT        "serve.port"         /* the bound port while serving */
 #define CLST_DATADIR_LOCK        ".lock"
+/* With the vault's master key in an HSM: the attestation service's seal key, wrapped by the HSM
+ * (it replaces master.key, which may then be destroyed). */
+#define CLST_DATADIR_SEAL_KEY "attest-seal.key"
 
 #define CLST_MASTER_KEY_SIZE       32
 #define CLST_ADMIN_TOKEN_SIZE      32 /* random bytes; the token is their base64url (43 chars) */
@@ -325,7 +328,9 @@ struct clst_server_datadir {
     X509 *ca_cert;
     uint8_t ca_sha256[32];                           /* SHA-256 of the CA certificate's DER */
     char ca_fingerprint[CLST_FINGERPRINT_TEXT_SIZE]; /* "AB:CD:…", as openssl x509 -fingerprint */
-    struct clst_secret *master_key;                  /* CLST_MASTER_KEY_SIZE bytes */
+    /* CLST_MASTER_KEY_SIZE bytes; NULL when master.key was removed after the master key moved
+     * to an HSM (attest-seal.key exists then). */
+    struct clst_secret *master_key;
     uint8_t admin_token_sha256[32]; /* SHA-256 of the token text (what clients send) */
     /* Only right after creation: the token text (NUL-terminated), for the caller to show once;
      * wipe it with clst_server_datadir_forget_token(). NULL otherwise. */
@@ -343,6 +348,12 @@ enum clst_status clst_server_datadir_open(const char *path, const char *listen_h
 /* Writes the port to DIR/serve.port ("<port>\n", replaced atomically). */
 enum clst_status clst_server_datadir_write_port(struct clst_server_datadir *d, uint16_t port,
                                                 struct clst_err *err);
+/* Reads DIR/NAME into out (a private, regular file owned by us; CLST_E_NOTFOUND when absent). */
+enum clst_status clst_server_datadir_read(struct clst_server_datadir *d, const char *name,
+                                          struct clst_buf *out, struct clst_err *err);
+/* Creates DIR/NAME (0600) with `data`, durably and atomically; CLST_E_CONFLICT if it exists. */
+enum clst_status clst_server_datadir_create(struct clst_server_datadir *d, const char *name,
+                                            const void *data, size_t size, struct clst_err *err);
 /* Removes DIR/serve.port (at a clean exit). */
 void clst_server_datadir_remove_port(struct clst_server_datadir *d);
 void clst_server_datadir_forget_token(struct clst_server_datadir *d);

@@ -22,6 +22,8 @@
 #include <cloister/server.h>
 #include <cloister/vault_store.h>
 
+struct clst_vault_governance;
+
 #define CLST_VAULT_RETENTION_MIN     7  /* soft-delete retention days, as the cloud vault allows */
 #define CLST_VAULT_RETENTION_MAX     90
 #define CLST_VAULT_RETENTION_DEFAULT 90
@@ -51,6 +53,9 @@ struct clst_vault_config {
     bool purge_protection;
     /* NULL: the system clock. Borrowed: it must outlive the vault. */
     const struct clst_clock *clock;
+    /* Governance rules enforced on key and secret writes (vault_governance.h,
+     * clst_vault_governance_load); NULL: none. Borrowed: it must outlive the vault. */
+    const struct clst_vault_governance *governance;
 };
 
 struct clst_vault;

@@ -503,6 +503,31 @@ enum clst_status clst_vault_store_meta_get(struct clst_vault_store *s, const cha
 enum clst_status clst_vault_store_meta_set(struct clst_vault_store *s, const char *name,
                                            const uint8_t *value, size_t size, struct clst_err *err);
 
+/*
+ * Master-key rewrap (moving a vault from one master key to another, e.g. from the file key to
+ * an HSM key: `cloister admin rewrap`). Every key wrapped by `from` in the SQLite vault database
+ * at opt->path is unwrapped by `from` and wrapped by `to`: the key of every key and secret
+ * version (live, deleted and recoverable alike), the database's integrity key, and the settings
+ * that hold wrapped keys (the key-backup key, the release-signing key). Each new wrapping is
+ * unwrapped again by `to` and compared before anything is written; all rows change in one
+ * IMMEDIATE transaction, so either everything is under `to` afterwards or nothing changed
+ * (also when `from` or `to` fails midway, e.g. an HSM that goes away). Values, MACs and the
+ * integrity key itself are unchanged. No other process may use the database meanwhile (the
+ * caller holds the data directory's lock); a row that changes anyway makes the rewrap fail
+ * (CLST_E_CONFLICT). CLST_E_CONFLICT also when the database is already under `to`;
+ * CLST_E_VERIFY when it is under neither key or a row does not unwrap under `from`;
+ * CLST_E_NOTFOUND when there is no database (or it was never opened by a vault).
+ */
+struct clst_vault_rewrap_stats {
+    size_t versions; /* key and secret versions re-wrapped */
+    size_t settings; /* the integrity key and the wrapped settings re-wrapped */
+};
+enum clst_status clst_vault_store_rewrap_sqlite(const struct clst_vault_sqlite_options *opt,
+                                                struct clst_vault_masterkey *from,
+                                                struct clst_vault_masterkey *to,
+                                                struct clst_vault_rewrap_stats *out,
+                                                struct clst_err *err);
+
 /* Validators (also used by the REST layer to answer 400 before touching storage). */
 bool clst_vault_name_valid(const char *name);
 bool clst_vault_version_valid(const char *version);

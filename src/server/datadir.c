@@ -470,8 +470,17 @@ load(struct clst_server_datadir *d, const char *host, const struct clst_clock *c
 
     if ((rc = read_file(d, CLST_DATADIR_CA_CERT, false, &ca_pem, err)) != CLST_OK ||
         (rc = read_file(d, CLST_DATADIR_CA_KEY, true, &ca_key_pem, err)) != CLST_OK ||
-        (rc = read_file(d, CLST_DATADIR_MASTER_KEY, true, &master, err)) != CLST_OK ||
         (rc = read_file(d, CLST_DATADIR_ADMIN_HASH, true, &hash, err)) != CLST_OK) {
+        goto out;
+    }
+    /* master.key may be gone once the vault's master key is in an HSM: the attestation seal
+     * key then lives wrapped by the HSM in attest-seal.key (the serve command unwraps it). */
+    bool have_master = true;
+    rc = read_file(d, CLST_DATADIR_MASTER_KEY, true, &master, err);
+    if (rc == CLST_E_NOTFOUND && exists(d->dir_fd, CLST_DATADIR_SEAL_KEY)) {
+        clst_err_clear(err);
+        have_master = false;
+    } else if (rc != CLST_OK) {
         goto out;
     }
     /* The operator's copy of the token is optional (they may have moved it elsewhere), but if it
@@ -482,7 +491,7 @@ load(struct clst_server_datadir *d, const char *host, const struct clst_clock *c
     }
     clst_err_clear(err);
     clst_buf_cleanup(&scratch);
-    if (master.size != CLST_MASTER_KEY_SIZE) {
+    if (have_master && master.size != CLST_MASTER_KEY_SIZE) {
         rc = clst_err_set(err, CLST_E_MALFORMED,
                           "%s/%s is corrupt: it must hold exactly %d bytes but holds %zu; restore "
                           "it from a backup (without it the vault's keys cannot be decrypted)",
@@ -501,7 +510,7 @@ load(struct clst_server_datadir *d, const char *host, const struct clst_clock *c
                           d->path, CLST_DATADIR_ADMIN_HASH);
         goto out;
     }
-    if (clst_secret_from(master.data, master.size, &d->master_key) != CLST_OK) {
+    if (have_master && clst_secret_from(master.data, master.size, &d->master_key) != CLST_OK) {
         rc = clst_err_set(err, CLST_E_NOMEM, "out of memory");
         goto out;
     }
@@ -713,6 +722,20 @@ out:
     }
     clst_server_datadir_free(d);
     return rc;
+}
+
+enum clst_status
+clst_server_datadir_read(struct clst_server_datadir *d, const char *name, struct clst_buf *out,
+                         struct clst_err *err)
+{
+    return read_file(d, name, true, out, err);
+}
+
+enum clst_status
+clst_server_datadir_create(struct clst_server_datadir *d, const char *name, const void *data,
+                           size_t size, struct clst_err *err)
+{
+    return write_file(d, name, data, size, 0600, false, err);
 }
 
 enum clst_status

@@ -44,6 +44,7 @@
 #include <cloister/crypto.h>
 #include <cloister/policy.h>
 
+#include "vault/governance.h"
 #include "vault/keymat.h"
 #include "vault/release.h"
 #include "vault/rest_int.h"
@@ -615,6 +616,7 @@ store_new_version(struct clst_vault_rctx *rc, const char *name, const char *vers
     struct clst_buf pub, ops, priv;
     char ver[CLST_VAULT_VERSION_SIZE + 1];
     json_t *j = NULL;
+    bool replied = false;
 
     memset(&obj, 0, sizeof(obj));
     memset(&got, 0, sizeof(got));
@@ -651,6 +653,19 @@ store_new_version(struct clst_vault_rctx *rc, const char *name, const char *vers
     obj.public_size = pub.size;
     obj.release_policy = r->policy;
     obj.policy_immutable = r->policy != NULL && r->policy_immutable;
+    /* Governance: a new version (create, import, rotate) must pass every rule. */
+    if (clst_vault_governance_of(rc->vault) != NULL) {
+        struct clst_gov_violation gv[CLST_GOV_RULE_COUNT];
+        struct clst_vault_keymat_spec spec;
+        clst_vault_keymat_spec_of(km, &spec);
+        size_t n = clst_gov_check(clst_vault_governance_of(rc->vault), &obj, &spec,
+                                  clst_vault_now(rc->vault), CLST_GOV_R_ALL, gv);
+        if (n > 0) {
+            st = clst_gov_reply(rc, gv, n);
+            replied = true;
+            goto out;
+        }
+    }
     st = clst_vault_store_put(rc->vault->store, &obj, priv.data, priv.size, ver, err);
     if (st == CLST_E_CONFLICT) {
         clst_err_set(err, st,
@@ -667,7 +682,9 @@ store_new_version(struct clst_vault_rctx *rc, const char *name, const char *vers
         st = key_bundle(rc, &got, &j, err);
     }
 out:
-    if (st == CLST_OK) {
+    if (replied) {
+        /* answered already (403 from the governance rules) */
+    } else if (st == CLST_OK) {
         clst_http_response_json_new(rc->resp, 200, j);
     } else {
         st = fail(rc, err);
@@ -777,6 +794,7 @@ h_update(void *ctx, const struct clst_http_request *req, struct clst_http_respon
     const char *name = NULL, *version = "";
     enum clst_vault_keymat_type type = CLST_KEYMAT_NONE;
     unsigned fields;
+    bool replied = false;
     enum clst_status st;
 
     memset(&cur, 0, sizeof(cur));
@@ -845,6 +863,32 @@ h_update(void *ctx, const struct clst_http_request *req, struct clst_http_respon
     }
     /* Keep the stored policy and flags as they are unless asked. */
     changes.attrs.exportable = cur.attrs.exportable;
+    /* Governance: the version as it would be after the update, against the rules about what
+     * the update changes. */
+    if (clst_vault_governance_of(rc.vault) != NULL) {
+        struct clst_gov_violation gv[CLST_GOV_RULE_COUNT];
+        struct clst_vault_object merged = cur; /* shallow: borrows cur's and changes' fields */
+        if (fields & CLST_VAULT_UPDATE_NBF) {
+            merged.attrs.nbf = changes.attrs.nbf;
+        }
+        if (fields & CLST_VAULT_UPDATE_EXP) {
+            merged.attrs.exp = changes.attrs.exp;
+        }
+        if (fields & CLST_VAULT_UPDATE_TAGS) {
+            merged.tags = changes.tags;
+        }
+        if (fields & CLST_VAULT_UPDATE_POLICY) {
+            merged.release_policy = changes.release_policy;
+            merged.policy_immutable = changes.policy_immutable;
+        }
+        size_t n = clst_gov_check(clst_vault_governance_of(rc.vault), &merged, NULL,
+                                  cur.attrs.created, clst_gov_rules_for_update(fields), gv);
+        if (n > 0) {
+            st = clst_gov_reply(&rc, gv, n);
+            replied = true;
+            goto done;
+        }
+    }
     st = clst_vault_store_update(rc.vault->store, KIND, name, cur.version, &changes, fields, &out,
                                  err);
     if (st == CLST_E_CONFLICT) {
@@ -855,7 +899,9 @@ h_update(void *ctx, const struct clst_http_request *req, struct clst_http_respon
         st = not_found(name, version, err);
     }
 done:
-    st = st == CLST_OK ? reply_bundle(&rc, &out, err) : fail(&rc, err);
+    if (!replied) {
+        st = st == CLST_OK ? reply_bundle(&rc, &out, err) : fail(&rc, err);
+    }
     clst_vault_object_cleanup(&cur);
     clst_vault_object_cleanup(&out);
     clst_vault_key_request_cleanup(&r);
@@ -955,6 +1001,36 @@ h_list_deleted(void *ctx, const struct clst_http_request *req, struct clst_http_
 
 /* ---- rotate --------------------------------------------------------------------------------- */
 
+/*
+ * Without governance rules a rotated version has no nbf/exp (as before). When the rules require
+ * an expiry or bound the validity, the new version carries the current version's validity period
+ * over (exp - (nbf or created)), from now, cut to the maximum validity; without a period to carry
+ * over it gets the maximum validity. Whatever remains is checked by store_new_version (a rule
+ * that still fails is refused there, with what to do).
+ */
+static void
+rotation_expiry(const struct clst_vault *v, const struct clst_vault_object *cur,
+                struct clst_vault_attrs *a)
+{
+    const struct clst_vault_governance *g = clst_vault_governance_of(v);
+    int64_t now = clst_vault_now(v);
+    int64_t period = 0;
+    int64_t max = clst_gov_max_validity_seconds(g);
+    if (g == NULL || (!clst_gov_requires_expiry(g) && max == 0)) {
+        return;
+    }
+    if (cur->attrs.exp != 0) {
+        int64_t from = cur->attrs.nbf != 0 ? cur->attrs.nbf : cur->attrs.created;
+        period = cur->attrs.exp > from ? cur->attrs.exp - from : 0;
+    }
+    if (max != 0 && (period == 0 || period > max)) {
+        period = max;
+    }
+    if (period > 0) {
+        a->exp = now + period;
+    }
+}
+
 static enum clst_status
 h_rotate(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
          struct clst_err *err)
@@ -994,6 +1070,7 @@ h_rotate(void *ctx, const struct clst_http_request *req, struct clst_http_respon
     memcpy(r.kty, cur.kty, sizeof(r.kty));
     clst_vault_attrs_defaults(rc.vault, &r.attrs);
     r.attrs.exportable = cur.attrs.exportable;
+    rotation_expiry(rc.vault, &cur, &r.attrs);
     r.tags = cur.tags;
     r.policy = cur.release_policy;
     r.policy_immutable = cur.policy_immutable;

@@ -171,6 +171,34 @@ reply_dry_run(struct clst_vault_rctx *rc, struct clst_vault_release *r,
     return CLST_OK;
 }
 
+/*
+ * The decision's facts for the audit log (server request notes, read by the audit observer):
+ * the token's jti and SHA-256, never the token itself; the policy's hash; grant or deny. A note
+ * the server refuses (a jti with control characters) is left out: the token hash still names
+ * the token.
+ */
+static void
+note_decision(const struct clst_http_request *req, const struct clst_vault_decision *d)
+{
+    const char *decision = d->allowed ? "grant" : "deny";
+    if (d->dry_run) {
+        decision = d->allowed ? "dry-run-grant" : "dry-run-deny";
+    }
+    (void)clst_http_request_note(req, "release.decision", decision);
+    if (d->stage != NULL) {
+        (void)clst_http_request_note(req, "release.stage", d->stage);
+    }
+    if (d->jti != NULL) {
+        (void)clst_http_request_note(req, "release.jti", d->jti);
+    }
+    if (d->token_sha256 != NULL) {
+        (void)clst_http_request_note(req, "release.token_sha256", d->token_sha256);
+    }
+    if (d->policy_hash != NULL) {
+        (void)clst_http_request_note(req, "release.policy_sha256", d->policy_hash);
+    }
+}
+
 static enum clst_status
 h_release(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
           struct clst_err *err)
@@ -356,6 +384,7 @@ out:
         st = clst_vault_reply_err(&rc, KIND, err);
     }
     if (decided && r != NULL) {
+        note_decision(req, &d);
         clst_vault_release_record(r, &d);
     }
     free(jws);

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "governance.h"
 #include "rest_int.h"
 
 #define KIND CLST_VAULT_KIND_SECRET
@@ -244,6 +245,16 @@ h_set(void *ctx, const struct clst_http_request *req, struct clst_http_response 
         st = clst_err_set(err, CLST_E_NOMEM, "out of memory");
         goto out;
     }
+    /* Governance: a new version must pass every rule. */
+    if (clst_vault_governance_of(rc.vault) != NULL) {
+        struct clst_gov_violation gv[CLST_GOV_RULE_COUNT];
+        size_t n = clst_gov_check(clst_vault_governance_of(rc.vault), &in, NULL,
+                                  clst_vault_now(rc.vault), CLST_GOV_R_ALL, gv);
+        if (n > 0) {
+            st = clst_gov_reply(&rc, gv, n);
+            goto out;
+        }
+    }
     st = clst_vault_store_put(rc.vault->store, &in, (const uint8_t *)sb.value, sb.value_size,
                               version, err);
     if (st == CLST_E_CONFLICT) {
@@ -368,6 +379,39 @@ h_update(void *ctx, const struct clst_http_request *req, struct clst_http_respon
         clst_vault_object_cleanup(&cur);
         if (st != CLST_OK) {
             st = clst_vault_reply_err(&rc, KIND, err);
+            goto out;
+        }
+    }
+    /* Governance: the version as it would be after the update, against the rules about what
+     * the update changes. */
+    if (clst_vault_governance_of(rc.vault) != NULL &&
+        clst_gov_rules_for_update(sb.fields) != 0) {
+        struct clst_vault_object cur;
+        struct clst_gov_violation gv[CLST_GOV_RULE_COUNT];
+        size_t n = 0;
+        memset(&cur, 0, sizeof cur);
+        st = clst_vault_store_get(rc.vault->store, KIND, name, version, &cur, NULL, err);
+        if (st == CLST_OK) {
+            struct clst_vault_object merged = cur; /* shallow: borrows cur's and changes' */
+            if (sb.fields & CLST_VAULT_UPDATE_NBF) {
+                merged.attrs.nbf = sb.attrs.nbf;
+            }
+            if (sb.fields & CLST_VAULT_UPDATE_EXP) {
+                merged.attrs.exp = sb.attrs.exp;
+            }
+            if (sb.fields & CLST_VAULT_UPDATE_TAGS) {
+                merged.tags = changes.tags;
+            }
+            n = clst_gov_check(clst_vault_governance_of(rc.vault), &merged, NULL,
+                               cur.attrs.created, clst_gov_rules_for_update(sb.fields), gv);
+        }
+        clst_vault_object_cleanup(&cur);
+        if (st != CLST_OK) {
+            st = clst_vault_reply_err(&rc, KIND, err);
+            goto out;
+        }
+        if (n > 0) {
+            st = clst_gov_reply(&rc, gv, n);
             goto out;
         }
     }

@@ -28,8 +28,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
 #include <sqlite3.h>
 
+#include "vault/keymat.h"  /* CLST_KEYMAT_BACKUP_KEY_SETTING (master-key rewrap) */
+#include "vault/release.h" /* CLST_RELEASE_SIGNING_KEY_SETTING (master-key rewrap) */
 #include "vault/vault_int.h"
 
 #define DEFAULT_BUSY_MS 10000
@@ -1756,29 +1759,13 @@ create_private(const char *path, struct clst_err *err)
     return CLST_OK;
 }
 
-enum clst_status
-clst_vault_store_open_sqlite(const struct clst_vault_sqlite_options *opt,
-                             struct clst_vault_masterkey *mk, const struct clst_clock *clock,
-                             struct clst_vault_store **out, struct clst_err *err)
+/* The backend alone: the file created 0600 if missing, the writer connection open, the schema
+ * migrated. The caller has checked opt. */
+static enum clst_status
+be_open(const struct clst_vault_sqlite_options *opt, struct sqlite_be **out, struct clst_err *err)
 {
     enum clst_status rc = CLST_E_INTERNAL;
-    struct sqlite_be *be = NULL;
-
-    if (opt == NULL || opt->path == NULL || opt->path[0] == '\0' || mk == NULL || out == NULL) {
-        return clst_err_set(err, CLST_E_INVAL, "vault store: missing argument");
-    }
-    if (strcmp(opt->path, ":memory:") == 0 || strncmp(opt->path, "file:", 5) == 0) {
-        return clst_err_set(err, CLST_E_INVAL,
-                            "the vault database must be a file path (not ':memory:' or a URI)");
-    }
-    if (opt->reader_count > MAX_READERS || opt->busy_timeout_ms > INT_MAX) {
-        return clst_err_set(err, CLST_E_INVAL, "vault store: at most %d readers", MAX_READERS);
-    }
-    if (sqlite3_threadsafe() == 0) {
-        return clst_err_set(err, CLST_E_INTERNAL,
-                            "the SQLite library was built without thread support");
-    }
-    be = calloc(1, sizeof(*be));
+    struct sqlite_be *be = calloc(1, sizeof(*be));
     if (be == NULL) {
         return clst_err_set(err, CLST_E_NOMEM, "out of memory opening the vault database");
     }
@@ -1803,11 +1790,600 @@ clst_vault_store_open_sqlite(const struct clst_vault_sqlite_options *opt,
     if (rc == CLST_OK) {
         rc = migrate(be, err);
     }
-    if (rc == CLST_OK) {
-        rc = clst_vault_store_new(&SQLITE_OPS, be, mk, clock, out, err);
+    if (rc != CLST_OK) {
+        sq_close(be);
+        return rc;
     }
+    *out = be;
+    return CLST_OK;
+}
+
+enum clst_status
+clst_vault_store_open_sqlite(const struct clst_vault_sqlite_options *opt,
+                             struct clst_vault_masterkey *mk, const struct clst_clock *clock,
+                             struct clst_vault_store **out, struct clst_err *err)
+{
+    enum clst_status rc = CLST_E_INTERNAL;
+    struct sqlite_be *be = NULL;
+
+    if (opt == NULL || opt->path == NULL || opt->path[0] == '\0' || mk == NULL || out == NULL) {
+        return clst_err_set(err, CLST_E_INVAL, "vault store: missing argument");
+    }
+    if (strcmp(opt->path, ":memory:") == 0 || strncmp(opt->path, "file:", 5) == 0) {
+        return clst_err_set(err, CLST_E_INVAL,
+                            "the vault database must be a file path (not ':memory:' or a URI)");
+    }
+    if (opt->reader_count > MAX_READERS || opt->busy_timeout_ms > INT_MAX) {
+        return clst_err_set(err, CLST_E_INVAL, "vault store: at most %d readers", MAX_READERS);
+    }
+    if (sqlite3_threadsafe() == 0) {
+        return clst_err_set(err, CLST_E_INTERNAL,
+                            "the SQLite library was built without thread support");
+    }
+    rc = be_open(opt, &be, err);
+    if (rc != CLST_OK) {
+        return rc;
+    }
+    rc = clst_vault_store_new(&SQLITE_OPS, be, mk, clock, out, err);
     if (rc != CLST_OK) {
         sq_close(be);
     }
+    return rc;
+}
+
+/* ---- master-key rewrap ---------------------------------------------------------------------- */
+
+/*
+ * What the master key wraps in a vault database, and so what a rewrap must cover:
+ *   - every key and secret version: versions.wrapped_key with versions.mk_id (outside the row
+ *     MACs, so the MACs stay valid);
+ *   - the integrity key: the meta row "store.integrity_key" (store.c's format: u8 1 ||
+ *     lp(master key id) || lp(wrapped key); no MAC);
+ *   - two settings, MAC'd like any setting: the key-backup key (CLST_KEYMAT_BACKUP_KEY_SETTING,
+ *     the raw wrapped key) and the release-signing key (CLST_RELEASE_SIGNING_KEY_SETTING, JSON
+ *     with "mk" and "wrapped" members, release.c). A new setting that holds a wrapped key must be
+ *     added to wrapped_settings[] in clst_vault_store_rewrap_sqlite() and to rewrap_setting(),
+ *     or a rewrap leaves it under the old key.
+ * The integrity key itself does not change, so every MAC stays valid; the new MACs of the two
+ * settings are computed by the store front end (store.c), through a backend that captures what
+ * it would write instead of writing it, so that this file does no MAC cryptography of its own.
+ */
+#define INTEGRITY_META   "store.integrity_key"
+#define INTEGRITY_FORMAT 1
+
+struct capture {
+    struct sqlite_be *be;
+    uint8_t mac[CLST_VAULT_MAC_SIZE];
+    bool captured;
+};
+
+static enum clst_status
+capture_meta_get(void *vbe, const char *name, struct clst_buf *out_value,
+                 struct clst_vault_mac *out_mac, struct clst_err *err)
+{
+    struct capture *c = vbe;
+    return sq_meta_get(c->be, name, out_value, out_mac, err);
+}
+
+static enum clst_status
+capture_meta_put(void *vbe, const char *name, const uint8_t *value, size_t size, const uint8_t *mac,
+                 bool if_absent, struct clst_err *err)
+{
+    struct capture *c = vbe;
+    (void)value;
+    (void)size;
+    if (if_absent || mac == NULL) {
+        /* The front end only makes the integrity key (if_absent) for a new database, which
+         * the rewrap refuses before it gets here. */
+        return clst_err_set(err, CLST_E_INTERNAL, "rewrap: unexpected write of setting '%s'", name);
+    }
+    memcpy(c->mac, mac, CLST_VAULT_MAC_SIZE);
+    c->captured = true;
+    return CLST_OK;
+}
+
+static void
+capture_close(void *vbe)
+{
+    (void)vbe; /* the real backend is closed by the rewrap itself */
+}
+
+/* Only what clst_vault_store_new, _meta_get and _meta_set use. */
+static const struct clst_vault_backend_ops CAPTURE_OPS = {
+    .name = "sqlite-rewrap",
+    .close = capture_close,
+    .meta_get = capture_meta_get,
+    .meta_put = capture_meta_put,
+};
+
+/* One re-wrapped setting, written in the transaction if the stored value is still `old`. */
+struct new_setting {
+    const char *name;
+    struct clst_buf old;
+    struct clst_buf value;
+    uint8_t mac[CLST_VAULT_MAC_SIZE];
+};
+
+/* Unwraps `blob` with `from` (exactly 32 bytes expected) and wraps the key with `to`; then
+ * unwraps the new blob with `to` and checks it gives the same key (the new provider answers
+ * for what it wrapped before anything is written). */
+static enum clst_status
+rewrap_blob(struct clst_vault_masterkey *from, struct clst_vault_masterkey *to, const uint8_t *blob,
+            size_t blob_size, uint8_t out[static CLST_VAULT_WRAPPED_MAX], size_t *out_size,
+            const char *what, struct clst_err *err)
+{
+    uint8_t key[CLST_VAULT_OBJECT_KEY_SIZE];
+    uint8_t back[CLST_VAULT_OBJECT_KEY_SIZE];
+    size_t key_size = 0, back_size = 0;
+    enum clst_status rc =
+        clst_vault_masterkey_unwrap(from, blob, blob_size, key, sizeof(key), &key_size, err);
+    if (rc == CLST_OK && key_size != sizeof(key)) {
+        rc = clst_err_set(err, CLST_E_VERIFY, "it holds a key of %zu bytes", key_size);
+    }
+    if (rc != CLST_OK) {
+        clst_err_prefix(err, "%s does not unwrap under master key '%s'", what,
+                        clst_vault_masterkey_id(from));
+        goto out;
+    }
+    rc =
+        clst_vault_masterkey_wrap(to, key, sizeof(key), out, CLST_VAULT_WRAPPED_MAX, out_size, err);
+    if (rc == CLST_OK) {
+        rc = clst_vault_masterkey_unwrap(to, out, *out_size, back, sizeof(back), &back_size, err);
+    }
+    if (rc == CLST_OK && (back_size != sizeof(key) || !clst_ct_equal(back, key, sizeof(key)))) {
+        rc = clst_err_set(err, CLST_E_CRYPTO, "the new master key gave back another key");
+    }
+    if (rc != CLST_OK) {
+        clst_err_prefix(err, "re-wrapping %s under master key '%s'", what,
+                        clst_vault_masterkey_id(to));
+    }
+out:
+    clst_wipe(key, sizeof(key));
+    clst_wipe(back, sizeof(back));
+    return rc;
+}
+
+/* The integrity-key record: its master key id and wrapped key (pointers into blob). */
+static bool
+integrity_parse(const struct clst_buf *blob, const uint8_t **id, uint32_t *id_size,
+                const uint8_t **wrapped, uint32_t *wrapped_size)
+{
+    struct clst_cursor c = clst_cursor_make(blob->data, blob->size);
+    uint8_t format = 0;
+    return clst_cursor_u8(&c, &format) && format == INTEGRITY_FORMAT &&
+           clst_cursor_be32(&c, id_size) && *id_size <= CLST_VAULT_MKID_MAX &&
+           clst_cursor_take(&c, *id_size, id) && clst_cursor_be32(&c, wrapped_size) &&
+           *wrapped_size <= CLST_VAULT_WRAPPED_MAX &&
+           clst_cursor_take(&c, *wrapped_size, wrapped) && clst_cursor_empty(&c);
+}
+
+static enum clst_status
+append_lp(struct clst_buf *b, const void *data, size_t size)
+{
+    uint8_t len[4];
+    clst_put_be32(len, (uint32_t)size);
+    enum clst_status rc = clst_buf_append(b, len, sizeof(len));
+    return rc == CLST_OK ? clst_buf_append(b, data, size) : rc;
+}
+
+static bool
+id_is(const uint8_t *id, uint32_t id_size, const struct clst_vault_masterkey *mk)
+{
+    const char *want = clst_vault_masterkey_id(mk);
+    return strlen(want) == id_size && memcmp(want, id, id_size) == 0;
+}
+
+/* The release-signing key's JSON: {"alg", "mk", "wrapped", "nonce", "tag", "ct"}; only "mk" and
+ * "wrapped" change. */
+static enum clst_status
+rewrap_signer_json(struct clst_vault_masterkey *from, struct clst_vault_masterkey *to,
+                   const struct clst_buf *old, struct clst_buf *out, struct clst_err *err)
+{
+    enum clst_status rc = CLST_E_VERIFY;
+    json_t *j = json_loadb((const char *)old->data, old->size, JSON_REJECT_DUPLICATES, NULL);
+    const char *mk = json_string_value(json_object_get(j, "mk"));
+    const char *w = json_string_value(json_object_get(j, "wrapped"));
+    struct clst_buf wrapped, text;
+    uint8_t blob[CLST_VAULT_WRAPPED_MAX];
+    size_t blob_size = 0;
+    char *dumped = NULL;
+    clst_buf_init(&wrapped, CLST_VAULT_WRAPPED_MAX);
+    clst_buf_init(&text, 2 * CLST_VAULT_WRAPPED_MAX);
+    if (!json_is_object(j) || mk == NULL || w == NULL ||
+        clst_b64url_decode(w, strlen(w), &wrapped) != CLST_OK) {
+        rc = clst_err_set(err, CLST_E_VERIFY,
+                          "the stored release-signing key (setting %s) is "
+                          "damaged",
+                          CLST_RELEASE_SIGNING_KEY_SETTING);
+        goto out;
+    }
+    if (strcmp(mk, clst_vault_masterkey_id(from)) != 0) {
+        rc = clst_err_set(err, CLST_E_VERIFY,
+                          "the release-signing key is wrapped by master key '%.64s', not '%s'", mk,
+                          clst_vault_masterkey_id(from));
+        goto out;
+    }
+    rc = rewrap_blob(from, to, wrapped.data, wrapped.size, blob, &blob_size,
+                     "the release-signing key", err);
+    if (rc != CLST_OK) {
+        goto out;
+    }
+    if (clst_b64url_encode(blob, blob_size, &text) != CLST_OK ||
+        json_object_set_new(j, "mk", json_string(clst_vault_masterkey_id(to))) != 0 ||
+        json_object_set_new(j, "wrapped", json_stringn((const char *)text.data, text.size)) != 0 ||
+        (dumped = json_dumps(j, JSON_COMPACT)) == NULL ||
+        clst_buf_append(out, dumped, strlen(dumped)) != CLST_OK) {
+        rc = clst_err_set(err, CLST_E_NOMEM, "out of memory re-wrapping the release-signing key");
+        goto out;
+    }
+    rc = CLST_OK;
+out:
+    free(dumped);
+    json_decref(j);
+    clst_buf_cleanup(&wrapped);
+    clst_buf_cleanup(&text);
+    return rc;
+}
+
+/* Reads a setting through the front end (its MAC verified), computes the re-wrapped value and
+ * has the front end MAC it. CLST_E_NOTFOUND when the setting does not exist. */
+static enum clst_status
+rewrap_setting(struct clst_vault_store *cs, struct capture *cap, struct clst_vault_masterkey *from,
+               struct clst_vault_masterkey *to, struct new_setting *ns, struct clst_err *err)
+{
+    uint8_t blob[CLST_VAULT_WRAPPED_MAX];
+    size_t blob_size = 0;
+    enum clst_status rc = clst_vault_store_meta_get(cs, ns->name, &ns->old, err);
+    if (rc != CLST_OK) {
+        return rc;
+    }
+    if (strcmp(ns->name, CLST_KEYMAT_BACKUP_KEY_SETTING) == 0) {
+        rc = rewrap_blob(from, to, ns->old.data, ns->old.size, blob, &blob_size,
+                         "the key-backup key", err);
+        if (rc == CLST_OK && clst_buf_append(&ns->value, blob, blob_size) != CLST_OK) {
+            rc = clst_err_set(err, CLST_E_NOMEM, "out of memory");
+        }
+    } else {
+        rc = rewrap_signer_json(from, to, &ns->old, &ns->value, err);
+    }
+    if (rc != CLST_OK) {
+        return rc;
+    }
+    cap->captured = false;
+    rc = clst_vault_store_meta_set(cs, ns->name, ns->value.data, ns->value.size, err);
+    if (rc == CLST_OK && !cap->captured) {
+        rc = clst_err_set(err, CLST_E_INTERNAL, "rewrap: the setting's MAC was not computed");
+    }
+    if (rc == CLST_OK) {
+        memcpy(ns->mac, cap->mac, sizeof(ns->mac));
+    }
+    return rc;
+}
+
+/* A prepared one-off statement on the writer connection. */
+static enum clst_status
+wprep(struct sqlite_be *be, const char *sql, sqlite3_stmt **out, struct clst_err *err)
+{
+    int src = sqlite3_prepare_v2(be->writer.db, sql, -1, out, NULL);
+    if (src != SQLITE_OK) {
+        *out = NULL;
+        return db_fail(be->writer.db, src, be, "preparing a rewrap statement", err);
+    }
+    return CLST_OK;
+}
+
+/* Runs an UPDATE that must change exactly one row (else the row changed under us). */
+static enum clst_status
+update_one(struct sqlite_be *be, sqlite3_stmt *st, const char *what, struct clst_err *err)
+{
+    int src = sqlite3_step(st);
+    enum clst_status rc = CLST_OK;
+    if (src != SQLITE_DONE) {
+        rc = db_fail(be->writer.db, src, be, "re-wrapping", err);
+    } else if (sqlite3_changes(be->writer.db) != 1) {
+        rc = clst_err_set(err, CLST_E_CONFLICT,
+                          "%s changed while it was being re-wrapped; is a server still running "
+                          "on this vault? stop it and run the rewrap again",
+                          what);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+struct old_version {
+    int64_t seq;
+    char mk_id[CLST_VAULT_MKID_MAX + 1];
+    uint8_t wrapped[CLST_VAULT_WRAPPED_MAX];
+    size_t wrapped_size;
+};
+
+/* Every version row's wrapping, read inside the transaction. */
+static enum clst_status
+read_versions(struct sqlite_be *be, struct old_version **out, size_t *out_count,
+              struct clst_err *err)
+{
+    enum clst_status rc = CLST_OK;
+    sqlite3_stmt *st = NULL;
+    struct old_version *v = NULL;
+    size_t count = 0, cap = 0;
+    rc = wprep(be, "SELECT seq, mk_id, wrapped_key FROM versions ORDER BY seq", &st, err);
+    if (rc != CLST_OK) {
+        return rc;
+    }
+    for (;;) {
+        int src = sqlite3_step(st);
+        if (src == SQLITE_DONE) {
+            break;
+        }
+        if (src != SQLITE_ROW) {
+            rc = db_fail(be->writer.db, src, be, "reading the versions to re-wrap", err);
+            goto out;
+        }
+        if (count == cap) {
+            size_t ncap = cap == 0 ? 64 : cap * 2;
+            struct old_version *n = realloc(v, ncap * sizeof(*v));
+            if (n == NULL) {
+                rc = clst_err_set(err, CLST_E_NOMEM, "out of memory");
+                goto out;
+            }
+            v = n;
+            cap = ncap;
+        }
+        struct old_version *o = &v[count];
+        memset(o, 0, sizeof(*o));
+        o->seq = sqlite3_column_int64(st, 0);
+        if (!col_text(st, 1, o->mk_id, sizeof(o->mk_id)) ||
+            !col_blob(st, 2, o->wrapped, sizeof(o->wrapped), &o->wrapped_size)) {
+            rc = damaged(err, "key or secret version");
+            goto out;
+        }
+        count++;
+    }
+    *out = v;
+    *out_count = count;
+    v = NULL;
+out:
+    sqlite3_finalize(st);
+    free(v);
+    return rc;
+}
+
+enum clst_status
+clst_vault_store_rewrap_sqlite(const struct clst_vault_sqlite_options *opt,
+                               struct clst_vault_masterkey *from, struct clst_vault_masterkey *to,
+                               struct clst_vault_rewrap_stats *out, struct clst_err *err)
+{
+    enum clst_status rc = CLST_E_INTERNAL;
+    struct sqlite_be *be = NULL;
+    struct capture cap;
+    struct clst_vault_store *cs = NULL;
+    struct clst_buf integrity, again, new_integrity;
+    struct clst_vault_mac unused;
+    struct new_setting settings[2];
+    size_t settings_count = 0;
+    size_t settings_done = 0;
+    struct old_version *versions = NULL;
+    size_t version_count = 0;
+    sqlite3_stmt *st_meta = NULL, *st_setting = NULL, *st_version = NULL;
+    bool in_tx = false;
+    const uint8_t *id = NULL, *wrapped = NULL;
+    uint32_t id_size = 0, wrapped_size = 0;
+    uint8_t blob[CLST_VAULT_WRAPPED_MAX];
+    size_t blob_size = 0;
+    char what[96];
+
+    memset(&cap, 0, sizeof(cap));
+    memset(settings, 0, sizeof(settings));
+    clst_buf_init(&integrity, 1024);
+    clst_buf_init(&again, 1024);
+    clst_buf_init(&new_integrity, 1024);
+    if (opt == NULL || opt->path == NULL || opt->path[0] == '\0' || from == NULL || to == NULL ||
+        out == NULL) {
+        rc = clst_err_set(err, CLST_E_INVAL, "vault rewrap: missing argument");
+        goto out;
+    }
+    if (strcmp(clst_vault_masterkey_id(from), clst_vault_masterkey_id(to)) == 0) {
+        rc = clst_err_set(err, CLST_E_INVAL, "vault rewrap: both master keys are '%s'",
+                          clst_vault_masterkey_id(to));
+        goto out;
+    }
+    if (access(opt->path, F_OK) != 0) {
+        rc = clst_err_set(err, CLST_E_NOTFOUND, "there is no vault database at %s", opt->path);
+        goto out;
+    }
+    rc = be_open(opt, &be, err);
+    if (rc != CLST_OK) {
+        goto out;
+    }
+
+    /* Which master key is the database under? */
+    rc = sq_meta_get(be, INTEGRITY_META, &integrity, &unused, err);
+    if (rc == CLST_E_NOTFOUND) {
+        rc = clst_err_set(err, CLST_E_NOTFOUND,
+                          "the vault database %s has never been opened by a vault (no integrity "
+                          "key): there is nothing to re-wrap",
+                          opt->path);
+        goto out;
+    }
+    if (rc != CLST_OK) {
+        goto out;
+    }
+    if (!integrity_parse(&integrity, &id, &id_size, &wrapped, &wrapped_size)) {
+        rc = clst_err_set(err, CLST_E_VERIFY,
+                          "the vault database's integrity key record is damaged (possible "
+                          "tampering); restore the database from a backup");
+        goto out;
+    }
+    if (id_is(id, id_size, to)) {
+        rc = clst_err_set(err, CLST_E_CONFLICT,
+                          "the vault database %s is already under master key '%s'; nothing to do",
+                          opt->path, clst_vault_masterkey_id(to));
+        goto out;
+    }
+    if (!id_is(id, id_size, from)) {
+        rc = clst_err_set(err, CLST_E_VERIFY,
+                          "the vault database %s is under master key '%.*s', not '%s'", opt->path,
+                          (int)id_size, (const char *)id, clst_vault_masterkey_id(from));
+        goto out;
+    }
+    /* The front end over the capturing backend: opening it proves `from` unwraps the integrity
+     * key; it verifies and MACs the settings below. */
+    cap.be = be;
+    rc = clst_vault_store_new(&CAPTURE_OPS, &cap, from, NULL, &cs, err);
+    if (rc != CLST_OK) {
+        goto out;
+    }
+    static const char *const wrapped_settings[] = {CLST_KEYMAT_BACKUP_KEY_SETTING,
+                                                   CLST_RELEASE_SIGNING_KEY_SETTING};
+    for (size_t i = 0; i < sizeof(wrapped_settings) / sizeof(wrapped_settings[0]); i++) {
+        struct new_setting *ns = &settings[settings_count];
+        ns->name = wrapped_settings[i];
+        clst_buf_init(&ns->old, CLST_VAULT_META_VALUE_MAX);
+        clst_buf_init(&ns->value, CLST_VAULT_META_VALUE_MAX);
+        settings_count++;
+        rc = rewrap_setting(cs, &cap, from, to, ns, err);
+        if (rc == CLST_E_NOTFOUND) {
+            clst_err_clear(err);
+            ns->name = NULL; /* absent: nothing to do */
+            continue;
+        }
+        if (rc != CLST_OK) {
+            goto out;
+        }
+    }
+
+    /* One transaction from here on: all or nothing. */
+    rc = write_begin(be, err);
+    if (rc != CLST_OK) {
+        goto out;
+    }
+    in_tx = true;
+    rc = wprep(be, "SELECT value FROM meta WHERE name = ?1", &st_meta, err);
+    if (rc != CLST_OK) {
+        goto out;
+    }
+    sqlite3_bind_text(st_meta, 1, INTEGRITY_META, -1, SQLITE_STATIC);
+    if (sqlite3_step(st_meta) != SQLITE_ROW ||
+        clst_buf_append(&again, sqlite3_column_blob(st_meta, 0),
+                        (size_t)sqlite3_column_bytes(st_meta, 0)) != CLST_OK ||
+        again.size != integrity.size ||
+        (integrity.size > 0 && memcmp(again.data, integrity.data, integrity.size) != 0)) {
+        rc = clst_err_set(err, CLST_E_CONFLICT,
+                          "the vault database's integrity key changed during the rewrap; is a "
+                          "server still running on it?");
+        goto out;
+    }
+    sqlite3_reset(st_meta);
+    rc = rewrap_blob(from, to, wrapped, wrapped_size, blob, &blob_size, "the integrity key", err);
+    if (rc != CLST_OK) {
+        goto out;
+    }
+    if (clst_buf_append_byte(&new_integrity, INTEGRITY_FORMAT) != CLST_OK ||
+        append_lp(&new_integrity, clst_vault_masterkey_id(to),
+                  strlen(clst_vault_masterkey_id(to))) != CLST_OK ||
+        append_lp(&new_integrity, blob, blob_size) != CLST_OK) {
+        rc = clst_err_set(err, CLST_E_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = wprep(be, "UPDATE meta SET value = ?2, mac = ?3 WHERE name = ?1 AND value = ?4",
+               &st_setting, err);
+    if (rc != CLST_OK) {
+        goto out;
+    }
+    /* The integrity record has no MAC (it is authenticated by unwrapping). */
+    rc = bound(be, &be->writer,
+               bind_text(st_setting, 1, INTEGRITY_META) |
+                   bind_blob(st_setting, 2, new_integrity.data, new_integrity.size) |
+                   sqlite3_bind_null(st_setting, 3) |
+                   bind_blob(st_setting, 4, integrity.data, integrity.size),
+               err);
+    if (rc == CLST_OK) {
+        rc = update_one(be, st_setting, "the integrity key", err);
+    }
+    for (size_t i = 0; rc == CLST_OK && i < settings_count; i++) {
+        struct new_setting *ns = &settings[i];
+        if (ns->name == NULL) {
+            continue;
+        }
+        rc = bound(be, &be->writer,
+                   bind_text(st_setting, 1, ns->name) |
+                       bind_blob(st_setting, 2, ns->value.data, ns->value.size) |
+                       bind_blob(st_setting, 3, ns->mac, sizeof(ns->mac)) |
+                       bind_blob(st_setting, 4, ns->old.data, ns->old.size),
+                   err);
+        if (rc == CLST_OK) {
+            rc = update_one(be, st_setting, ns->name, err);
+        }
+        settings_done++;
+    }
+    if (rc != CLST_OK) {
+        goto out;
+    }
+
+    rc = read_versions(be, &versions, &version_count, err);
+    if (rc != CLST_OK) {
+        goto out;
+    }
+    rc = wprep(be,
+               "UPDATE versions SET mk_id = ?2, wrapped_key = ?3 WHERE seq = ?1 AND mk_id = ?4 "
+               "AND wrapped_key = ?5",
+               &st_version, err);
+    if (rc != CLST_OK) {
+        goto out;
+    }
+    for (size_t i = 0; i < version_count; i++) {
+        const struct old_version *v = &versions[i];
+        snprintf(what, sizeof(what), "the key of version row %lld", (long long)v->seq);
+        if (strcmp(v->mk_id, clst_vault_masterkey_id(from)) != 0) {
+            rc = clst_err_set(err, CLST_E_VERIFY,
+                              "%s names master key '%s', not '%s' (possible tampering with the "
+                              "vault database); nothing was changed",
+                              what, v->mk_id, clst_vault_masterkey_id(from));
+            goto out;
+        }
+        rc = rewrap_blob(from, to, v->wrapped, v->wrapped_size, blob, &blob_size, what, err);
+        if (rc != CLST_OK) {
+            goto out;
+        }
+        rc = bound(be, &be->writer,
+                   bind_i64(st_version, 1, v->seq) |
+                       bind_text(st_version, 2, clst_vault_masterkey_id(to)) |
+                       bind_blob(st_version, 3, blob, blob_size) |
+                       bind_text(st_version, 4, v->mk_id) |
+                       bind_blob(st_version, 5, v->wrapped, v->wrapped_size),
+                   err);
+        if (rc == CLST_OK) {
+            rc = update_one(be, st_version, what, err);
+        }
+        if (rc != CLST_OK) {
+            goto out;
+        }
+    }
+    rc = CLST_OK;
+out:
+    sqlite3_finalize(st_meta);
+    sqlite3_finalize(st_setting);
+    sqlite3_finalize(st_version);
+    if (in_tx) {
+        rc = write_end(be, rc, err); /* commits on CLST_OK, else rolls back */
+    }
+    if (rc == CLST_OK) {
+        out->versions = version_count;
+        out->settings = 1 + settings_done;
+    }
+    clst_vault_store_close(cs);
+    if (be != NULL) {
+        sq_close(be);
+    }
+    for (size_t i = 0; i < settings_count; i++) {
+        clst_buf_cleanup(&settings[i].old);
+        clst_buf_cleanup(&settings[i].value);
+    }
+    free(versions);
+    clst_buf_cleanup(&integrity);
+    clst_buf_cleanup(&again);
+    clst_buf_cleanup(&new_integrity);
+    clst_wipe(blob, sizeof(blob));
     return rc;
 }

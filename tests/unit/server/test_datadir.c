@@ -366,6 +366,37 @@ test_missing_and_corrupt(void **state)
     write_all(f, CLST_DATADIR_MASTER_KEY, mk, 32, 0600);
     bootstrap(f);
 
+    /* With the master key moved to an HSM (attest-seal.key exists), master.key may go; a damaged
+     * one is still refused, and the helpers read and create private files. */
+    {
+        struct clst_server_datadir *d = NULL;
+        struct clst_err err;
+        struct clst_buf b;
+        assert_int_equal(open_at(f, "127.0.0.1", T0, &d, &err), CLST_OK);
+        assert_int_equal(clst_server_datadir_create(d, CLST_DATADIR_SEAL_KEY, "wrapped", 7, &err),
+                         CLST_OK);
+        assert_int_equal(clst_server_datadir_create(d, CLST_DATADIR_SEAL_KEY, "again", 5, &err),
+                         CLST_E_CONFLICT);
+        clst_buf_init(&b, 64);
+        assert_int_equal(clst_server_datadir_read(d, CLST_DATADIR_SEAL_KEY, &b, &err), CLST_OK);
+        assert_int_equal(b.size, 7);
+        assert_memory_equal(b.data, "wrapped", 7);
+        clst_buf_cleanup(&b);
+        assert_int_equal(mode_of(f, CLST_DATADIR_SEAL_KEY), 0600);
+        clst_server_datadir_free(d);
+        remove_file(f, CLST_DATADIR_MASTER_KEY);
+        assert_int_equal(open_at(f, "127.0.0.1", T0, &d, &err), CLST_OK);
+        assert_null(d->master_key);
+        clst_server_datadir_free(d);
+        write_all(f, CLST_DATADIR_MASTER_KEY, mk, 31, 0600);
+        expect_refusal(f, CLST_E_MALFORMED, "exactly 32 bytes");
+        remove_file(f, CLST_DATADIR_SEAL_KEY);
+        remove_file(f, CLST_DATADIR_MASTER_KEY);
+        expect_refusal(f, CLST_E_NOTFOUND, "master.key is missing");
+        write_all(f, CLST_DATADIR_MASTER_KEY, mk, 32, 0600);
+        bootstrap(f);
+    }
+
     write_all(f, CLST_DATADIR_ADMIN_HASH, "zz", 2, 0600);
     expect_refusal(f, CLST_E_MALFORMED, "64 hex digits");
     unsigned char badhex[65];
