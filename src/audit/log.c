@@ -1,0 +1,699 @@
+/*
+ * The audit log writer: group commit through one writer thread.
+ *
+ * Appenders queue a waiter (on their own stack) and sleep until the writer has written and
+ * fdatasync'ed a batch that holds their record. The writer takes everything queued, gives it
+ * sequence numbers and chain hashes, adds a signed checkpoint every `checkpoint_every` records,
+ * writes the batch with one write loop and one fdatasync, and wakes the batch. So N concurrent
+ * requests cost about one sync, not N.
+ *
+ * Failure is sticky: when a write or sync fails, the file is cut back to its size before the
+ * batch (best effort, so the chain on disk stays whole), every waiter of the batch gets
+ * CLST_E_IO, and every later append fails at once. Only a restart (which re-reads the file's
+ * last record) resumes logging; nothing is recorded, so nothing may change, in between.
+ */
+#define _GNU_SOURCE /* fallocate, FALLOC_FL_KEEP_SIZE */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "audit/audit_int.h"
+
+struct waiter {
+    struct waiter *next;
+    const char *members;
+    uint64_t seq;
+    enum clst_status st;
+    bool reserved; /* CLST_AUDIT_RESERVED */
+    bool no_space; /* refused for want of space (not sticky) */
+    bool done;
+};
+
+struct clst_audit {
+    pthread_mutex_t lock;
+    pthread_cond_t work; /* the writer waits here */
+    pthread_cond_t done; /* appenders wait here */
+    struct waiter *head, *tail;
+    uint64_t queued;
+    bool stop, failed, thread_started;
+    char fail_msg[160];
+    struct clst_audit_stats stats;
+    pthread_t thread;
+
+    /* The writer's state: the writer thread only, or open/close while no writer runs. */
+    struct audit_key key;
+    char *dir;
+    int fd, dir_fd;
+    char file[AUDIT_NAME_MAX];
+    uint64_t file_size, max_size, every, since_checkpoint;
+    uint64_t seq; /* the last durable record */
+    uint64_t reserve;
+    bool reserve_supported, low_space;
+    char last_hash[CLST_AUDIT_HASH_HEX_SIZE];
+    struct clst_buf batch;
+};
+
+void
+clst_audit_config_init(struct clst_audit_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+static enum clst_status
+write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            return CLST_E_IO;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return CLST_OK;
+}
+
+/*
+ * Appends one record (or, with sign, a checkpoint) to the batch, advancing the in-memory chain;
+ * the caller restores seq/last_hash when the batch fails.
+ */
+static enum clst_status
+add_record(struct clst_audit *a, const char *members, bool sign, uint64_t *out_seq)
+{
+    char time[32], hash[CLST_AUDIT_HASH_HEX_SIZE];
+    enum clst_status st;
+    audit_time_now(time);
+    st = audit_format_line(&a->batch, a->seq + 1, time, members, a->last_hash,
+                           sign ? &a->key : NULL, hash);
+    if (st != CLST_OK) {
+        return st;
+    }
+    a->seq++;
+    memcpy(a->last_hash, hash, sizeof(hash));
+    if (out_seq != NULL) {
+        *out_seq = a->seq;
+    }
+    return CLST_OK;
+}
+
+static enum clst_status
+add_checkpoint(struct clst_audit *a, const char *reason)
+{
+    char members[256];
+    snprintf(members, sizeof(members),
+             "\"type\":\"checkpoint\",\"reason\":\"%s\",\"alg\":\"%s\",\"kid\":\"%s\"", reason,
+             a->key.alg, a->key.kid);
+    a->since_checkpoint = 0;
+    return add_record(a, members, true, NULL);
+}
+
+/* Writes and syncs the batch; on failure cuts the file back and restores the chain state. */
+static enum clst_status
+commit(struct clst_audit *a, uint64_t seq0, const char *hash0, uint64_t since0, char *msg,
+       size_t cap)
+{
+    enum clst_status st = write_all(a->fd, a->batch.data, a->batch.size);
+    int e = errno;
+    if (st == CLST_OK && fdatasync(a->fd) != 0) {
+        st = CLST_E_IO;
+        e = errno;
+    }
+    if (st != CLST_OK) {
+        snprintf(msg, cap, "writing %.63s failed: %.60s", a->file, strerror(e));
+        if (ftruncate(a->fd, (off_t)a->file_size) != 0) {
+            clst_log_error("audit: cannot cut %s back to %" PRIu64 " bytes after a failed "
+                           "write: %s (its last record may be torn)",
+                           a->file, a->file_size, strerror(errno));
+        }
+        a->seq = seq0;
+        memcpy(a->last_hash, hash0, CLST_AUDIT_HASH_HEX_SIZE);
+        a->since_checkpoint = since0;
+        a->batch.size = 0;
+        return st;
+    }
+    a->file_size += a->batch.size;
+    a->batch.size = 0;
+    return CLST_OK;
+}
+
+/* Creates DIR/name with one record (written, synced, then renamed into place). */
+static enum clst_status
+create_file(struct clst_audit *a, const char *name, const char *members, int *out_fd, char *msg,
+            size_t cap)
+{
+    char tmp[4096], path[4096];
+    int fd = -1;
+    enum clst_status st;
+    uint64_t seq0 = a->seq;
+    char hash0[CLST_AUDIT_HASH_HEX_SIZE];
+
+    memcpy(hash0, a->last_hash, sizeof(hash0));
+    int n1 = snprintf(tmp, sizeof(tmp), "%s/%s.tmp", a->dir, name);
+    int n2 = snprintf(path, sizeof(path), "%s/%s", a->dir, name);
+    if (n1 < 0 || (size_t)n1 >= sizeof(tmp) || n2 < 0 || (size_t)n2 >= sizeof(path)) {
+        snprintf(msg, cap, "the audit directory's path is too long");
+        st = CLST_E_INVAL;
+        goto fail;
+    }
+    a->batch.size = 0;
+    st = add_record(a, members, false, NULL);
+    if (st != CLST_OK) {
+        snprintf(msg, cap, "cannot format the first record of %s", name);
+        goto fail;
+    }
+    (void)unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0 || write_all(fd, a->batch.data, a->batch.size) != CLST_OK || fdatasync(fd) != 0 ||
+        rename(tmp, path) != 0 || fsync(a->dir_fd) != 0) {
+        snprintf(msg, cap, "cannot create the audit file %.63s: %.60s", name, strerror(errno));
+        st = CLST_E_IO;
+        goto fail;
+    }
+    *out_fd = fd;
+    a->file_size = a->batch.size;
+    a->batch.size = 0;
+    snprintf(a->file, sizeof(a->file), "%s", name);
+    return CLST_OK;
+fail:
+    if (fd >= 0) {
+        (void)close(fd);
+        (void)unlink(tmp);
+    }
+    a->seq = seq0;
+    memcpy(a->last_hash, hash0, sizeof(hash0));
+    a->batch.size = 0;
+    return st == CLST_OK ? CLST_E_IO : st;
+}
+
+/* Ends the current file with a rotation checkpoint and starts the next one. */
+static enum clst_status
+rotate(struct clst_audit *a, char *msg, size_t cap)
+{
+    char name[AUDIT_NAME_MAX], old[AUDIT_NAME_MAX], members[256];
+    int fd = -1;
+    uint64_t seq0 = a->seq, since0 = a->since_checkpoint;
+    char hash0[CLST_AUDIT_HASH_HEX_SIZE];
+    enum clst_status st;
+
+    memcpy(hash0, a->last_hash, sizeof(hash0));
+    a->batch.size = 0;
+    if ((st = add_checkpoint(a, "rotate")) != CLST_OK ||
+        (st = commit(a, seq0, hash0, since0, msg, cap)) != CLST_OK) {
+        return st;
+    }
+    snprintf(old, sizeof(old), "%s", a->file);
+    snprintf(name, sizeof(name), AUDIT_FILE_PREFIX "%020" PRIu64 AUDIT_FILE_SUFFIX, a->seq + 1);
+    snprintf(members, sizeof(members), "\"type\":\"continue\",\"prev_file\":\"%s\"", old);
+    if ((st = create_file(a, name, members, &fd, msg, cap)) != CLST_OK) {
+        /* The old file ends with a rotation checkpoint that nothing continues: the log stays
+         * failed; a restart appends to the old file after it (verify accepts a start there). */
+        return st;
+    }
+    (void)close(a->fd);
+    a->fd = fd;
+    return CLST_OK;
+}
+
+/*
+ * Keeps `reserve` bytes allocated past the end of the file. A file system without fallocate
+ * (EOPNOTSUPP) gets no reserve: a full disk then fails the log at the first failed write (sticky)
+ * instead of refusing new requests first.
+ */
+static void
+keep_reserve(struct clst_audit *a)
+{
+    if (!a->reserve_supported) {
+        return;
+    }
+    if (fallocate(a->fd, FALLOC_FL_KEEP_SIZE, (off_t)a->file_size, (off_t)a->reserve) == 0) {
+        if (a->low_space) {
+            clst_log_warn("audit: %s has room again; accepting requests", a->file);
+        }
+        a->low_space = false;
+        return;
+    }
+    if (errno == EOPNOTSUPP || errno == ENOSYS) {
+        clst_log_warn("audit: the file system of %s cannot reserve space (fallocate: %s): a full "
+                      "disk will stop the audit log until a restart",
+                      a->dir, strerror(errno));
+        a->reserve_supported = false;
+        a->low_space = false;
+        return;
+    }
+    if (!a->low_space) {
+        clst_log_error("audit: cannot reserve %" PRIu64 " bytes for %s (%s): refusing new "
+                       "requests until there is room",
+                       a->reserve, a->file, strerror(errno));
+    }
+    a->low_space = true;
+}
+
+/* One batch: records, due checkpoints, write, sync; then rotation when the file is full. */
+static enum clst_status
+write_batch(struct clst_audit *a, struct waiter *list, char *msg, size_t cap)
+{
+    uint64_t seq0 = a->seq, since0 = a->since_checkpoint;
+    char hash0[CLST_AUDIT_HASH_HEX_SIZE];
+    enum clst_status st = CLST_OK;
+
+    memcpy(hash0, a->last_hash, sizeof(hash0));
+    a->batch.size = 0;
+    for (struct waiter *w = list; w != NULL && st == CLST_OK; w = w->next) {
+        if (a->low_space && !w->reserved) {
+            w->no_space = true; /* refused, written nowhere */
+            continue;
+        }
+        st = add_record(a, w->members, false, &w->seq);
+        if (st == CLST_OK && ++a->since_checkpoint >= a->every) {
+            st = add_checkpoint(a, "every");
+        }
+    }
+    if (st != CLST_OK) {
+        snprintf(msg, cap, "cannot format an audit record (%s)", clst_status_str(st));
+        a->seq = seq0;
+        memcpy(a->last_hash, hash0, sizeof(hash0));
+        a->since_checkpoint = since0;
+        a->batch.size = 0;
+        return st;
+    }
+    if (a->batch.size == 0) {
+        return CLST_OK; /* every record of the batch was refused for want of space */
+    }
+    return commit(a, seq0, hash0, since0, msg, cap);
+}
+
+static void *
+writer_main(void *arg)
+{
+    struct clst_audit *a = arg;
+    char msg[160];
+    pthread_mutex_lock(&a->lock);
+    for (;;) {
+        while (a->head == NULL && !a->stop) {
+            pthread_cond_wait(&a->work, &a->lock);
+        }
+        if (a->head == NULL) {
+            break; /* stopping with nothing queued */
+        }
+        struct waiter *list = a->head;
+        uint64_t n = a->queued;
+        bool failed = a->failed;
+        a->head = a->tail = NULL;
+        a->queued = 0;
+        pthread_mutex_unlock(&a->lock);
+
+        enum clst_status st = CLST_E_IO;
+        bool rotate_failed = false;
+        uint64_t t0 = clst_monotonic_ns();
+        msg[0] = '\0';
+        if (!failed) {
+            if (a->low_space) {
+                keep_reserve(a); /* room again? */
+            }
+            st = write_batch(a, list, msg, sizeof(msg));
+            if (st == CLST_OK && a->file_size >= a->max_size &&
+                rotate(a, msg, sizeof(msg)) != CLST_OK) {
+                rotate_failed = true; /* this batch is durable; later ones are refused */
+            }
+            if (st == CLST_OK && !rotate_failed) {
+                keep_reserve(a);
+            }
+        }
+        uint64_t dt = clst_monotonic_ns() - t0;
+
+        pthread_mutex_lock(&a->lock);
+        a->stats.low_space = a->low_space;
+        if (st != CLST_OK || rotate_failed) {
+            if (!a->failed) {
+                a->failed = true;
+                snprintf(a->fail_msg, sizeof(a->fail_msg), "%s", msg);
+                clst_log_error("audit: %s; the audit log refuses every request until the "
+                               "service is restarted",
+                               msg);
+            }
+        }
+        uint64_t refused = 0;
+        for (struct waiter *w = list; w != NULL; w = w->next) {
+            refused += w->no_space ? 1u : 0u;
+        }
+        if (st == CLST_OK) {
+            a->stats.records += n - refused;
+            a->stats.refused_no_space += refused;
+            a->stats.syncs++;
+            a->stats.sync_ns_total += dt;
+            if (dt > a->stats.sync_ns_max) {
+                a->stats.sync_ns_max = dt;
+            }
+            a->stats.last_seq = a->seq;
+        }
+        for (struct waiter *w = list; w != NULL;) {
+            struct waiter *next = w->next; /* w may be gone once done is seen */
+            w->st = w->no_space ? CLST_E_IO : st;
+            w->done = true;
+            w = next;
+        }
+        pthread_cond_broadcast(&a->done);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+}
+
+static enum clst_status
+refuse(struct clst_audit *a, struct clst_err *err)
+{
+    return clst_err_set(err, CLST_E_IO,
+                        "the audit log cannot be written (%s), so the service makes no change "
+                        "and answers nothing it cannot record; free space or fix the disk, then "
+                        "restart the service",
+                        a->fail_msg[0] != '\0' ? a->fail_msg : "it is closed");
+}
+
+enum clst_status
+clst_audit_append(struct clst_audit *a, const char *members, unsigned flags, uint64_t *out_seq,
+                  struct clst_err *err)
+{
+    struct waiter w;
+    if (a == NULL || members == NULL || members[0] == '\0') {
+        return clst_err_set(err, CLST_E_INVAL, "audit append: members required");
+    }
+    /* Records are printable ASCII (the verifier refuses anything else): check here, so that a
+     * caller's mistake fails its own append instead of the whole batch and the log. */
+    for (const char *p = members; *p != '\0'; p++) {
+        if (*p < 0x20 || *p > 0x7e) {
+            return clst_err_set(err, CLST_E_INVAL,
+                                "audit append: members must be printable ASCII on one line");
+        }
+    }
+    if (strlen(members) > CLST_AUDIT_LINE_MAX - 512) {
+        return clst_err_set(err, CLST_E_LIMIT, "audit append: the record is too long");
+    }
+    memset(&w, 0, sizeof(w));
+    w.members = members;
+    w.reserved = (flags & CLST_AUDIT_RESERVED) != 0;
+    pthread_mutex_lock(&a->lock);
+    if (a->failed || a->stop) {
+        enum clst_status st = refuse(a, err);
+        pthread_mutex_unlock(&a->lock);
+        return st;
+    }
+    if (a->tail != NULL) {
+        a->tail->next = &w;
+    } else {
+        a->head = &w;
+    }
+    a->tail = &w;
+    a->queued++;
+    pthread_cond_signal(&a->work);
+    while (!w.done) {
+        pthread_cond_wait(&a->done, &a->lock);
+    }
+    enum clst_status st = w.st;
+    if (st != CLST_OK && w.no_space) {
+        st = clst_err_set(err, CLST_E_IO,
+                          "the audit log's file system is full, so the service makes no change "
+                          "it cannot record; nothing was done: free space in %s and retry",
+                          a->dir);
+    } else if (st != CLST_OK) {
+        st = refuse(a, err);
+    }
+    pthread_mutex_unlock(&a->lock);
+    if (st == CLST_OK && out_seq != NULL) {
+        *out_seq = w.seq;
+    }
+    return st;
+}
+
+void
+clst_audit_stats_get(struct clst_audit *a, struct clst_audit_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (a == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&a->lock);
+    *out = a->stats;
+    out->queue_depth = a->queued;
+    out->failed = a->failed;
+
+    pthread_mutex_unlock(&a->lock);
+}
+
+/* Reads the last line of `path` (size bytes) into out (cap CLST_AUDIT_LINE_MAX). */
+static enum clst_status
+read_last_line(int fd, uint64_t size, char *out, size_t *out_size, bool *out_torn)
+{
+    uint64_t want = size < CLST_AUDIT_LINE_MAX ? size : CLST_AUDIT_LINE_MAX;
+    uint64_t off = size - want;
+    size_t got = 0;
+    while (got < want) {
+        ssize_t n = pread(fd, out + got, (size_t)(want - got), (off_t)(off + got));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return CLST_E_IO;
+        }
+        got += (size_t)n;
+    }
+    *out_torn = want == 0 || out[want - 1] != '\n';
+    if (*out_torn) {
+        return CLST_OK;
+    }
+    size_t end = (size_t)want - 1, start = end;
+    while (start > 0 && out[start - 1] != '\n') {
+        start--;
+    }
+    if (start == 0 && off != 0) {
+        return CLST_E_LIMIT; /* the last line is longer than any record may be */
+    }
+    memmove(out, out + start, end - start);
+    *out_size = end - start;
+    return CLST_OK;
+}
+
+/* Opens the newest file and reads its last record, or creates the first file. */
+static enum clst_status
+open_tail(struct clst_audit *a, bool *out_recovered, bool *out_new, struct clst_err *err)
+{
+    char **names = NULL;
+    size_t count = 0;
+    char *line = NULL;
+    size_t line_size = 0;
+    bool torn = false;
+    struct stat sb;
+    struct clst_audit_record r;
+    char msg[160];
+    enum clst_status rc;
+
+    memset(&r, 0, sizeof(r));
+    if ((rc = clst_audit_list_files(a->dir, &names, &count, err)) != CLST_OK) {
+        return rc;
+    }
+    if (count == 0) {
+        char first[AUDIT_NAME_MAX], members[256];
+        snprintf(first, sizeof(first), AUDIT_FILE_PREFIX "%020" PRIu64 AUDIT_FILE_SUFFIX,
+                 (uint64_t)1);
+        snprintf(members, sizeof(members),
+                 "\"type\":\"start\",\"genesis\":true,\"alg\":\"%s\",\"kid\":\"%s\"", a->key.alg,
+                 a->key.kid);
+        a->seq = 0;
+        memcpy(a->last_hash, AUDIT_ZERO_HASH, sizeof(a->last_hash));
+        rc = create_file(a, first, members, &a->fd, msg, sizeof(msg));
+        if (rc != CLST_OK) {
+            clst_err_set(err, rc, "%s", msg);
+        }
+        *out_new = true;
+        goto out;
+    }
+    const char *path = names[count - 1];
+    const char *base = strrchr(path, '/') + 1;
+    snprintf(a->file, sizeof(a->file), "%s", base);
+    a->fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+    if (a->fd < 0 || fstat(a->fd, &sb) != 0) {
+        rc = clst_err_set(err, CLST_E_IO, "cannot open the audit file %s: %s", path,
+                          strerror(errno));
+        goto out;
+    }
+    a->file_size = (uint64_t)sb.st_size;
+    line = malloc(CLST_AUDIT_LINE_MAX);
+    if (line == NULL) {
+        rc = clst_err_set(err, CLST_E_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = read_last_line(a->fd, a->file_size, line, &line_size, &torn);
+    if (rc != CLST_OK || torn) {
+        rc = clst_err_set(err, CLST_E_IO,
+                          "the audit file %s does not end with a complete record (%s): check it "
+                          "with 'cloister audit verify --allow-open', move it aside or cut it back "
+                          "to its last complete record, then start again",
+                          path, rc != CLST_OK ? "unreadable" : "torn last line");
+        goto out;
+    }
+    if ((rc = clst_audit_record_parse(line, line_size, &r, err)) != CLST_OK) {
+        rc = clst_err_prefix(err, "the last record of the audit file %s is invalid "
+                                  "(check it with 'cloister audit verify')",
+                             path);
+        goto out;
+    }
+    a->seq = r.seq;
+    memcpy(a->last_hash, r.hash, sizeof(a->last_hash));
+    const char *reason = json_string_value(json_object_get(r.obj, "reason"));
+    *out_recovered = !(strcmp(r.type, "checkpoint") == 0 && reason != NULL &&
+                       strcmp(reason, "close") == 0);
+    rc = CLST_OK;
+out:
+    clst_audit_record_cleanup(&r);
+    free(line);
+    for (size_t i = 0; i < count; i++) {
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+static void
+audit_free(struct clst_audit *a)
+{
+    if (a->fd >= 0) {
+        (void)close(a->fd);
+    }
+    if (a->dir_fd >= 0) {
+        (void)close(a->dir_fd);
+    }
+    EVP_PKEY_free(a->key.pkey);
+    clst_buf_cleanup(&a->batch);
+    free(a->dir);
+    pthread_mutex_destroy(&a->lock);
+    pthread_cond_destroy(&a->work);
+    pthread_cond_destroy(&a->done);
+    free(a);
+}
+
+enum clst_status
+clst_audit_open(const struct clst_audit_config *cfg, struct clst_audit **out,
+                struct clst_err *err)
+{
+    struct clst_audit *a = NULL;
+    bool recovered = false, fresh = false;
+    char members[256], msg[160];
+    enum clst_status rc;
+
+    if (cfg == NULL || cfg->dir == NULL || cfg->key_path == NULL || out == NULL) {
+        return clst_err_set(err, CLST_E_INVAL, "audit: a directory and a key path are required");
+    }
+    if (cfg->max_file_size != 0 && cfg->max_file_size < CLST_AUDIT_MIN_MAX_SIZE) {
+        return clst_err_set(err, CLST_E_INVAL, "audit: the maximum file size must be at least %u",
+                            CLST_AUDIT_MIN_MAX_SIZE);
+    }
+    a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        return clst_err_set(err, CLST_E_NOMEM, "out of memory");
+    }
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->work, NULL);
+    pthread_cond_init(&a->done, NULL);
+    a->fd = a->dir_fd = -1;
+    a->max_size = cfg->max_file_size != 0 ? cfg->max_file_size : CLST_AUDIT_DEFAULT_MAX_SIZE;
+    a->every = cfg->checkpoint_every != 0 ? cfg->checkpoint_every
+                                          : CLST_AUDIT_DEFAULT_CHECKPOINT_EVERY;
+    a->reserve = cfg->reserve != 0 ? cfg->reserve : CLST_AUDIT_DEFAULT_RESERVE;
+    a->reserve_supported = true;
+    clst_buf_init(&a->batch, 64u * 1024u * 1024u);
+    a->dir = strdup(cfg->dir);
+    if (a->dir == NULL) {
+        rc = clst_err_set(err, CLST_E_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (mkdir(a->dir, 0700) != 0 && errno != EEXIST) {
+        rc = clst_err_set(err, CLST_E_IO, "cannot create the audit directory %s: %s", a->dir,
+                          strerror(errno));
+        goto fail;
+    }
+    a->dir_fd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (a->dir_fd < 0) {
+        rc = clst_err_set(err, CLST_E_IO, "cannot open the audit directory %s: %s", a->dir,
+                          strerror(errno));
+        goto fail;
+    }
+    if ((rc = audit_key_load_or_make(cfg->key_path, cfg->pub_path, &a->key, err)) != CLST_OK ||
+        (rc = open_tail(a, &recovered, &fresh, err)) != CLST_OK) {
+        goto fail;
+    }
+    if (!fresh) {
+        uint64_t seq0 = a->seq, since0 = 0;
+        char hash0[CLST_AUDIT_HASH_HEX_SIZE];
+        memcpy(hash0, a->last_hash, sizeof(hash0));
+        snprintf(members, sizeof(members),
+                 "\"type\":\"start\",\"recovered\":%s,\"alg\":\"%s\",\"kid\":\"%s\"",
+                 recovered ? "true" : "false", a->key.alg, a->key.kid);
+        a->batch.size = 0;
+        if ((rc = add_record(a, members, false, NULL)) != CLST_OK ||
+            (rc = commit(a, seq0, hash0, since0, msg, sizeof(msg))) != CLST_OK) {
+            rc = clst_err_set(err, CLST_E_IO, "audit log: %s", rc == CLST_E_IO ? msg : "format");
+            goto fail;
+        }
+        if (recovered) {
+            clst_log_warn("audit: %s did not end with a closing checkpoint (the service stopped "
+                          "without closing the log); continuing the chain at seq %" PRIu64,
+                          a->file, a->seq);
+        }
+    }
+    a->stats.last_seq = a->seq;
+    keep_reserve(a);
+    if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
+        rc = clst_err_set(err, CLST_E_INTERNAL, "cannot start the audit writer thread");
+        goto fail;
+    }
+    a->thread_started = true;
+    *out = a;
+    return CLST_OK;
+fail:
+    audit_free(a);
+    return rc;
+}
+
+enum clst_status
+clst_audit_close(struct clst_audit *a, struct clst_err *err)
+{
+    enum clst_status rc = CLST_OK;
+    char msg[160];
+    if (a == NULL) {
+        return CLST_OK;
+    }
+    if (a->thread_started) {
+        pthread_mutex_lock(&a->lock);
+        a->stop = true;
+        pthread_cond_broadcast(&a->work);
+        pthread_mutex_unlock(&a->lock);
+        pthread_join(a->thread, NULL);
+    }
+    if (a->failed) {
+        rc = clst_err_set(err, CLST_E_IO,
+                          "the audit log failed earlier (%s); no closing checkpoint was written",
+                          a->fail_msg);
+    } else {
+        uint64_t seq0 = a->seq, since0 = a->since_checkpoint;
+        char hash0[CLST_AUDIT_HASH_HEX_SIZE];
+        memcpy(hash0, a->last_hash, sizeof(hash0));
+        a->batch.size = 0;
+        if ((rc = add_checkpoint(a, "close")) != CLST_OK ||
+            (rc = commit(a, seq0, hash0, since0, msg, sizeof(msg))) != CLST_OK) {
+            rc = clst_err_set(err, CLST_E_IO, "cannot write the closing checkpoint: %s",
+                              rc == CLST_E_IO ? msg : "format");
+        }
+    }
+    audit_free(a);
+    return rc;
+}

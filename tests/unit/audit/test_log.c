@@ -1,0 +1,574 @@
+/*
+ * Tests of the audit log writer (src/audit/log.c): the chain and the first file, checkpoints,
+ * reopening after a clean and an unclean stop, rotation, group commit with threads, the sticky
+ * failed state on a write error (RLIMIT_FSIZE makes write() fail with EFBIG, in a child process),
+ * and refusing to open a log whose last line is torn.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <cloister/audit.h>
+#include <cloister/crypto.h>
+
+#include "test_util.h"
+
+struct fx {
+    char dir[256];
+    char logdir[300];
+    char key[300];
+    char pub[300];
+};
+
+static int
+setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/clst-audit-test-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->logdir, sizeof(f->logdir), "%s/audit", f->dir);
+    snprintf(f->key, sizeof(f->key), "%s/audit.key", f->dir);
+    snprintf(f->pub, sizeof(f->pub), "%s/audit.pub", f->dir);
+    *state = f;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    struct fx *f = *state;
+    char cmd[400];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "cannot remove %s\n", f->dir);
+    }
+    free(f);
+    return 0;
+}
+
+static struct clst_audit *
+open_log(struct fx *f, uint64_t max_size, uint64_t every)
+{
+    struct clst_audit_config cfg;
+    struct clst_audit *a = NULL;
+    struct clst_err err;
+    clst_audit_config_init(&cfg);
+    cfg.dir = f->logdir;
+    cfg.key_path = f->key;
+    cfg.pub_path = f->pub;
+    cfg.max_file_size = max_size;
+    cfg.checkpoint_every = every;
+    clst_err_clear(&err);
+    if (clst_audit_open(&cfg, &a, &err) != CLST_OK) {
+        fprintf(stderr, "open: %s\n", err.msg);
+        return NULL;
+    }
+    return a;
+}
+
+/* Verifies every file of the log directory; returns the status and fills v. */
+static enum clst_status
+verify_dir(struct fx *f, bool allow_open, struct clst_audit_verify *v)
+{
+    EVP_PKEY *pub = NULL;
+    char **names = NULL;
+    size_t count = 0;
+    struct clst_err err;
+    enum clst_status st;
+    clst_err_clear(&err);
+    assert_int_equal(clst_audit_pub_load(f->pub, &pub, &err), CLST_OK);
+    assert_int_equal(clst_audit_verify_init(v, pub, &err), CLST_OK);
+    assert_int_equal(clst_audit_list_files(f->logdir, &names, &count, &err), CLST_OK);
+    st = clst_audit_verify_files(v, (const char *const *)names, count, allow_open, &err);
+    if (st != CLST_OK) {
+        fprintf(stderr, "verify: %s\n", err.msg);
+    }
+    for (size_t i = 0; i < count; i++) {
+        free(names[i]);
+    }
+    free(names);
+    EVP_PKEY_free(pub);
+    return st;
+}
+
+static size_t
+file_count(struct fx *f)
+{
+    char **names = NULL;
+    size_t count = 0;
+    assert_int_equal(clst_audit_list_files(f->logdir, &names, &count, NULL), CLST_OK);
+    for (size_t i = 0; i < count; i++) {
+        free(names[i]);
+    }
+    free(names);
+    return count;
+}
+
+static void
+test_first_log(void **state)
+{
+    struct fx *f = *state;
+    struct clst_audit_verify v;
+    struct clst_err err;
+    struct stat sb;
+    uint64_t seq = 0;
+    struct clst_audit *a = open_log(f, 0, 0);
+    assert_non_null(a);
+    /* The key is private to its owner; the public key is written beside it. */
+    assert_int_equal(stat(f->key, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    assert_int_equal(stat(f->pub, &sb), 0);
+    assert_int_equal(stat(f->logdir, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0700);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(clst_audit_append(a, "\"type\":\"attempt\",\"op\":\"keys.create\"", 0, &seq,
+                                           &err),
+                         CLST_OK);
+        assert_int_equal(seq, (uint64_t)i + 2); /* seq 1 is the genesis record */
+    }
+    /* Bad members are the caller's mistake. */
+    assert_int_equal(clst_audit_append(a, "", 0, NULL, &err), CLST_E_INVAL);
+    assert_int_equal(clst_audit_append(a, "\"a\":1\n", 0, NULL, &err), CLST_E_INVAL);
+    assert_int_equal(clst_audit_append(a, "\"a\":\"\x7f\"", 0, NULL, &err), CLST_E_INVAL);
+    assert_int_equal(clst_audit_append(a, "\"a\":\"\xc3\xa9\"", 0, NULL, &err), CLST_E_INVAL);
+    char *big = malloc(CLST_AUDIT_LINE_MAX);
+    memset(big, 'x', CLST_AUDIT_LINE_MAX - 1);
+    big[CLST_AUDIT_LINE_MAX - 1] = '\0';
+    assert_int_equal(clst_audit_append(a, big, 0, NULL, &err), CLST_E_LIMIT);
+    free(big);
+    struct clst_audit_stats st;
+    clst_audit_stats_get(a, &st);
+    assert_int_equal(st.records, 5);
+    assert_int_equal(st.last_seq, 6);
+    assert_false(st.failed);
+    /* Open (no closing checkpoint yet): strict verification fails, --allow-open passes. */
+    assert_int_equal(verify_dir(f, false, &v), CLST_E_VERIFY);
+    assert_non_null(strstr(v.msg, "closing checkpoint"));
+    assert_int_equal(verify_dir(f, true, &v), CLST_OK);
+    assert_int_equal(v.unsigned_tail, 6);
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    assert_int_equal(verify_dir(f, false, &v), CLST_OK);
+    assert_int_equal(v.records, 7);
+    assert_int_equal(v.checkpoints, 1);
+    assert_true(v.anchored);
+    assert_int_equal(v.unsigned_tail, 0);
+    assert_int_equal(clst_audit_close(NULL, &err), CLST_OK);
+}
+
+static void
+test_checkpoints_every(void **state)
+{
+    struct fx *f = *state;
+    struct clst_audit_verify v;
+    struct clst_err err;
+    struct clst_audit *a = open_log(f, 0, 3);
+    assert_non_null(a);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(clst_audit_append(a, "\"type\":\"attempt\"", 0, NULL, &err), CLST_OK);
+    }
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    assert_int_equal(verify_dir(f, false, &v), CLST_OK);
+    /* 10 records → 3 periodic checkpoints, plus the closing one. */
+    assert_int_equal(v.checkpoints, 4);
+    assert_int_equal(v.records, 1 + 10 + 4);
+}
+
+static void
+test_reopen_clean_and_unclean(void **state)
+{
+    struct fx *f = *state;
+    struct clst_audit_verify v;
+    struct clst_err err;
+    struct clst_audit *a = open_log(f, 0, 0);
+    assert_non_null(a);
+    assert_int_equal(clst_audit_append(a, "\"type\":\"attempt\"", 0, NULL, &err), CLST_OK);
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    /* A clean reopen continues the chain. */
+    a = open_log(f, 0, 0);
+    assert_non_null(a);
+    assert_int_equal(clst_audit_append(a, "\"type\":\"attempt\"", 0, NULL, &err), CLST_OK);
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    assert_int_equal(verify_dir(f, false, &v), CLST_OK);
+    assert_int_equal(v.records, 6);
+    /* An unclean stop: a child appends and dies without closing. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct clst_audit *c = open_log(f, 0, 0);
+        if (c == NULL || clst_audit_append(c, "\"type\":\"attempt\"", 0, NULL, NULL) != CLST_OK) {
+            _exit(1);
+        }
+        _exit(0); /* no close: like kill -9 after the append returned */
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(verify_dir(f, false, &v), CLST_E_VERIFY);
+    assert_int_equal(verify_dir(f, true, &v), CLST_OK);
+    assert_int_equal(v.unsigned_tail, 2); /* start + attempt */
+    a = open_log(f, 0, 0);
+    assert_non_null(a);
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    assert_int_equal(verify_dir(f, false, &v), CLST_OK);
+    /* The restart said it recovered. */
+    char **names = NULL;
+    size_t count = 0;
+    assert_int_equal(clst_audit_list_files(f->logdir, &names, &count, NULL), CLST_OK);
+    assert_int_equal(count, 1);
+    size_t size;
+    char *text = (char *)tu_read_file(names[0], &size);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "\"recovered\":true"));
+    assert_non_null(strstr(text, "\"recovered\":false"));
+    free(text);
+    free(names[0]);
+    free(names);
+}
+
+static void
+test_rotation(void **state)
+{
+    struct fx *f = *state;
+    struct clst_audit_verify v;
+    struct clst_err err;
+    char **names = NULL;
+    size_t count = 0;
+    struct clst_audit *a = open_log(f, 4096, 0);
+    assert_non_null(a);
+    for (int i = 0; i < 120; i++) {
+        assert_int_equal(
+            clst_audit_append(a, "\"type\":\"attempt\",\"op\":\"keys.encrypt\",\"name\":\"k\"", 0, NULL,
+                              &err),
+            CLST_OK);
+    }
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    assert_true(file_count(f) >= 3);
+    assert_int_equal(verify_dir(f, false, &v), CLST_OK);
+    assert_int_equal(v.file_count, file_count(f));
+    assert_true(v.anchored);
+
+    assert_int_equal(clst_audit_list_files(f->logdir, &names, &count, NULL), CLST_OK);
+    EVP_PKEY *pub = NULL;
+    assert_int_equal(clst_audit_pub_load(f->pub, &pub, &err), CLST_OK);
+    /* Only the later files: checked from the continuation, and said so. */
+    assert_int_equal(clst_audit_verify_init(&v, pub, &err), CLST_OK);
+    assert_int_equal(clst_audit_verify_files(&v, (const char *const *)names + 1, count - 1, false,
+                                             &err),
+                     CLST_OK);
+    assert_false(v.anchored);
+    assert_non_null(strstr(v.start_note, "continues audit-"));
+    /* A missing file in the middle breaks the chain at the next file's first record. */
+    const char *gap[2] = {names[0], names[2]};
+    assert_int_equal(clst_audit_verify_init(&v, pub, &err), CLST_OK);
+    assert_int_equal(clst_audit_verify_files(&v, gap, 2, false, &err), CLST_E_VERIFY);
+    assert_int_equal(v.bad_line, 1);
+    assert_non_null(strstr(v.bad_file, strrchr(names[2], '/') + 1));
+    /* Files in the wrong order. */
+    const char *swapped[2] = {names[1], names[0]};
+    assert_int_equal(clst_audit_verify_init(&v, pub, &err), CLST_OK);
+    assert_int_equal(clst_audit_verify_files(&v, swapped, 2, true, &err), CLST_E_VERIFY);
+    /* The older files alone end with a rotation checkpoint nothing continues. */
+    assert_int_equal(clst_audit_verify_init(&v, pub, &err), CLST_OK);
+    assert_int_equal(clst_audit_verify_files(&v, (const char *const *)names, 1, true, &err),
+                     CLST_E_VERIFY);
+    assert_non_null(strstr(v.msg, "next file"));
+    EVP_PKEY_free(pub);
+    for (size_t i = 0; i < count; i++) {
+        free(names[i]);
+    }
+    free(names);
+    /* Reopening continues in the newest file. */
+    size_t before = file_count(f);
+    a = open_log(f, 4096, 0);
+    assert_non_null(a);
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    assert_true(file_count(f) == before || file_count(f) == before + 1);
+    assert_int_equal(verify_dir(f, false, &v), CLST_OK);
+}
+
+#define THREADS     8
+#define PER_THREAD  40
+
+struct worker {
+    struct clst_audit *a;
+    uint64_t seqs[PER_THREAD];
+    int failures;
+};
+
+static void *
+worker_main(void *arg)
+{
+    struct worker *w = arg;
+    for (int i = 0; i < PER_THREAD; i++) {
+        if (clst_audit_append(w->a, "\"type\":\"attempt\",\"op\":\"keys.sign\"", 0, &w->seqs[i],
+                              NULL) != CLST_OK) {
+            w->failures++;
+        }
+    }
+    return NULL;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void
+test_group_commit(void **state)
+{
+    struct fx *f = *state;
+    struct clst_audit_verify v;
+    struct clst_err err;
+    struct worker w[THREADS];
+    pthread_t t[THREADS];
+    uint64_t all[THREADS * PER_THREAD];
+    struct clst_audit *a = open_log(f, 0, 50);
+    assert_non_null(a);
+    for (int i = 0; i < THREADS; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
+        w[i].a = a;
+        assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(w[i].failures, 0);
+        memcpy(all + i * PER_THREAD, w[i].seqs, sizeof(w[i].seqs));
+    }
+    struct clst_audit_stats st;
+    clst_audit_stats_get(a, &st);
+    assert_int_equal(st.records, THREADS * PER_THREAD);
+    /* Concurrent appenders share syncs: fewer syncs than records (with 8 threads waiting on each
+     * sync, a batch holds several records). */
+    fprintf(stderr, "group commit: %" PRIu64 " records in %" PRIu64 " syncs\n", st.records,
+            st.syncs);
+    assert_true(st.syncs < st.records);
+    assert_int_equal(st.queue_depth, 0);
+    /* Every append got its own seq; no record was lost. */
+    qsort(all, THREADS * PER_THREAD, sizeof(all[0]), cmp_u64);
+    for (size_t i = 1; i < THREADS * PER_THREAD; i++) {
+        assert_true(all[i] > all[i - 1]);
+    }
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    assert_int_equal(verify_dir(f, false, &v), CLST_OK);
+    assert_int_equal(v.records, 1 + THREADS * PER_THREAD + THREADS * PER_THREAD / 50 + 1);
+}
+
+/* In a child: the file may not grow past its size + 600 bytes (write fails with EFBIG). */
+static int
+child_write_fails(struct fx *f)
+{
+    struct clst_audit *a = open_log(f, 0, 0);
+    struct clst_err err;
+    struct rlimit rl;
+    char **names = NULL;
+    size_t count = 0;
+    struct stat sb;
+    int ok = 0, failed_at = -1;
+    if (a == NULL || clst_audit_list_files(f->logdir, &names, &count, NULL) != CLST_OK ||
+        count != 1 || stat(names[0], &sb) != 0) {
+        return 10;
+    }
+    (void)signal(SIGXFSZ, SIG_IGN);
+    rl.rlim_cur = rl.rlim_max = (rlim_t)sb.st_size + 600;
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) {
+        return 11;
+    }
+    for (int i = 0; i < 50; i++) {
+        clst_err_clear(&err);
+        if (clst_audit_append(a, "\"type\":\"attempt\",\"op\":\"keys.create\",\"name\":\"k\"",
+                              0, NULL, &err) == CLST_OK) {
+            ok++;
+        } else {
+            failed_at = i;
+            if (strstr(err.msg, "audit log cannot be written") == NULL) {
+                return 12;
+            }
+            break;
+        }
+    }
+    if (failed_at < 1) {
+        return 13; /* some records fit, then the write failed */
+    }
+    /* Sticky: even a tiny record is refused now. */
+    if (clst_audit_append(a, "\"type\":\"x\"", 0, NULL, &err) != CLST_E_IO) {
+        return 14;
+    }
+    struct clst_audit_stats st;
+    clst_audit_stats_get(a, &st);
+    if (!st.failed || st.records != (uint64_t)ok) {
+        return 15;
+    }
+    /* No closing checkpoint after a failure. */
+    if (clst_audit_close(a, &err) != CLST_E_IO) {
+        return 16;
+    }
+    for (size_t i = 0; i < count; i++) {
+        free(names[i]);
+    }
+    free(names);
+    return 0;
+}
+
+static void
+test_write_failure_is_sticky(void **state)
+{
+    struct fx *f = *state;
+    struct clst_audit_verify v;
+    struct clst_err err;
+    struct clst_audit *a = open_log(f, 0, 0);
+    assert_non_null(a);
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        _exit(child_write_fails(f));
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* The failed batch was cut back: the chain on disk is whole (and open). */
+    assert_int_equal(verify_dir(f, true, &v), CLST_OK);
+    /* With room again, a restart continues the chain and says it recovered. */
+    a = open_log(f, 0, 0);
+    assert_non_null(a);
+    assert_int_equal(clst_audit_append(a, "\"type\":\"attempt\"", 0, NULL, &err), CLST_OK);
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    assert_int_equal(verify_dir(f, false, &v), CLST_OK);
+}
+
+static void
+test_torn_tail_refuses_to_open(void **state)
+{
+    struct fx *f = *state;
+    struct clst_err err;
+    char **names = NULL;
+    size_t count = 0;
+    struct clst_audit *a = open_log(f, 0, 0);
+    assert_non_null(a);
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    assert_int_equal(clst_audit_list_files(f->logdir, &names, &count, NULL), CLST_OK);
+    FILE *fp = fopen(names[0], "ab");
+    assert_non_null(fp);
+    fputs("{\"seq\":3,\"time\":\"2026-", fp);
+    fclose(fp);
+    struct clst_audit_config cfg;
+    clst_audit_config_init(&cfg);
+    cfg.dir = f->logdir;
+    cfg.key_path = f->key;
+    cfg.pub_path = f->pub;
+    clst_err_clear(&err);
+    assert_int_equal(clst_audit_open(&cfg, &a, &err), CLST_E_IO);
+    assert_non_null(strstr(err.msg, "torn"));
+    /* A complete but forged last line is refused too. */
+    fp = fopen(names[0], "ab");
+    fputs("x\"}\n", fp);
+    fclose(fp);
+    clst_err_clear(&err);
+    assert_int_equal(clst_audit_open(&cfg, &a, &err), CLST_E_MALFORMED);
+    assert_non_null(strstr(err.msg, "last record"));
+    free(names[0]);
+    free(names);
+}
+
+static void
+test_bad_config_and_key(void **state)
+{
+    struct fx *f = *state;
+    struct clst_audit_config cfg;
+    struct clst_audit *a = NULL;
+    struct clst_err err;
+    clst_audit_config_init(&cfg);
+    assert_int_equal(clst_audit_open(&cfg, &a, &err), CLST_E_INVAL);
+    cfg.dir = f->logdir;
+    cfg.key_path = f->key;
+    cfg.max_file_size = 100;
+    assert_int_equal(clst_audit_open(&cfg, &a, &err), CLST_E_INVAL);
+    cfg.max_file_size = 0;
+    /* A key others can read is refused. */
+    FILE *fp = fopen(f->key, "w");
+    fputs("not a key\n", fp);
+    fclose(fp);
+    assert_int_equal(chmod(f->key, 0644), 0);
+    assert_int_equal(clst_audit_open(&cfg, &a, &err), CLST_E_DENIED);
+    assert_non_null(strstr(err.msg, "chmod 600"));
+    assert_int_equal(chmod(f->key, 0600), 0);
+    assert_int_not_equal(clst_audit_open(&cfg, &a, &err), CLST_OK);
+    /* An RSA key is not an audit key. */
+    EVP_PKEY *rsa = NULL;
+    struct clst_buf pem;
+    clst_buf_init_secret(&pem, 16384);
+    assert_int_equal(clst_rsa_generate(2048, &rsa), CLST_OK);
+    assert_int_equal(clst_pkey_to_pem(rsa, true, &pem), CLST_OK);
+    fp = fopen(f->key, "w");
+    fwrite(pem.data, 1, pem.size, fp);
+    fclose(fp);
+    assert_int_equal(clst_audit_open(&cfg, &a, &err), CLST_E_INVAL);
+    assert_non_null(strstr(err.msg, "P-256 or P-384"));
+    EVP_PKEY_free(rsa);
+    clst_buf_cleanup(&pem);
+}
+
+static void
+test_p384_key(void **state)
+{
+    struct fx *f = *state;
+    struct clst_audit_verify v;
+    struct clst_err err;
+    EVP_PKEY *k = NULL;
+    struct clst_buf pem, pub;
+    clst_buf_init_secret(&pem, 16384);
+    clst_buf_init(&pub, 16384);
+    assert_int_equal(clst_ec_generate(CLST_CURVE_P384, &k), CLST_OK);
+    assert_int_equal(clst_pkey_to_pem(k, true, &pem), CLST_OK);
+    assert_int_equal(clst_pkey_to_pem(k, false, &pub), CLST_OK);
+    FILE *fp = fopen(f->key, "w");
+    fwrite(pem.data, 1, pem.size, fp);
+    fclose(fp);
+    assert_int_equal(chmod(f->key, 0600), 0);
+    fp = fopen(f->pub, "w");
+    fwrite(pub.data, 1, pub.size, fp);
+    fclose(fp);
+    struct clst_audit *a = open_log(f, 0, 2);
+    assert_non_null(a);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(clst_audit_append(a, "\"type\":\"attempt\"", 0, NULL, &err), CLST_OK);
+    }
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    assert_int_equal(verify_dir(f, false, &v), CLST_OK);
+    assert_int_equal(v.checkpoints, 3);
+    EVP_PKEY_free(k);
+    clst_buf_cleanup(&pem);
+    clst_buf_cleanup(&pub);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_first_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoints_every, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_clean_and_unclean, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_failure_is_sticky, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_torn_tail_refuses_to_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_config_and_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_p384_key, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
