@@ -21,7 +21,17 @@
  *   wc            count bytes and lines of file "input"; report to "output" (or stdout)
  *   seal          seal file "input" to this enclave's signer; write the blob to "output"
  *   unseal        unseal file "input"; write the data to "output"
+ *   release NAME [--version V] [--pin SHA256HEX]
+ *                 secure key release of vault key NAME from inside the enclave (the host only
+ *                 relays: cloister run --attest-url/--vault-url/--ca/--token-file); prints the
+ *                 key's kid, type and the SHA-256 of the released material (never the key). With
+ *                 file "input" (a .clst file encrypted to vault:NAME), decrypts it inside with the
+ *                 released key and prints the plaintext's size and SHA-256 (the plaintext goes to
+ *                 file "output" only when the host offers one). --pin: SHA-256 of the vault CA's
+ *                 DER (clst_enclave_key_release_pin); without it the CA comes from the host.
  */
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +40,7 @@
 #include <openssl/evp.h>
 
 #include <cloister/enclave.h>
+#include <cloister/envelope.h>
 
 #define HELLO_FILE_MAX (64u * 1024 * 1024)
 
@@ -369,6 +380,151 @@ out:
     return rc;
 }
 
+static void to_stderr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+to_stderr(const char *fmt, ...)
+{
+    char line[512];
+    uint32_t h;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    if (n > 0 && clst_enclave_file_open("stderr", CLST_ENCLAVE_FILE_WRITE, &h, NULL) == CLST_OK) {
+        (void)clst_enclave_file_write(h, line, strlen(line), NULL);
+    }
+}
+
+static bool
+sha256_hex(const uint8_t *p, size_t n, char out[65])
+{
+    uint8_t md[32];
+    unsigned int md_size = 0;
+    if (EVP_Digest(p, n, md, &md_size, EVP_sha256(), NULL) != 1 || md_size != 32) {
+        return false;
+    }
+    hex(md, 32, out);
+    return true;
+}
+
+/* Decrypts file "input" (a .clst file for the released key) inside the enclave. */
+static int
+release_decrypt(const struct clst_enclave_released_key *k)
+{
+    struct clst_envelope_provider *prov = NULL;
+    struct clst_err err = {0};
+    uint8_t *ct = NULL, *pt = NULL;
+    size_t ct_size = 0, pt_size = 0;
+    char md[65];
+    uint32_t h;
+    int rc = 4;
+
+    if (read_all("input", &ct, &ct_size) != CLST_OK) {
+        return 4;
+    }
+    if (clst_enclave_released_key_provider(k, &prov, &err) != CLST_OK) {
+        to_stderr("release: %s\n", err.msg);
+        goto out;
+    }
+    pt = malloc(ct_size > 0 ? ct_size : 1);
+    if (pt == NULL) {
+        goto out;
+    }
+    /* One thread: the sandbox has no threads. */
+    if (clst_envelope_decrypt_mem(ct, ct_size, pt, ct_size, &pt_size, &prov, 1, 1, &err) !=
+        CLST_OK) {
+        to_stderr("release: decrypting file 'input': %s\n", err.msg);
+        goto out;
+    }
+    if (!sha256_hex(pt, pt_size, md)) {
+        goto out;
+    }
+    clst_enclave_printf("decrypted %zu bytes sha256=%s\n", pt_size, md);
+    if (clst_enclave_file_open("output", CLST_ENCLAVE_FILE_WRITE, &h, NULL) == CLST_OK &&
+        clst_enclave_file_write(h, pt, pt_size, NULL) != CLST_OK) {
+        goto out;
+    }
+    rc = 0;
+out:
+    if (pt != NULL) {
+        OPENSSL_cleanse(pt, ct_size);
+        free(pt);
+    }
+    free(ct);
+    clst_envelope_provider_free(prov);
+    return rc;
+}
+
+static int
+main_release(int argc, char **argv)
+{
+    struct clst_enclave_released_key k;
+    struct clst_err err = {0};
+    const char *name = NULL, *version = NULL, *pin = NULL;
+    uint32_t h;
+    char md[65];
+    int rc;
+
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--version") == 0 && i + 1 < argc) {
+            version = argv[++i];
+        } else if (strcmp(argv[i], "--pin") == 0 && i + 1 < argc) {
+            pin = argv[++i];
+        } else if (name == NULL && argv[i][0] != '-') {
+            name = argv[i];
+        } else {
+            name = NULL;
+            break;
+        }
+    }
+    if (name == NULL) {
+        to_stderr("usage: release NAME [--version V] [--pin SHA256HEX]\n");
+        return 2;
+    }
+    if (pin != NULL) {
+        uint8_t p[CLST_ENCLAVE_RELEASE_PIN_SIZE];
+        if (strlen(pin) != 64) {
+            to_stderr("release: --pin is 64 hex digits (SHA-256 of the vault CA's DER)\n");
+            return 2;
+        }
+        for (size_t i = 0; i < 32; i++) {
+            unsigned v = 0;
+            for (size_t j = 0; j < 2; j++) {
+                char c = pin[2 * i + j];
+                unsigned d = (c >= '0' && c <= '9')   ? (unsigned)(c - '0')
+                             : (c >= 'a' && c <= 'f') ? (unsigned)(c - 'a' + 10)
+                             : (c >= 'A' && c <= 'F') ? (unsigned)(c - 'A' + 10)
+                                                      : 16u;
+                if (d > 15) {
+                    to_stderr("release: --pin is 64 hex digits\n");
+                    return 2;
+                }
+                v = v * 16 + d;
+            }
+            p[i] = (uint8_t)v;
+        }
+        (void)clst_enclave_key_release_pin(p);
+    }
+    enum clst_status st = clst_enclave_key_release(name, version, &k, &err);
+    if (st != CLST_OK) {
+        to_stderr("release: %s\n", err.msg);
+        return st == CLST_E_DENIED ? 3 : 4;
+    }
+    if (!sha256_hex(k.material->ptr, k.material->size, md)) {
+        clst_enclave_released_key_cleanup(&k);
+        return 4;
+    }
+    clst_enclave_printf("released %s kty=%s size=%zu sha256=%s\n", k.kid, k.kty, k.material->size,
+                        md);
+    rc = 0;
+    if (clst_enclave_file_open("input", CLST_ENCLAVE_FILE_READ, &h, NULL) == CLST_OK) {
+        rc = release_decrypt(&k);
+    }
+    clst_enclave_released_key_cleanup(&k);
+    return rc;
+}
+
 static int
 hello_main(int argc, char **argv)
 {
@@ -382,7 +538,10 @@ hello_main(int argc, char **argv)
     if (strcmp(cmd, "seal") == 0 || strcmp(cmd, "unseal") == 0) {
         return main_seal(strcmp(cmd, "seal") == 0);
     }
-    clst_enclave_printf("usage: %s [greet [NAME] | wc | seal | unseal]\n", argv[0]);
+    if (strcmp(cmd, "release") == 0) {
+        return main_release(argc, argv);
+    }
+    clst_enclave_printf("usage: %s [greet [NAME] | wc | seal | unseal | release NAME]\n", argv[0]);
     return 2;
 }
 

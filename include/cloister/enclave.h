@@ -218,4 +218,72 @@ enum clst_status clst_enclave_keypair_unwrap(const struct clst_enclave_keypair *
                                              size_t wrapped_size, uint8_t *out, size_t out_cap,
                                              size_t *out_size, struct clst_err *err);
 
+/* ---- key release from the vault, inside the enclave (docs/enclaves.md, "Key release") ---------
+ */
+
+/*
+ * A key the vault released to this enclave. `material` is the key itself, in secret memory:
+ *   oct ("oct", "oct-HSM"):  the raw key bytes (16, 24 or 32 for AES keys);
+ *   RSA ("RSA", "RSA-HSM") and EC ("EC", "EC-HSM"): the private key as PKCS#8 DER (what the
+ *   vault's key_hsm carries; checked inside against the public key the release states).
+ */
+struct clst_enclave_released_key {
+    char kty[16];  /* the JWK's kty: "oct-HSM"/"oct", "RSA-HSM"/"RSA", "EC-HSM"/"EC" */
+    char kid[512]; /* the key's id URL (.../keys/NAME/VERSION) */
+    struct clst_secret *material; /* see above */
+};
+
+#define CLST_ENCLAVE_RELEASE_PIN_SIZE 32 /* SHA-256 */
+
+/*
+ * Pins the vault CA that must sign releases: the SHA-256 of the DER of the vault's CA certificate
+ * (`cloister serve`'s DIR/ca.pem: `openssl x509 -in ca.pem -outform DER | sha256sum`). The
+ * release JWS's x5c chain must end in exactly that certificate. Without a pin, the CA is the one
+ * the host relays (`cloister run --ca`), and each release logs a warning saying so: then the
+ * host could hand the enclave a key of its own choosing (docs/enclaves.md explains what each
+ * choice protects against). Pin from a constant compiled into the image to have the measurement
+ * cover the pin. Stays set for the life of the enclave; a second call replaces it.
+ */
+enum clst_status
+clst_enclave_key_release_pin(const uint8_t ca_sha256[static CLST_ENCLAVE_RELEASE_PIN_SIZE]);
+
+/*
+ * Secure key release of vault key `name` (version NULL or "": the current one), entirely inside
+ * the enclave: a fresh RSA-3072 key pair is made inside; runtime data names its public JWK and a
+ * fresh nonce; evidence binds SHA-256(runtime data); the host relays the evidence to the
+ * attestation service (host service clst.attest) and the token to the vault's release endpoint
+ * (clst.release); the release JWS is verified here (x5c chain to the pinned CA, RS256), must name
+ * the requested key, our nonce and our key, and its key_hsm is unwrapped here. The host sees only
+ * the evidence, the runtime data (a public key), the token and the wrapped key.
+ *
+ * Failures name the step: "attestation refused: …" (the service's message), "release denied: …"
+ * (the vault's message, e.g. the failing claim of the release policy), "attestation failed: …"
+ * and "release failed: …" (no answer: network or TLS errors, or the host offers no relay),
+ * "release signature invalid: …", "release not for this request: …", "unwrap failed: …".
+ * CLST_E_DENIED for a refusal by a service, CLST_E_VERIFY when the answer does not verify,
+ * CLST_E_NOTFOUND for an unknown key or a missing relay, CLST_E_IO when no answer came.
+ * *out is written only on success; release it with clst_enclave_released_key_cleanup.
+ */
+enum clst_status clst_enclave_key_release(const char *name, const char *version,
+                                          struct clst_enclave_released_key *out,
+                                          struct clst_err *err);
+/* Wipes and frees the material; the struct is zeroed. NULL and a zeroed struct are no-ops. */
+void clst_enclave_released_key_cleanup(struct clst_enclave_released_key *k);
+
+struct clst_envelope_provider; /* envelope.h */
+
+/*
+ * An envelope provider (include/cloister/envelope.h) for .clst files whose header names this
+ * vault key (reference kind vault, the same name and version; the URL in the header is not
+ * used): it unwraps the file key locally with the released material, as the vault would (RSA
+ * keys: RSA-OAEP-256, also RSA-OAEP; oct keys: A128KW/A192KW/A256KW by the key's size), and
+ * encrypts to the key too (same algorithms; the header names the kid's URL, name and version).
+ * EC keys cannot wrap (CLST_E_INVAL). The provider copies what it needs: `k` may be cleaned up
+ * after. Free it with clst_envelope_provider_free. Inside the enclave, decrypt with one thread
+ * (clst_envelope_decrypt_mem(..., 1, ...)): the sandbox has no threads.
+ */
+enum clst_status clst_enclave_released_key_provider(const struct clst_enclave_released_key *k,
+                                                    struct clst_envelope_provider **out,
+                                                    struct clst_err *err);
+
 #endif /* CLOISTER_ENCLAVE_H */

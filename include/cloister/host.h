@@ -168,8 +168,8 @@ void clst_host_enclave_stats(const struct clst_host_enclave *e, struct clst_host
  * (untrusted, already copied) and appends its reply to `out` (capped at the enclave's out_cap);
  * a failure status and message go back to the enclave. Names follow CLST_ENCLAVE_NAME_MAX's rules;
  * the runtime's own services (clst.log, clst.time, clst.file.*, clst.platform.*) cannot be
- * replaced. Reserved for relays that later components register: clst.http, clst.attest,
- * clst.release.
+ * replaced. clst.attest and clst.release are registered by clst_host_relay_register below;
+ * clst.http is reserved.
  */
 struct clst_host_service {
     enum clst_status (*fn)(void *ctx, const uint8_t *in, size_t in_size, struct clst_buf *out,
@@ -188,5 +188,42 @@ enum clst_status clst_host_file_add(struct clst_host_enclave *e, const char *nam
 /* The same for a descriptor the caller keeps owning (standard output, a pipe, ...). */
 enum clst_status clst_host_file_add_fd(struct clst_host_enclave *e, const char *name, int fd,
                                        unsigned mode, struct clst_err *err);
+
+/* ---- relays to the attestation service and the vault (key release from inside) --------------
+ */
+
+#define CLST_HOST_RELAY_ATTEST_TYPE_DEFAULT "SimEnclave"
+#define CLST_HOST_RELAY_ATTEST_API_DEFAULT  "2022-08-01"
+
+struct clst_host_relay_config {
+    /* https://host[:port] of the attestation service (POST /attest/{type}) and of the vault
+     * (POST /keys/{name}/{version}/release). Either may be NULL: that relay is not offered, and
+     * the enclave's request fails saying which option is missing. */
+    const char *attest_url;
+    const char *vault_url;
+    /* PEM CA bundle pinned for both (NULL: the system's roots). Its first certificate is also
+     * what the enclave trusts for the release signature when it has no pin of its own. */
+    const char *ca_file;
+    /* The vault credential: a bearer token, or a file whose first line is one (token wins). */
+    const char *token;
+    const char *token_file;
+    const char *attest_type; /* NULL: CLST_HOST_RELAY_ATTEST_TYPE_DEFAULT */
+    const char *attest_api;  /* NULL: CLST_HOST_RELAY_ATTEST_API_DEFAULT */
+    unsigned timeout_s;      /* per request; 0: the client's default */
+};
+
+/*
+ * Registers the host services clst.attest and clst.release, which relay an enclave's attestation
+ * and key-release requests (made by clst_enclave_key_release) to the services above over pinned
+ * HTTPS. The host sees only public data: evidence, runtime data (a public key), the token and
+ * the release JWS whose key is wrapped to the enclave's key. Requests are checked and capped
+ * before anything is sent; a service's error (e.g. the vault's 403 naming the failing claim) goes
+ * back to the enclave with its message; network and TLS errors say what failed. The settings are
+ * copied (the token file is read now). CLST_E_INVAL for a bad URL, CA file or token; at most
+ * once per enclave.
+ */
+enum clst_status clst_host_relay_register(struct clst_host_enclave *e,
+                                          const struct clst_host_relay_config *cfg,
+                                          struct clst_err *err);
 
 #endif /* CLOISTER_HOST_H */

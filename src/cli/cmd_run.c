@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <cloister/client.h>
 #include <cloister/evidence.h>
 #include <cloister/host.h>
 
@@ -23,7 +24,9 @@ usage(FILE *f)
 {
     fprintf(f,
             "usage: cloister run IMAGE [--tee sim] [--platform DIR] [--in NAME=PATH]...\n"
-            "                    [--out NAME=PATH]... [--timeout SEC] [--spin] [-- ARGS...]\n"
+            "                    [--out NAME=PATH]... [--timeout SEC] [--spin]\n"
+            "                    [--attest-url URL] [--vault-url URL] [--ca PEM]\n"
+            "                    [--token-file FILE] [-- ARGS...]\n"
             "\n"
             "Runs the main of a signed enclave image (see 'cloister enclave sign') and exits\n"
             "with its return value. The enclave sees only what is given here: ARGS, the files\n"
@@ -47,6 +50,19 @@ usage(FILE *f)
             "                     (default: no limit)\n"
             "  --spin             spin briefly before sleeping when waiting for the enclave\n"
             "                     (never when both share a CPU)\n"
+            "\n"
+            "Key release from inside the enclave (clst_enclave_key_release, docs/enclaves.md):\n"
+            "this command relays the enclave's evidence to the attestation service and its\n"
+            "token to the vault, and hands back the token and the release; it sees only\n"
+            "public data (the key comes wrapped to a key the enclave made inside).\n"
+            "  --attest-url URL   the attestation service (default $CLOISTER_URL)\n"
+            "  --vault-url URL    the vault (default $CLOISTER_URL)\n"
+            "  --ca PEM           the CA to pin for both (default $CLOISTER_CA; else the\n"
+            "                     system's roots); also given to an enclave that has no CA\n"
+            "                     pin of its own to check the release's signature (it logs a\n"
+            "                     warning: this host could then substitute a key)\n"
+            "  --token-file FILE  the vault credential (first line); default\n"
+            "                     $CLOISTER_TOKEN_FILE, else $CLOISTER_TOKEN\n"
             "\n"
             "Locked memory: the enclave locks its memory (mlockall) when it may: as root, or\n"
             "with an unlimited RLIMIT_MEMLOCK. Otherwise a warning is logged (--log-level\n"
@@ -109,6 +125,8 @@ int
 cmd_run(int argc, char **argv)
 {
     const char *image = NULL, *platform_dir = NULL, *tee = "sim", *timeout_s = NULL, *v;
+    struct clst_host_relay_config relay = {0};
+    struct clst_client_config env;
     struct run_file files[RUN_FILES_MAX];
     size_t file_count = 0;
     struct clst_host_options opts;
@@ -136,6 +154,14 @@ cmd_run(int argc, char **argv)
             platform_dir = v;
         } else if ((r = opt_value(argc, argv, &i, "--timeout", &v)) != 0) {
             timeout_s = v;
+        } else if ((r = opt_value(argc, argv, &i, "--attest-url", &v)) != 0) {
+            relay.attest_url = v;
+        } else if ((r = opt_value(argc, argv, &i, "--vault-url", &v)) != 0) {
+            relay.vault_url = v;
+        } else if ((r = opt_value(argc, argv, &i, "--ca", &v)) != 0) {
+            relay.ca_file = v;
+        } else if ((r = opt_value(argc, argv, &i, "--token-file", &v)) != 0) {
+            relay.token_file = v;
         } else if ((r = opt_value(argc, argv, &i, "--in", &v)) != 0 ||
                    (r = opt_value(argc, argv, &i, "--out", &v)) != 0) {
             if (r > 0) {
@@ -181,8 +207,28 @@ cmd_run(int argc, char **argv)
         opts.call_timeout_ms = (uint32_t)(sec * 1000u);
     }
     if (platform_dir == NULL) {
-        const char *env = getenv("CLOISTER_SIM_PLATFORM");
-        platform_dir = (env != NULL && env[0] != '\0') ? env : NULL;
+        const char *pe = getenv("CLOISTER_SIM_PLATFORM");
+        platform_dir = (pe != NULL && pe[0] != '\0') ? pe : NULL;
+    }
+    /* Relay defaults from the client's environment (CLOISTER_URL, _CA, _TOKEN) and
+     * CLOISTER_TOKEN_FILE. */
+    clst_client_config_init(&env);
+    clst_client_config_from_env(&env);
+    if (relay.attest_url == NULL) {
+        relay.attest_url = env.url;
+    }
+    if (relay.vault_url == NULL) {
+        relay.vault_url = env.url;
+    }
+    if (relay.ca_file == NULL) {
+        relay.ca_file = env.ca_file;
+    }
+    if (relay.token_file == NULL) {
+        const char *tf = getenv("CLOISTER_TOKEN_FILE");
+        relay.token_file = (tf != NULL && tf[0] != '\0') ? tf : NULL;
+    }
+    if (relay.token_file == NULL) {
+        relay.token = env.token;
     }
     if (platform_dir != NULL) {
         if (clst_evidence_sim_platform_load(platform_dir, &platform, &err) != CLST_OK) {
@@ -212,6 +258,11 @@ cmd_run(int argc, char **argv)
                         "%s has no main (define one with CLST_ENCLAVE_DEFINE(entries, main)); "
                         "call its entry points from a host program instead",
                         image);
+        goto out;
+    }
+    if ((relay.attest_url != NULL || relay.vault_url != NULL) &&
+        clst_host_relay_register(e, &relay, &err) != CLST_OK) {
+        ret = cli_fail(CMD, &err);
         goto out;
     }
     if ((r = add_files(e, files, file_count)) != CLI_EXIT_OK) {

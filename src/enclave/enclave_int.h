@@ -14,6 +14,9 @@
 #include <cloister/evidence.h>
 #include <cloister/host.h>
 
+#include <jansson.h>
+#include <openssl/x509.h>
+
 /* ---- process interface of the loader --------------------------------------------------------- */
 
 #define ENCL_LOADER_NAME   "cloister-enclave-loader"
@@ -464,6 +467,126 @@ void sandbox_memory(uint32_t heap_mib, struct sandbox_report *out);
  * early (prepare), installed last (load, which also frees it). */
 enum clst_status sandbox_stage2_prepare(void **out, struct clst_err *err);
 enum clst_status sandbox_stage2_load(void *filter, struct clst_err *err);
+
+/* ---- relays: clst.attest and clst.release (relay.c, host_relay.c, rt_release.c) -------------- */
+
+/*
+ * A relay message is an 8-byte header, then `count` fields, each a u32 size (little-endian) and
+ * that many bytes; nothing may follow the last field.
+ *
+ *   0 4 magic "CLRY"   4 1 version (1)   5 1 kind   6 1 count   7 1 reserved (0)
+ *
+ *   RELAY_ATTEST  (enclave -> host, clst.attest):  evidence, runtime data (JSON text)
+ *   RELAY_RELEASE (enclave -> host, clst.release): key name, version ("" = current), attestation
+ *                 token, enc, nonce ("" = none)
+ *   RELAY_REPLY   (host -> enclave, both):         status (4 bytes, LE), HTTP status (4 bytes,
+ *                 LE; 0 when no HTTP answer came), body (the token or the release JWS on success,
+ *                 otherwise a message), CA (release replies: the PEM the host pins; may be empty)
+ *
+ * Every field has its own cap and alphabet (below); decoders allocate nothing and point into the
+ * (already copied) input.
+ */
+#define RELAY_HDR_SIZE     8
+#define RELAY_MAGIC        "CLRY"
+#define RELAY_VERSION      1
+#define RELAY_FIELDS_MAX   5
+#define RELAY_RUNTIME_MAX  (64u * 1024)
+#define RELAY_TOKEN_MAX    (64u * 1024) /* CLST_JWS_MAX_SIZE */
+#define RELAY_NAME_MAX     127
+#define RELAY_VERSION_SIZE 32
+#define RELAY_ENC_MAX      32
+#define RELAY_NONCE_MAX    128
+#define RELAY_MSG_MAX      2048
+#define RELAY_CA_MAX       (64u * 1024)
+#define RELAY_REPLY_MAX    (RELAY_HDR_SIZE + 4 * 4 + 8 + RELAY_TOKEN_MAX + RELAY_CA_MAX)
+#define RELAY_REQUEST_MAX  (RELAY_HDR_SIZE + 5 * 4 + RELAY_TOKEN_MAX + 512)
+
+#define SVC_ATTEST  "clst.attest"
+#define SVC_RELEASE "clst.release"
+
+enum relay_kind {
+    RELAY_ATTEST = 1,
+    RELAY_RELEASE = 2,
+    RELAY_REPLY = 3,
+};
+
+struct relay_field {
+    const uint8_t *p;
+    size_t size;
+};
+
+struct relay_attest_req {
+    struct relay_field evidence; /* 1..CLST_ENCLAVE_EVIDENCE_MAX_SIZE bytes */
+    struct relay_field runtime;  /* 1..RELAY_RUNTIME_MAX bytes of printable ASCII */
+};
+
+struct relay_release_req {
+    char name[RELAY_NAME_MAX + 1];        /* 1..127 of [0-9A-Za-z-] */
+    char version[RELAY_VERSION_SIZE + 1]; /* "" or 32 lower-case hex */
+    struct relay_field token;             /* 1..RELAY_TOKEN_MAX of [A-Za-z0-9._-] */
+    char enc[RELAY_ENC_MAX + 1];          /* one of the clst_enclave_wrap_alg names */
+    char nonce[RELAY_NONCE_MAX + 1];      /* "" or 1..128 of [A-Za-z0-9_-] */
+};
+
+struct relay_reply {
+    uint32_t status;         /* a clst_status */
+    uint32_t http;           /* 0, or 100..599 */
+    struct relay_field body; /* OK: 1..RELAY_TOKEN_MAX; otherwise 1..RELAY_MSG_MAX; printable */
+    struct relay_field ca;   /* 0..RELAY_CA_MAX of PEM text */
+};
+
+/* Appends a relay message of `count` (1..RELAY_FIELDS_MAX) fields to out. */
+enum clst_status relay_encode(enum relay_kind kind, const struct relay_field *fields, size_t count,
+                              struct clst_buf *out);
+enum clst_status relay_attest_decode(const uint8_t *p, size_t size, struct relay_attest_req *out,
+                                     struct clst_err *err);
+enum clst_status relay_release_decode(const uint8_t *p, size_t size, struct relay_release_req *out,
+                                      struct clst_err *err);
+enum clst_status relay_reply_decode(const uint8_t *p, size_t size, struct relay_reply *out,
+                                    struct clst_err *err);
+/* Encodes a reply (status and HTTP status as 4-byte fields). */
+enum clst_status relay_reply_encode(enum clst_status status, uint32_t http, const void *body,
+                                    size_t body_size, const void *ca, size_t ca_size,
+                                    struct clst_buf *out);
+/* Field alphabets, shared by both sides. */
+bool relay_key_name_ok(const char *s, size_t n);
+bool relay_version_ok(const char *s, size_t n);
+bool relay_token_ok(const uint8_t *s, size_t n);
+bool relay_nonce_ok(const char *s, size_t n);
+
+/* The host side's relay state (host_relay.c), freed with the enclave. */
+struct host_relay;
+void host_relay_free(struct host_relay *r);
+/* The services themselves, exposed for the unit tests (ctx is a struct host_relay). */
+enum clst_status host_relay_attest(void *ctx, const uint8_t *in, size_t in_size,
+                                   struct clst_buf *out, struct clst_err *err);
+enum clst_status host_relay_release(void *ctx, const uint8_t *in, size_t in_size,
+                                    struct clst_buf *out, struct clst_err *err);
+enum clst_status host_relay_new(const struct clst_host_relay_config *cfg, struct host_relay **out,
+                                struct clst_err *err);
+
+/*
+ * The enclave side's check of a release (rt_release.c), pure so that tests can feed it forged
+ * answers: verifies the JWS (x5c chain to `roots` at time `now`, RS256 with the leaf), that its
+ * payload names key `name` (and `version` when not empty), `nonce`, `enc` and `tee_kid`, and
+ * returns the key's kty, kid and the wrapped key_hsm ciphertext (a new buffer in *out_ct).
+ */
+struct release_expect {
+    const char *name;
+    const char *version; /* "" = any */
+    const char *nonce;
+    const char *enc;
+    const char *tee_kid;
+};
+struct release_opened {
+    char kty[16];
+    char kid[512];
+    struct clst_buf ct; /* key_hsm ciphertext (caller cleans up) */
+    json_t *key;        /* the released JWK (public members), caller json_decref()s */
+};
+enum clst_status release_verify(const char *jws, size_t jws_size, STACK_OF(X509) *roots,
+                                const uint8_t *pin, int64_t now, const struct release_expect *want,
+                                struct release_opened *out, struct clst_err *err);
 
 /* ---- host-side hooks for tests ------------------------------------------------------------- */
 

@@ -1010,6 +1010,7 @@ clst_host_enclave_destroy(struct clst_host_enclave *e)
     }
     image_mem_cleanup(&e->image);
     host_files_close(e);
+    host_relay_free(e->relay);
     clst_buf_cleanup(&e->scratch);
     clst_buf_cleanup(&e->reply);
     pthread_mutex_destroy(&e->lock);

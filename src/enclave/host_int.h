@@ -49,6 +49,7 @@ struct clst_host_enclave {
     size_t svc_count;
     struct host_file files[SVC_FILE_MAX];
     size_t file_count;
+    struct host_relay *relay; /* clst.attest / clst.release (host_relay.c), or NULL */
 
     struct clst_buf scratch; /* service requests */
     struct clst_buf reply;   /* service replies */

@@ -23,6 +23,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -197,6 +198,12 @@ init_crypto(void)
     (void)clst_secret_heap_init(RT_SECURE_HEAP);
     /* Jansson seeds its hash function from /dev/urandom on first use (runtime data is JSON). */
     json_object_seed(0);
+    /* glibc reads /etc/localtime on the first gmtime_r/localtime (certificate times in key
+     * release go through gmtime_r): do it now, while files are allowed. */
+    time_t t0 = 0;
+    struct tm tm0;
+    tzset();
+    (void)gmtime_r(&t0, &tm0);
     /* Fetch the algorithms the runtime uses so that nothing is looked up later. */
     uint8_t d[32];
     (void)clst_sha256("", 0, d);

@@ -58,6 +58,10 @@ as_nobody() {
 # Copies of the binaries where nobody can reach them (the build tree may be under /root).
 mkdir bin
 cp "$CLOISTER" bin/cloister
+# `cloister` hands most commands (run among them) to cloister-full beside it (src/cli/main.c).
+if [ -e "$(dirname "$CLOISTER")/cloister-full" ]; then
+    cp "$(dirname "$CLOISTER")/cloister-full" bin/
+fi
 cp "$BUILD/cloister-enclave-loader" bin/
 chmod 755 bin bin/*
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out signer.pem 2>/dev/null
@@ -91,7 +95,7 @@ open_proc() {
 wait_for_enclave() {
     local i host="" pid=""
     for i in $(seq 1 200); do
-        [ -n "$host" ] || host=$(pgrep -P "$1" -x cloister || true)
+        [ -n "$host" ] || host=$(pgrep -P "$1" -x 'cloister(-full)?' || true)
         [ -z "$host" ] || pid=$(pgrep -P "$host" -x clst-enclave || true)
         if [ -n "$pid" ] && grep -q "^Seccomp_filters:[[:space:]]*2$" /proc/"$pid"/status 2>/dev/null; then
             echo "$host $pid"

@@ -4,12 +4,14 @@
  * sealed memfd the host measured, and serves calls: src/enclave/rt.c. It is not meant to be run
  * by hand.
  *
- * It exports the enclave SDK (include/cloister/enclave.h) to the image through its dynamic symbol
- * table (exports.list). rt.o holds most of the SDK and is linked because main calls into it; the
- * key-pair functions live in rt_keypair.o, which nothing in the loader calls, so one reference
- * below makes the static linker keep that object too.
+ * It exports the enclave SDK (include/cloister/enclave.h) and the envelope format
+ * (include/cloister/envelope.h) to the image through its dynamic symbol table (exports.list).
+ * rt.o holds most of the SDK and is linked because main calls into it; the objects nothing in
+ * the loader calls (the key pair, key release, the envelope's files, streams and readers) are
+ * kept by the references below, or the static linker would leave them out.
  */
 #include <cloister/enclave.h>
+#include <cloister/envelope.h>
 
 #include "enclave/enclave_int.h"
 
@@ -33,9 +35,13 @@ __asan_default_options(void)
 int
 main(int argc, char **argv)
 {
-    /* A volatile read the optimizer cannot drop keeps rt_keypair.o linked. */
-    enum clst_status (*volatile keep)(unsigned, const char *, struct clst_enclave_keypair **,
-                                      struct clst_err *) = clst_enclave_keypair_new;
-    (void)keep;
+    /* Volatile reads the optimizer cannot drop keep these objects linked. */
+    static void (*volatile const keep[])(void) = {
+        (void (*)(void))clst_enclave_keypair_new,   (void (*)(void))clst_enclave_key_release,
+        (void (*)(void))clst_envelope_decrypt_mem,  (void (*)(void))clst_envelope_dec_new,
+        (void (*)(void))clst_envelope_reader_open,  (void (*)(void))clst_envelope_header_parse,
+        (void (*)(void))clst_envelope_body_dec_new, (void (*)(void))clst_envelope_provider_new,
+    };
+    (void)keep[0];
     return rt_main(argc, argv);
 }
