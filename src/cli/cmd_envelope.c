@@ -623,11 +623,35 @@ cmd_encrypt(int argc, char **argv)
     return rc;
 }
 
+/* --url, --token-file, --ca: true when `c` was one of them. */
+static bool
+vault_opt(int c, struct cli_vault_opts *vo)
+{
+    switch (c) {
+    case 'U':
+        vo->cfg.url = optarg;
+        return true;
+    case 'F':
+        vo->token_file = optarg;
+        return true;
+    case 'C':
+        vo->cfg.ca_file = optarg;
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Connects the provider for --key vault:NAME[/VERSION]. */
 static int
 vault_provider(const char *cmd, const char *ref, struct cli_vault_opts *vo,
                struct clst_envelope_provider **out)
 {
+#ifdef CLST_CLI_LITE
+    (void)ref, (void)vo, (void)out;
+    /* main() hands vault keys to cloister-full before any command runs. */
+    return cli_failf(cmd, "vault keys are handled by cloister-full (not reached)");
+#else
     char name[128], version[33];
     struct clst_err err;
     clst_err_clear(&err);
@@ -642,6 +666,7 @@ vault_provider(const char *cmd, const char *ref, struct cli_vault_opts *vo,
         return cli_fail(cmd, &err);
     }
     return CLI_EXIT_OK;
+#endif
 }
 
 static int
@@ -728,17 +753,11 @@ encrypt_run(int argc, char **argv, struct cli_vault_opts *vo)
             }
             vault_key = optarg;
             break;
-        case 'U':
-            vo->cfg.url = optarg;
-            break;
-        case 'F':
-            vo->token_file = optarg;
-            break;
-        case 'C':
-            vo->cfg.ca_file = optarg;
-            break;
         default:
-            return urc;
+            if (!vault_opt(c, vo)) {
+                return urc;
+            }
+            break;
         }
     }
     if (argc - optind > 1) {
@@ -945,17 +964,11 @@ decrypt_run(int argc, char **argv, struct cli_vault_opts *vo)
             }
             any_vault = true;
             break;
-        case 'U':
-            vo->cfg.url = optarg;
-            break;
-        case 'F':
-            vo->token_file = optarg;
-            break;
-        case 'C':
-            vo->cfg.ca_file = optarg;
-            break;
         default:
-            return urc;
+            if (!vault_opt(c, vo)) {
+                return urc;
+            }
+            break;
         }
     }
     if (argc - optind > 1) {
@@ -1005,11 +1018,16 @@ decrypt_run(int argc, char **argv, struct cli_vault_opts *vo)
             goto out;
         }
         rc = CLI_EXIT_FAIL;
+#ifdef CLST_CLI_LITE
+        rc = cli_failf(cmd, "vault keys are handled by cloister-full (not reached)");
+        goto out;
+#else
         if (clst_kvprovider_any_new(&vo->cfg, &providers[provider_count], &err) != CLST_OK) {
             rc = cli_fail(cmd, &err);
             goto out;
         }
         provider_count++;
+#endif
     }
     in_fd = open_input(cmd, in_path, &in_size);
     if (in_fd < 0) {

@@ -15,6 +15,11 @@
 #include <cloister/vault.h>
 #include <cloister/vault_store.h>
 
+#include <cloister/audit.h>
+#include <cloister/metrics.h>
+#include <cloister/vault_governance.h>
+#include <cloister/vault_hsm.h>
+
 #include "cli/cli.h"
 #include "vault/release.h"
 
@@ -39,7 +44,8 @@ usage(void)
            "); HOST is\n"
            "                             an IP address or localhost, IPv6 as [ADDR]:PORT; port 0\n"
            "                             picks a free port (also written to DIR/serve.port)\n"
-           "  --threads N                worker threads (default: 2 x CPUs; at most %u)\n"
+           "  --threads N                worker threads (default: 32 with the audit log, whose\n"
+           "                             syncs requests wait for, else 2 x CPUs; at most %u)\n"
            "  --max-body BYTES           request body cap, larger bodies get 413 (default %u)\n"
            "  --max-connections N        simultaneous connections (default %u)\n"
            "  --idle-timeout SECONDS     close idle connections after this (default %u)\n"
@@ -50,6 +56,9 @@ usage(void)
            "                             authorization=\"...\", resource=\"...\"' challenge, for\n"
            "                             SDKs that check the resource against the vault's host\n"
            "  --io epoll|poll            event loop per worker thread (default epoll)\n"
+           "  --metrics public|auth|off  GET /metrics (Prometheus text format): public = no\n"
+           "                             authentication, auth = any valid bearer token, off = no\n"
+           "                             route (default: public on a loopback listener, else auth)\n"
            "\n"
            "attestation service (POST /attest/{type}, GET /certs; docs/attestation.md):\n"
            "  --trust-sim ROOT.pem       accept sim evidence from the sim platform with this root\n"
@@ -59,9 +68,34 @@ usage(void)
            "  --issuer URL               the tokens' issuer, https://HOST:PORT (default: the\n"
            "                             listen address with the bound port)\n"
            "  --test-fixed-time T        TEST ONLY: the attestation service's clock stands still at\n"
-           "                             T (RFC 3339 UTC or Unix seconds), for recorded evidence\n"
-           "\n"
-           "secure key release (POST /keys/{name}/release; docs/key-release.md):\n"
+           "                             T (RFC 3339 UTC or Unix seconds), for recorded evidence;\n"
+           "                             also the verification time of hardware evidence\n"
+           "  --collateral DIR           Intel DCAP collateral for SgxEnclave/TdxVm: a directory\n"
+           "                             of tcb_info.json, qe_identity.json, tcb_signing_chain.pem,\n"
+           "                             pck_crl.der, root_ca_crl.der (docs/evidence-dcap.md), or\n"
+           "                             a directory of such directories (one per FMSPC/TEE);\n"
+           "                             read at start. Without it SgxEnclave/TdxVm are refused\n"
+           "  --vcek-cache DIR           SevSnpVm: VCEK/VLEK and ASK/ASVK certificates (.pem .crt\n"
+           "                             .cer .der) for reports without a certificate table; read\n"
+           "                             at start (AMD roots are compiled in)\n"
+           "  --tpm-ak-roots PEM         Tpm: CA certificates that issue TPM AK certificates;\n"
+           "                             without it Tpm is refused\n"
+           "\n",
+           CLST_SERVER_MAX_THREADS, CLST_SERVER_DEFAULT_MAX_BODY, CLST_SERVER_DEFAULT_CONNECTIONS,
+           CLST_SERVER_DEFAULT_IDLE_TIMEOUT, DEFAULT_DRAIN_SECONDS, CLST_ATTEST_MAX_TOKEN_LIFETIME,
+           CLST_ATTEST_DEFAULT_TOKEN_LIFETIME);
+    printf("audit log (docs/operations.md, 'Audit'):\n"
+           "  Every request to the vault and the attestation service is recorded before it takes\n"
+           "  effect and before it is answered, in hash-chained JSON lines with signed checkpoints\n"
+           "  (key DIR/audit.key, public key DIR/audit.pub). If the log cannot be written, requests\n"
+           "  fail with 503 and change nothing. Check it with 'cloister audit verify --data DIR'.\n"
+           "  --audit-dir DIR            log directory (default DATA/audit)\n"
+           "  --audit-max-size BYTES     start a new file past this size (default 64 MiB)\n"
+           "  --audit-checkpoint-every N sign a checkpoint every N records (default 1000)\n"
+           "  --no-audit                 BENCHMARK COMPARISON ONLY: no audit log at all (requests\n"
+           "                             are then not recorded; never use in production)\n"
+           "\n");
+    printf("secure key release (POST /keys/{name}/release; docs/key-release.md):\n"
            "  --trust-authority ISSUER=JWKS\n"
            "                             also trust attestation tokens from ISSUER, verified with\n"
            "                             the JWKS at an https:// URL or in a file (repeatable)\n"
@@ -73,15 +107,29 @@ usage(void)
            "                             expected and actual values\n"
            "  Every release decision is appended to DIR/" CLST_RELEASE_DECISION_LOG ".\n"
            "\n"
+           "vault master key in an HSM (docs/operations.md, 'HSM-held master key'):\n"
+           "  --pkcs11-module PATH       PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so); the\n"
+           "                             vault's master key is a non-extractable AES-256 key in the\n"
+           "                             token, and object keys are wrapped and unwrapped by the HSM\n"
+           "  --pkcs11-token LABEL       the token's label\n"
+           "  --pkcs11-pin-file FILE     the user PIN (mode 0600); read once, wiped after login\n"
+           "  --pkcs11-key-label LABEL   the master key's label (default cloister-master); made in\n"
+           "                             the token when missing\n"
+           "  A vault created under DIR/master.key moves to the HSM with 'cloister admin rewrap'.\n"
+           "\n"
+           "governance (docs/operations.md, 'Governance rules'):\n"
+           "  --governance FILE          rules (JSON) enforced on key and secret writes: allowed\n"
+           "                             key types and sizes, maximum validity, required expiry\n"
+           "                             and tags, release-policy rules; a bad file refuses to\n"
+           "                             start\n"
+           "\n"
            "It prints 'listening on https://HOST:PORT' once it accepts connections; SIGTERM or\n"
            "SIGINT stop it gracefully (exit status 0). GET /healthz answers {\"status\":\"ok\"}.\n"
-           "Logs go to stderr ('cloister --log-level info serve' logs every request).\n",
-           CLST_SERVER_MAX_THREADS, CLST_SERVER_DEFAULT_MAX_BODY, CLST_SERVER_DEFAULT_CONNECTIONS,
-           CLST_SERVER_DEFAULT_IDLE_TIMEOUT, DEFAULT_DRAIN_SECONDS, CLST_ATTEST_MAX_TOKEN_LIFETIME,
-           CLST_ATTEST_DEFAULT_TOKEN_LIFETIME);
+           "Logs go to stderr ('cloister --log-level info serve' logs every request).\n");
 }
 
 #define MAX_SIM_ROOTS 8
+#define AUDIT_DEFAULT_THREADS 32 /* worker threads when the audit log is on and --threads unset */
 
 struct serve_opts {
     const char *data;
@@ -101,6 +149,14 @@ struct serve_opts {
     size_t authority_count;
     bool no_trust_local;
     bool redact_denials;
+    const char *pkcs11_module, *pkcs11_token, *pkcs11_pin_file, *pkcs11_key_label;
+    const char *governance;
+    const char *collateral_dir, *vcek_cache_dir, *tpm_roots_file;
+    const char *metrics; /* "public", "auth", "off" or NULL (default) */
+    const char *audit_dir;           /* NULL: DATA/audit */
+    uint64_t audit_max_size;         /* 0: CLST_AUDIT_DEFAULT_MAX_SIZE */
+    uint64_t audit_checkpoint_every; /* 0: CLST_AUDIT_DEFAULT_CHECKPOINT_EVERY */
+    bool no_audit;
 };
 
 /* "--name VALUE" or "--name=VALUE"; advances *i past the value. */
@@ -190,6 +246,32 @@ parse_args(int argc, char **argv, struct serve_opts *o)
             } else {
                 return cli_usage_error("serve", "--io takes epoll or poll");
             }
+        } else if ((v = opt_value(argc, argv, &i, "--metrics")) != NULL) {
+            if (strcmp(v, "public") != 0 && strcmp(v, "auth") != 0 && strcmp(v, "off") != 0) {
+                return cli_usage_error("serve", "--metrics needs public, auth or off");
+            }
+            o->metrics = v;
+        } else if ((v = opt_value(argc, argv, &i, "--audit-dir")) != NULL) {
+            if (v[0] == '\0') {
+                return cli_usage_error("serve", "--audit-dir needs a directory");
+            }
+            o->audit_dir = v;
+        } else if ((v = opt_value(argc, argv, &i, "--audit-max-size")) != NULL) {
+            struct clst_err perr;
+            if (clst_parse_u64(v, CLST_AUDIT_MIN_MAX_SIZE, UINT64_MAX / 2, &o->audit_max_size,
+                               &perr) != CLST_OK) {
+                return cli_usage_error("serve",
+                                       "--audit-max-size takes a size in bytes (at least %u)",
+                                       CLST_AUDIT_MIN_MAX_SIZE);
+            }
+        } else if ((v = opt_value(argc, argv, &i, "--audit-checkpoint-every")) != NULL) {
+            struct clst_err perr;
+            if (clst_parse_u64(v, 1, 1000000000u, &o->audit_checkpoint_every, &perr) != CLST_OK) {
+                return cli_usage_error("serve",
+                                       "--audit-checkpoint-every takes a record count >= 1");
+            }
+        } else if (strcmp(argv[i], "--no-audit") == 0) {
+            o->no_audit = true;
         } else if ((v = opt_value(argc, argv, &i, "--trust-sim")) != NULL) {
             if (v[0] == '\0' || o->trust_sim_count == MAX_SIM_ROOTS) {
                 return cli_usage_error("serve", "--trust-sim needs a root.pem (at most %d)",
@@ -230,9 +312,61 @@ parse_args(int argc, char **argv, struct serve_opts *o)
             o->no_trust_local = true;
         } else if (strcmp(argv[i], "--redact-denials") == 0) {
             o->redact_denials = true;
+        } else if ((v = opt_value(argc, argv, &i, "--pkcs11-module")) != NULL) {
+            if (v[0] == '\0') {
+                return cli_usage_error("serve", "--pkcs11-module needs the module's path");
+            }
+            o->pkcs11_module = v;
+        } else if ((v = opt_value(argc, argv, &i, "--pkcs11-token")) != NULL) {
+            if (v[0] == '\0') {
+                return cli_usage_error("serve", "--pkcs11-token needs the token's label");
+            }
+            o->pkcs11_token = v;
+        } else if ((v = opt_value(argc, argv, &i, "--pkcs11-pin-file")) != NULL) {
+            if (v[0] == '\0') {
+                return cli_usage_error("serve", "--pkcs11-pin-file needs a file");
+            }
+            o->pkcs11_pin_file = v;
+        } else if ((v = opt_value(argc, argv, &i, "--pkcs11-key-label")) != NULL) {
+            if (v[0] == '\0') {
+                return cli_usage_error("serve", "--pkcs11-key-label needs a label");
+            }
+            o->pkcs11_key_label = v;
+        } else if ((v = opt_value(argc, argv, &i, "--governance")) != NULL) {
+            if (v[0] == '\0') {
+                return cli_usage_error("serve", "--governance needs a rules file (JSON; see "
+                                                "docs/operations.md)");
+            }
+            o->governance = v;
+        } else if ((v = opt_value(argc, argv, &i, "--collateral")) != NULL) {
+            if (v[0] == '\0') {
+                return cli_usage_error("serve", "--collateral needs a directory");
+            }
+            o->collateral_dir = v;
+        } else if ((v = opt_value(argc, argv, &i, "--vcek-cache")) != NULL) {
+            if (v[0] == '\0') {
+                return cli_usage_error("serve", "--vcek-cache needs a directory");
+            }
+            o->vcek_cache_dir = v;
+        } else if ((v = opt_value(argc, argv, &i, "--tpm-ak-roots")) != NULL) {
+            if (v[0] == '\0') {
+                return cli_usage_error("serve", "--tpm-ak-roots needs a PEM file");
+            }
+            o->tpm_roots_file = v;
         } else {
             return cli_usage_error("serve", "unknown argument '%s'", argv[i]);
         }
+    }
+    bool any_p11 = o->pkcs11_module != NULL || o->pkcs11_token != NULL ||
+                   o->pkcs11_pin_file != NULL;
+    bool all_p11 = o->pkcs11_module != NULL && o->pkcs11_token != NULL &&
+                   o->pkcs11_pin_file != NULL;
+    if (any_p11 && !all_p11) {
+        return cli_usage_error("serve", "--pkcs11-module, --pkcs11-token and --pkcs11-pin-file "
+                                        "go together");
+    }
+    if (o->pkcs11_key_label != NULL && o->pkcs11_module == NULL) {
+        return cli_usage_error("serve", "--pkcs11-key-label needs --pkcs11-module");
     }
     return CLI_EXIT_OK;
 }
@@ -346,6 +480,72 @@ done:
     return exit_code;
 }
 
+/*
+ * With the vault's master key in an HSM, the attestation service's seal key (the key its signing
+ * keys in attest.db are sealed under) is kept wrapped by the HSM in DIR/attest-seal.key, so that
+ * DIR/master.key can be destroyed. The first start with the HSM wraps the current master.key
+ * bytes (what attest.db is sealed under today) into that file.
+ */
+static int
+hsm_seal_key(struct clst_server_datadir *dir, struct clst_vault_masterkey *mk,
+             struct clst_secret **out)
+{
+    struct clst_err err;
+    struct clst_buf blob;
+    uint8_t key[64], wrapped[128];
+    size_t key_size = 0, wrapped_size = 0;
+    int rc = CLI_EXIT_FAIL;
+    clst_err_clear(&err);
+    clst_buf_init(&blob, 1024);
+    enum clst_status st = clst_server_datadir_read(dir, CLST_DATADIR_SEAL_KEY, &blob, &err);
+    if (st == CLST_OK) {
+        if (clst_vault_masterkey_unwrap(mk, blob.data, blob.size, key, sizeof(key), &key_size,
+                                        &err) != CLST_OK ||
+            key_size != CLST_MASTER_KEY_SIZE) {
+            rc = cli_failf("serve",
+                           "%s/%s cannot be unwrapped by the HSM's master key (%s): is this the "
+                           "token and key it was made with?",
+                           dir->path, CLST_DATADIR_SEAL_KEY,
+                           err.msg[0] != '\0' ? err.msg : "wrong size");
+            goto out;
+        }
+    } else if (st == CLST_E_NOTFOUND && dir->master_key != NULL) {
+        clst_err_clear(&err);
+        if (clst_vault_masterkey_wrap(mk, dir->master_key->ptr, dir->master_key->size, wrapped,
+                                      sizeof(wrapped), &wrapped_size, &err) != CLST_OK ||
+            clst_server_datadir_create(dir, CLST_DATADIR_SEAL_KEY, wrapped, wrapped_size, &err) !=
+                CLST_OK) {
+            rc = cli_fail("serve", &err);
+            goto out;
+        }
+        memcpy(key, dir->master_key->ptr, dir->master_key->size);
+        key_size = dir->master_key->size;
+        printf("attestation seal key: now wrapped by the HSM in %s/%s; %s/%s is no longer used by "
+               "this server (keep it only as long as you keep vault backups made before "
+               "'cloister admin rewrap', then destroy it)\n",
+               dir->path, CLST_DATADIR_SEAL_KEY, dir->path, CLST_DATADIR_MASTER_KEY);
+    } else {
+        rc = cli_fail("serve", &err);
+        goto out;
+    }
+    if (clst_secret_from(key, key_size, out) != CLST_OK) {
+        rc = cli_failf("serve", "out of memory");
+        goto out;
+    }
+    rc = CLI_EXIT_OK;
+out:
+    clst_wipe(key, sizeof(key));
+    clst_buf_cleanup(&blob);
+    return rc;
+}
+
+static bool
+host_is_loopback(const char *host)
+{
+    return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
+           strcmp(host, "localhost") == 0;
+}
+
 static void
 harden(void)
 {
@@ -369,6 +569,10 @@ cmd_serve(int argc, char **argv)
     struct clst_vault_store *store = NULL;
     struct clst_vault *vault = NULL;
     struct clst_vault_release *release = NULL;
+    struct clst_vault_governance *gov = NULL;
+    struct clst_metrics *metrics = NULL;
+    struct clst_audit *audit = NULL;
+    struct clst_secret *seal_key = NULL;
     char host[64];
     uint16_t port;
     int sfd = -1;
@@ -416,8 +620,53 @@ cmd_serve(int argc, char **argv)
         snprintf(db_path, sizeof(db_path), "%s/vault.db", dir->path);
         sopt.path = db_path;
         clst_vault_config_init(&vcfg);
-        if (clst_vault_masterkey_file_load(mk_path, &mk, &err) != CLST_OK ||
-            clst_vault_store_open_sqlite(&sopt, mk, NULL, &store, &err) != CLST_OK ||
+        if (o.governance != NULL) {
+            if (clst_vault_governance_load(o.governance, &gov, &err) != CLST_OK) {
+                exit_code = cli_fail("serve", &err);
+                goto out;
+            }
+            vcfg.governance = gov;
+            printf("governance rules: %s (%zu rules)\n", o.governance,
+                   clst_vault_governance_rule_count(gov));
+        }
+        if (o.pkcs11_module != NULL) {
+            struct clst_pkcs11_config pcfg = {
+                .module = o.pkcs11_module,
+                .token_label = o.pkcs11_token,
+                .pin_file = o.pkcs11_pin_file,
+                .key_label = o.pkcs11_key_label,
+                .create_key = true,
+            };
+            if (clst_vault_masterkey_pkcs11_open(&pcfg, &mk, &err) != CLST_OK) {
+                exit_code = cli_fail("serve", &err);
+                goto out;
+            }
+            printf("vault master key: %s (PKCS#11 token '%s')\n", clst_vault_masterkey_id(mk),
+                   o.pkcs11_token);
+        } else if (dir->master_key == NULL) {
+            exit_code = cli_failf("serve", "%s/%s is missing and %s/%s exists: this vault's master "
+                                           "key is in an HSM; start with the --pkcs11-* options",
+                                  dir->path, CLST_DATADIR_MASTER_KEY, dir->path,
+                                  CLST_DATADIR_SEAL_KEY);
+            goto out;
+        } else if (clst_vault_masterkey_file_load(mk_path, &mk, &err) != CLST_OK) {
+            exit_code = cli_fail("serve", &err);
+            goto out;
+        }
+        if (clst_vault_store_open_sqlite(&sopt, mk, NULL, &store, &err) != CLST_OK) {
+            exit_code = cli_fail("serve", &err);
+            if (o.pkcs11_module != NULL && err.status == CLST_E_VERIFY) {
+                fprintf(stderr, "cloister serve: (to move a vault from DIR/master.key to the HSM, "
+                                "stop the server and run 'cloister admin rewrap --data DIR "
+                                "--pkcs11-...')\n");
+            } else if (o.pkcs11_module == NULL && err.status == CLST_E_VERIFY &&
+                       strstr(err.msg, "'pkcs11:") != NULL) {
+                fprintf(stderr, "cloister serve: (this vault's master key is in an HSM: start "
+                                "with the --pkcs11-* options it was moved with)\n");
+            }
+            goto out;
+        }
+        if (
             clst_vault_new(store, mk, &vcfg, &vault, &err) != CLST_OK ||
             clst_vault_bootstrap_admin(vault, dir->admin_token_sha256, &admin_created, &err) !=
                 CLST_OK ||
@@ -441,11 +690,28 @@ cmd_serve(int argc, char **argv)
         clst_attest_config_init(&acfg);
         snprintf(db, sizeof(db), "%s/%s", dir->path, CLST_ATTEST_DB_FILE);
         acfg.db_path = db;
-        acfg.master_key = dir->master_key->ptr;
-        acfg.master_key_size = dir->master_key->size;
+        if (o.pkcs11_module != NULL) {
+            if ((rc = hsm_seal_key(dir, mk, &seal_key)) != CLI_EXIT_OK) {
+                exit_code = rc;
+                goto out;
+            }
+            acfg.master_key = seal_key->ptr;
+            acfg.master_key_size = seal_key->size;
+        } else if (dir->master_key != NULL) {
+            acfg.master_key = dir->master_key->ptr;
+            acfg.master_key_size = dir->master_key->size;
+        } else {
+            exit_code = cli_failf("serve", "%s/%s is missing and this vault's master key is in "
+                                           "an HSM: start with the --pkcs11-* options",
+                                  dir->path, CLST_DATADIR_MASTER_KEY);
+            goto out;
+        }
         acfg.sim_roots = sim_roots;
         acfg.token_lifetime = o.token_lifetime;
         acfg.issuer = o.issuer;
+        acfg.dcap_collateral_dir = o.collateral_dir;
+        acfg.vcek_cache_dir = o.vcek_cache_dir;
+        acfg.tpm_roots_file = o.tpm_roots_file;
         if (o.fixed_time_set) {
             clst_clock_fixed_init(&fixed_clock, o.fixed_time);
             acfg.clock = &fixed_clock;
@@ -456,6 +722,11 @@ cmd_serve(int argc, char **argv)
             exit_code = cli_fail("serve", &err);
             goto out;
         }
+    }
+    {
+        char hw[512];
+        clst_attest_hardware_summary(attest, hw, sizeof(hw));
+        printf("attestation: %s\n", hw);
     }
     if (sim_roots != NULL) {
         printf("attestation: accepting sim evidence (DEVELOPMENT-ONLY TEE) from %d trusted sim "
@@ -492,13 +763,57 @@ cmd_serve(int argc, char **argv)
     o.cfg.tls_key_pem = (const char *)dir->server_key_pem->ptr;
     /* The attestation service's administration routes are protected: they go after the vault,
      * whose authentication hook guards them (Administrator role). */
+    if (!o.no_audit) {
+        char adir[4096], akey[4096], apub[4096];
+        struct clst_audit_config audcfg;
+        clst_audit_config_init(&audcfg);
+        if (o.audit_dir != NULL) {
+            snprintf(adir, sizeof(adir), "%s", o.audit_dir);
+        } else {
+            snprintf(adir, sizeof(adir), "%s/%s", dir->path, CLST_AUDIT_DIR_NAME);
+        }
+        snprintf(akey, sizeof(akey), "%s/%s", dir->path, CLST_AUDIT_KEY_FILE);
+        snprintf(apub, sizeof(apub), "%s/%s", dir->path, CLST_AUDIT_PUB_FILE);
+        audcfg.dir = adir;
+        audcfg.key_path = akey;
+        audcfg.pub_path = apub;
+        audcfg.max_file_size = o.audit_max_size;
+        audcfg.checkpoint_every = o.audit_checkpoint_every;
+        if (clst_audit_open(&audcfg, &audit, &err) != CLST_OK) {
+            exit_code = cli_fail("serve", &err);
+            goto out;
+        }
+        printf("audit log: %s (public key %s)\n", adir, apub);
+        /* A worker waits for its request's record to be durable; with more workers more
+         * requests share each sync (group commit). */
+        if (o.cfg.thread_count == 0) {
+            o.cfg.thread_count = AUDIT_DEFAULT_THREADS;
+        }
+    } else {
+        fprintf(stderr, "cloister serve: WARNING: --no-audit: requests are NOT recorded "
+                        "(benchmark comparison only)\n");
+    }
+    /* The audit observer goes first: its `before` refusal (the log cannot be written) must stop
+     * a request before anything else sees it. */
+    bool metrics_on = o.metrics == NULL || strcmp(o.metrics, "off") != 0;
+    bool metrics_protect =
+        o.metrics != NULL ? strcmp(o.metrics, "auth") == 0 : !host_is_loopback(host);
     if (clst_server_new(&o.cfg, &server, &err) != CLST_OK ||
+        (audit != NULL && clst_audit_observe(audit, server, &err) != CLST_OK) ||
+        (metrics_on &&
+         (clst_metrics_new(&metrics, &err) != CLST_OK ||
+          clst_metrics_register(metrics, server, metrics_protect, &err) != CLST_OK ||
+          (audit != NULL && clst_metrics_audit_attach(metrics, audit, &err) != CLST_OK))) ||
         clst_vault_register(vault, server, &err) != CLST_OK ||
         clst_attest_register(attest, server, &err) != CLST_OK ||
         clst_attest_register_admin(attest, server, &err) != CLST_OK ||
         clst_server_start(server, &err) != CLST_OK) {
         exit_code = cli_fail("serve", &err);
         goto out;
+    }
+    if (metrics_on) {
+        printf("metrics: GET /metrics (%s)\n",
+               metrics_protect ? "bearer token required" : "no authentication");
     }
     port = clst_server_port(server);
     if (clst_server_datadir_write_port(dir, port, &err) != CLST_OK) {
@@ -543,14 +858,27 @@ cmd_serve(int argc, char **argv)
     exit_code = CLI_EXIT_OK;
 out:
     clst_server_free(server); /* first: no handler runs after this */
+    if (audit != NULL) {
+        struct clst_err aerr;
+        clst_err_clear(&aerr);
+        if (clst_audit_close(audit, &aerr) != CLST_OK) { /* writes the closing checkpoint */
+            fprintf(stderr, "cloister serve: audit log: %s\n", aerr.msg);
+            if (exit_code == CLI_EXIT_OK) {
+                exit_code = CLI_EXIT_FAIL;
+            }
+        }
+    }
+    clst_metrics_free(metrics);
     clst_vault_release_free(release); /* before the vault and the attestation service */
     clst_attest_free(attest);
     if (sim_roots != NULL) {
         sk_X509_pop_free(sim_roots, X509_free);
     }
     clst_vault_free(vault);
+    clst_vault_governance_free(gov);
     clst_vault_store_close(store);
     clst_vault_masterkey_free(mk);
+    clst_secret_free(seal_key);
     clst_server_datadir_free(dir);
     if (sfd >= 0) {
         close(sfd);

@@ -34,4 +34,25 @@ rc=0; "$CLOISTER" >/dev/null 2>&1 || rc=$?
 "$CLOISTER" --log-level debug version >/dev/null || fail "--log-level debug rejected"
 out=$("$CLOISTER" selftest) || fail "selftest failed: $out"
 grep -qE '^[0-9]+ checks, 0 failed' <<<"$out" || fail "selftest summary missing: $out"
+# The two binaries: cloister runs the data path with only OpenSSL, jansson and cjose loaded and
+# hands other commands to cloister-full beside it (same process: exec, same exit status).
+full="$(dirname "$CLOISTER")/cloister-full"
+[ -x "$full" ] || fail "cloister-full is not beside $CLOISTER"
+if command -v ldd >/dev/null; then
+    libs=$(ldd "$CLOISTER")
+    for heavy in libcurl libmicrohttpd libgnutls libtss2 libsqlite3; do
+        if grep -q "$heavy" <<<"$libs"; then
+            fail "cloister loads $heavy (it should be linked --as-needed without it)"
+        fi
+    done
+fi
+out=$("$CLOISTER" --log-level info policy --help) || fail "a forwarded --help failed"
+grep -q "usage: cloister policy" <<<"$out" || fail "forwarded help: $out"
+expect_usage "unknown argument|unknown option|usage" key --frobnicate
+[ "$("$full" --help)" = "$help" ] || fail "cloister-full --help differs from cloister --help"
+rc=0; out=$(CLOISTER_URL=https://127.0.0.1:1 CLOISTER_TOKEN=x "$CLOISTER" encrypt \
+    --key vault:k -o /dev/null /dev/null 2>&1) || rc=$?
+[ "$rc" -eq 1 ] || fail "encrypt --key vault: with no vault exited $rc, want 1: $out"
+grep -qiE "connect|refused|vault" <<<"$out" || fail "encrypt --key vault: said '$out'"
+
 echo "cli_basics: ok"
