@@ -362,6 +362,25 @@ out:
     return ok;
 }
 
+/*
+ * An RSA public key's structural checks: n odd, 3 <= e < n, e odd. OpenSSL's full public check
+ * (SP 800-56B) adds a gcd of n with a primorial and a prime-power test, several milliseconds
+ * for RSA-3072 on every load of a recipient key; a modulus that passes these checks but is
+ * badly made only weakens its own owner's encryption, which no check on the public key can
+ * rule out anyway.
+ */
+static bool
+rsa_public_sane(const EVP_PKEY *key)
+{
+    BIGNUM *n = NULL, *e = NULL;
+    bool ok = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) == 1 &&
+              EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) == 1 && BN_is_odd(n) &&
+              BN_is_odd(e) && !BN_is_one(e) && BN_cmp(e, n) < 0;
+    BN_free(n);
+    BN_free(e);
+    return ok;
+}
+
 /* Accepts only the key types and sizes Cloister supports, and validates the key material. */
 static enum clst_status
 check_imported(EVP_PKEY *key, struct clst_err *err)
@@ -417,7 +436,7 @@ check_imported(EVP_PKEY *key, struct clst_err *err)
                               "public part, or a component is out of range)");
             goto out;
         }
-    } else if (EVP_PKEY_public_check(ctx) != 1) {
+    } else if (kind == CLST_KEY_RSA ? !rsa_public_sane(key) : EVP_PKEY_public_check(ctx) != 1) {
         rc = clst_err_set(err, CLST_E_MALFORMED,
                           "public key is invalid (point not on the curve, or a bad modulus or "
                           "exponent)");

@@ -13,6 +13,7 @@
 #include "vault/keymat.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -495,6 +496,88 @@ clst_vault_keymat_export_private(const struct clst_vault_keymat *km, struct clst
     return clst_pkey_to_der(km->pkey, true, out);
 }
 
+/*
+ * Parsed private keys, for a short while. Loading stored RSA/EC material means decoding the DER
+ * and checking the key's consistency (for RSA: n = pq, e*d = 1 mod lcm(p-1, q-1), ...), several
+ * milliseconds for RSA-2048 and most of a sign request's cost, repeated on every use. Entries
+ * are keyed by the SHA-256 of the type and the unsealed DER (the same bytes always parse to the
+ * same key; no name or version is trusted for this) and live at most PKEY_CACHE_TTL_NS, so a
+ * purged key's parsed copy does not outlive it by more than that. The EVP_PKEY is shared by
+ * reference: OpenSSL allows concurrent signing with one key, and nothing modifies a cached key.
+ */
+#define PKEY_CACHE_SLOTS  64
+#define PKEY_CACHE_TTL_NS (30ull * 1000000000ull)
+
+static struct {
+    uint8_t digest[CLST_SHA256_SIZE];
+    EVP_PKEY *pkey;
+    uint64_t born;
+} pkey_cache[PKEY_CACHE_SLOTS];
+static pthread_mutex_t pkey_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool
+pkey_cache_digest(enum clst_vault_keymat_type type, const uint8_t *data, size_t size,
+                  uint8_t digest[static CLST_SHA256_SIZE])
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    uint8_t t = (uint8_t)type;
+    unsigned int n = 0;
+    bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+              EVP_DigestUpdate(ctx, &t, 1) == 1 && EVP_DigestUpdate(ctx, data, size) == 1 &&
+              EVP_DigestFinal_ex(ctx, digest, &n) == 1 && n == CLST_SHA256_SIZE;
+    EVP_MD_CTX_free(ctx);
+    return ok;
+}
+
+/* A new reference to the cached key for `digest`, or NULL. */
+static EVP_PKEY *
+pkey_cache_get(const uint8_t digest[static CLST_SHA256_SIZE])
+{
+    EVP_PKEY *found = NULL;
+    uint64_t now = clst_monotonic_ns();
+    pthread_mutex_lock(&pkey_cache_lock);
+    for (size_t i = 0; i < PKEY_CACHE_SLOTS; i++) {
+        if (pkey_cache[i].pkey == NULL) {
+            continue;
+        }
+        if (now - pkey_cache[i].born > PKEY_CACHE_TTL_NS) {
+            EVP_PKEY_free(pkey_cache[i].pkey);
+            pkey_cache[i].pkey = NULL;
+            continue;
+        }
+        if (found == NULL && CRYPTO_memcmp(pkey_cache[i].digest, digest, CLST_SHA256_SIZE) == 0 &&
+            EVP_PKEY_up_ref(pkey_cache[i].pkey) == 1) {
+            found = pkey_cache[i].pkey;
+        }
+    }
+    pthread_mutex_unlock(&pkey_cache_lock);
+    return found;
+}
+
+static void
+pkey_cache_put(const uint8_t digest[static CLST_SHA256_SIZE], EVP_PKEY *pkey)
+{
+    if (EVP_PKEY_up_ref(pkey) != 1) {
+        return;
+    }
+    size_t slot = 0;
+    pthread_mutex_lock(&pkey_cache_lock);
+    for (size_t i = 0; i < PKEY_CACHE_SLOTS; i++) {
+        if (pkey_cache[i].pkey == NULL) {
+            slot = i;
+            break;
+        }
+        if (pkey_cache[i].born < pkey_cache[slot].born) {
+            slot = i; /* the oldest entry makes room */
+        }
+    }
+    EVP_PKEY_free(pkey_cache[slot].pkey);
+    memcpy(pkey_cache[slot].digest, digest, CLST_SHA256_SIZE);
+    pkey_cache[slot].pkey = pkey;
+    pkey_cache[slot].born = clst_monotonic_ns();
+    pthread_mutex_unlock(&pkey_cache_lock);
+}
+
 enum clst_status
 clst_vault_keymat_import_private(enum clst_vault_keymat_type type, const uint8_t *data, size_t size,
                                  struct clst_vault_keymat **out, struct clst_err *err)
@@ -509,9 +592,18 @@ clst_vault_keymat_import_private(enum clst_vault_keymat_type type, const uint8_t
     if (type == CLST_KEYMAT_OCT) {
         rc = km_from_oct(data, size, out);
     } else if (type == CLST_KEYMAT_RSA || type == CLST_KEYMAT_EC) {
-        rc = clst_pkey_from_der(data, size, &pkey, &ignored);
-        if (rc == CLST_OK && !clst_pkey_has_private(pkey)) {
-            rc = CLST_E_VERIFY;
+        uint8_t digest[CLST_SHA256_SIZE];
+        bool cacheable = pkey_cache_digest(type, data, size, digest);
+        pkey = cacheable ? pkey_cache_get(digest) : NULL;
+        rc = CLST_OK;
+        if (pkey == NULL) {
+            rc = clst_pkey_from_der(data, size, &pkey, &ignored);
+            if (rc == CLST_OK && !clst_pkey_has_private(pkey)) {
+                rc = CLST_E_VERIFY;
+            }
+            if (rc == CLST_OK && cacheable) {
+                pkey_cache_put(digest, pkey);
+            }
         }
         if (rc == CLST_OK) {
             rc = km_from_pkey(type, pkey, out);
