@@ -185,6 +185,15 @@ map_channel(int fd)
 
 /* Everything the libraries would otherwise do lazily with files, before the filters forbid
  * files. */
+static int
+cmp_u32(const void *a, const void *b)
+{
+    uint32_t x, y;
+    memcpy(&x, a, sizeof(x));
+    memcpy(&y, b, sizeof(y));
+    return (x > y) - (x < y);
+}
+
 static void
 init_crypto(void)
 {
@@ -204,6 +213,14 @@ init_crypto(void)
     struct tm tm0;
     tzset();
     (void)gmtime_r(&t0, &tm0);
+    /* glibc's qsort asks sysinfo() for the machine's memory the first time it sorts more than
+     * about 1 KiB (to choose between merge sort and quicksort): ask it now, so that enclaves
+     * can use qsort. */
+    static uint32_t warm[1024];
+    for (size_t i = 0; i < sizeof(warm) / sizeof(warm[0]); i++) {
+        warm[i] = (uint32_t)(sizeof(warm) / sizeof(warm[0]) - i);
+    }
+    qsort(warm, sizeof(warm) / sizeof(warm[0]), sizeof(warm[0]), cmp_u32);
     /* Fetch the algorithms the runtime uses so that nothing is looked up later. */
     uint8_t d[32];
     (void)clst_sha256("", 0, d);
