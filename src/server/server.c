@@ -1421,7 +1421,10 @@ clst_server_start(struct clst_server *s, struct clst_err *err)
         sa = (struct sockaddr *)&in4;
     }
     unsigned flags = MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC;
-    flags |= s->io == CLST_SERVER_IO_EPOLL ? MHD_USE_EPOLL_INTERNAL_THREAD
+    /* epoll: also MHD_USE_TURBO (read and write before asking the event loop whether the
+     * socket is ready): bench_attest measured 62.7% -> 75.5% of the P-384 verify rate per
+     * server thread with it, back to back on an idle machine. */
+    flags |= s->io == CLST_SERVER_IO_EPOLL ? MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_TURBO
                                            : MHD_USE_POLL_INTERNAL_THREAD;
     if (s->ipv6) {
         flags |= MHD_USE_IPv6;
