@@ -105,11 +105,19 @@ RD=$(hex_repeat 07 64)
 "$CLOISTER" evidence verify --type sim ev.bin --root plat/root.pem \
     --time "$(date -u -d '+1 year' +%Y-%m-%dT%H:%M:%SZ)" >/dev/null
 
+# flip_byte FILE OFFSET: inverts every bit of one byte (writing a constant would change nothing
+# when the byte already held it: a 1-in-256 false pass of the tamper checks).
+flip_byte() {
+    local b
+    b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+    printf "$(printf '\\%03o' $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
 # ---- rejections: exit 1 with a reason --------------------------------------------------------
 # Tampered: one byte of the measurement, of the certificate, of the signature.
 for off in 20 400 $(($(stat -c %s ev.bin) - 5)); do
     cp ev.bin tampered.bin
-    printf '\xff' | dd of=tampered.bin bs=1 seek="$off" conv=notrunc status=none
+    flip_byte tampered.bin "$off"
     expect_reject "evidence rejected" "$CLOISTER" evidence verify --type sim tampered.bin \
         --root plat/root.pem
 done

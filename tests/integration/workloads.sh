@@ -34,6 +34,14 @@ fail() {
     fi
     exit 1
 }
+# flip_byte FILE OFFSET: inverts every bit of one byte (writing a constant would change nothing
+# when the byte already held it).
+flip_byte() {
+    local b
+    b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+    printf "$(printf '\\%03o' $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
 for tool in jq openssl awk; do
     command -v "$tool" >/dev/null || fail "$tool is not installed"
 done
@@ -254,7 +262,7 @@ right=$(tail -n +2 "$work/pred.csv" | cut -d, -f3 | paste -d' ' - "$work/request
 ok "an encrypted prediction request answered: $right of 20 held-out records right"
 
 cp "$work/model.sealed" "$work/model.bad"
-printf '\x01' | dd of="$work/model.bad" bs=1 seek=200 conv=notrunc 2>/dev/null
+flip_byte "$work/model.bad" 200
 if run_enclave badmodel "$work/health.so" --in model="$work/model.bad" \
     --in request="$work/request.clst" --in owner="$work/owner.pub.pem" \
     --out predictions="$work/pred2.clst" -- predict; then
@@ -278,7 +286,7 @@ ok "an enclave with another measurement is denied; the error names x-cloister-si
 
 # An image changed after signing does not even load.
 cp "$work/finance.so" "$work/finance-patched.so"
-printf '\x90' | dd of="$work/finance-patched.so" bs=1 seek=4096 conv=notrunc 2>/dev/null
+flip_byte "$work/finance-patched.so" 4096
 if run_enclave patched "$work/finance-patched.so" --in transactions="$work/tx.csv.clst" \
     --in owner="$work/owner.pub.pem" --out report="$work/patched.clst" -- analyze; then
     fail "an image modified after signing ran"
