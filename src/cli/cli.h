@@ -42,6 +42,10 @@ struct cli_vault_opts {
 void cli_vault_opts_init(struct cli_vault_opts *o);
 int cli_vault_opts_finish(const char *cmd, struct cli_vault_opts *o); /* CLI_EXIT_* */
 void cli_vault_opts_cleanup(struct cli_vault_opts *o);
+/* finish, then clst_client_new: a client for cfg (url, ca_file, token as given) and token_file
+ * (may be NULL). CLI_EXIT_* with the message printed. */
+int cli_vault_client_open(const char *cmd, const struct clst_client_config *cfg,
+                          const char *token_file, struct clst_client **out);
 
 /* TPM helpers of 'cloister evidence' (cmd_tee.c): 'evidence get' and the tpm options of verify. */
 int cli_evidence_get(int argc, char **argv);

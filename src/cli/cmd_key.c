@@ -322,42 +322,7 @@ write_out(const char *path, const void *data, size_t size)
 static int
 open_client(struct opts *o, struct clst_client **out)
 {
-    struct clst_err err = {0};
-    struct clst_buf tok;
-    int rc = CLI_EXIT_FAIL;
-    clst_buf_init_secret(&tok, CLST_CLIENT_TOKEN_MAX + 2);
-    if (o->token_file != NULL) {
-        if (o->cfg.token != NULL) {
-            rc = cli_usage_error(CMD, "give --token or --token-file, not both");
-            goto out;
-        }
-        if (read_all(o->token_file, &tok, &err) != CLST_OK) {
-            rc = cli_fail(CMD, &err);
-            goto out;
-        }
-        while (tok.size > 0 && (tok.data[tok.size - 1] == '\n' || tok.data[tok.size - 1] == '\r')) {
-            tok.size--;
-        }
-        if (clst_buf_terminate(&tok) != CLST_OK || memchr(tok.data, '\0', tok.size) != NULL) {
-            rc = cli_failf(CMD, "the token file holds no usable token");
-            goto out;
-        }
-        o->cfg.token = (const char *)tok.data;
-    }
-    clst_client_config_from_env(&o->cfg);
-    if (o->cfg.token == NULL) {
-        rc = cli_usage_error(CMD, "no token: pass --token, --token-file or set CLOISTER_TOKEN");
-        goto out;
-    }
-    if (clst_client_new(&o->cfg, out, &err) != CLST_OK) {
-        rc = cli_fail(CMD, &err);
-        goto out;
-    }
-    rc = CLI_EXIT_OK;
-out:
-    o->cfg.token = NULL;
-    clst_buf_cleanup(&tok);
-    return rc;
+    return cli_vault_client_open(CMD, &o->cfg, o->token_file, out);
 }
 
 /* "<prefix>[/<escaped name>][/<escaped version>][suffix]". */
