@@ -23,8 +23,8 @@
  * last hash, so the chain runs across files.
  *
  * Durability: clst_audit_append() returns only once its record has been written and fdatasync'ed
- * (group commit: one writer thread syncs whatever is queued, so concurrent requests share a
- * sync). When a write or a sync fails the log enters a sticky failed state: every later append
+ * (group commit: the first appender that finds no batch in flight writes and syncs whatever
+ * is queued, so concurrent requests share a sync). When a write or a sync fails the log enters a sticky failed state: every later append
  * fails at once (CLST_E_IO) until the process restarts, so nothing changes without a record.
  *
  * Space reserve: the writer keeps `reserve` bytes allocated past the end of the file
@@ -69,7 +69,8 @@ void clst_audit_config_init(struct clst_audit_config *cfg);
  * Opens the log: loads (or makes) the audit key, finds the newest file in cfg->dir, checks that
  * its last record is intact (a torn or invalid last record refuses to open, with the file and
  * line: repair it, see docs/operations.md ("Audit")), appends a "start" record ("recovered": true when
- * the previous run did not end with a closing checkpoint) and starts the writer thread.
+ * the previous run did not end with a closing checkpoint). No thread is started: appenders write
+ * the batches themselves.
  */
 enum clst_status clst_audit_open(const struct clst_audit_config *cfg, struct clst_audit **out,
                                  struct clst_err *err);
@@ -80,6 +81,15 @@ enum clst_status clst_audit_open(const struct clst_audit_config *cfg, struct cls
  * object is freed anyway).
  */
 enum clst_status clst_audit_close(struct clst_audit *a, struct clst_err *err);
+
+/*
+ * Reports each successful group commit's latency (write + fdatasync, in seconds) as
+ * sink(ctx, "cloister_audit_sync_seconds", seconds); the signature is clst_metrics_sink's. Set it
+ * before the first append; NULL turns it off.
+ */
+void clst_audit_sink_set(struct clst_audit *a, void (*sink)(void *ctx, const char *name,
+                                                            double value),
+                         void *ctx);
 
 #define CLST_AUDIT_RESERVED 0x1u /* may use the space reserve (see above) */
 

@@ -1,11 +1,13 @@
 /*
- * The audit log writer: group commit through one writer thread.
+ * The audit log writer: group commit, led by the appenders themselves.
  *
- * Appenders queue a waiter (on their own stack) and sleep until the writer has written and
- * fdatasync'ed a batch that holds their record. The writer takes everything queued, gives it
- * sequence numbers and chain hashes, adds a signed checkpoint every `checkpoint_every` records,
- * writes the batch with one write loop and one fdatasync, and wakes the batch. So N concurrent
- * requests cost about one sync, not N.
+ * Appenders queue a waiter (on their own stack). When no batch is being written, the appender
+ * becomes the leader: it takes everything queued, gives it sequence numbers and chain hashes,
+ * adds a signed checkpoint every `checkpoint_every` records, writes the batch with one write loop
+ * and one fdatasync, and marks the batch's waiters finished. Appenders that arrive meanwhile wait
+ * on their own futex word; when the leader is done it hands the lead to the first of them. So N
+ * concurrent requests cost about one sync, and a batch costs no wake-up of a separate writer
+ * thread (each wake-up is expensive on a virtual machine and slow on a loaded one).
  *
  * Failure is sticky: when a write or sync fails, the file is cut back to its size before the
  * batch (best effort, so the chain on disk stays whole), every waiter of the batch gets
@@ -17,17 +19,31 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include "audit/audit_int.h"
 
+/* A waiter's state word: waiting, asked to lead the next batch, or finished (st and seq set). */
+enum { W_WAITING = 0, W_LEAD = 1, W_FINISHED = 2 };
+
+/*
+ * One queued append, on its appender's stack. State changes happen under the log's lock; the
+ * appender also reads its state without the lock while it sleeps on it (a futex word), and the
+ * leader writes st and seq before it stores W_FINISHED (release) and wakes the word. A wake-up
+ * that arrives after the appender has returned hits a dead stack address: harmless, futex
+ * wake-ups may always be spurious.
+ */
 struct waiter {
     struct waiter *next;
     const char *members;
@@ -35,21 +51,34 @@ struct waiter {
     enum clst_status st;
     bool reserved; /* CLST_AUDIT_RESERVED */
     bool no_space; /* refused for want of space (not sticky) */
-    bool done;
+    _Atomic uint32_t state;
 };
+
+static void
+futex_wait(_Atomic uint32_t *word, uint32_t expected)
+{
+    (void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+static void
+futex_wake(_Atomic uint32_t *word)
+{
+    (void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
 
 struct clst_audit {
     pthread_mutex_t lock;
-    pthread_cond_t work; /* the writer waits here */
-    pthread_cond_t done; /* appenders wait here */
+    pthread_cond_t idle; /* close waits here for the last batch */
     struct waiter *head, *tail;
     uint64_t queued;
-    bool stop, failed, thread_started;
+    bool stop, failed;
+    bool writing; /* a leader is writing a batch */
     char fail_msg[160];
     struct clst_audit_stats stats;
-    pthread_t thread;
+    void (*sink)(void *ctx, const char *name, double value);
+    void *sink_ctx;
 
-    /* The writer's state: the writer thread only, or open/close while no writer runs. */
+    /* The writer's state: the current leader only (writing), or open/close. */
     struct audit_key key;
     char *dir;
     int fd, dir_fd;
@@ -294,80 +323,84 @@ write_batch(struct clst_audit *a, struct waiter *list, char *msg, size_t cap)
     return commit(a, seq0, hash0, since0, msg, cap);
 }
 
-static void *
-writer_main(void *arg)
+/*
+ * Writes everything queued as one batch. Called with the lock held and `writing` false; returns
+ * with the lock held, every waiter of the batch finished, and the lead handed to the first waiter
+ * queued meanwhile (or `idle` signalled when there is none).
+ */
+static void
+lead_batch(struct clst_audit *a)
 {
-    struct clst_audit *a = arg;
     char msg[160];
-    pthread_mutex_lock(&a->lock);
-    for (;;) {
-        while (a->head == NULL && !a->stop) {
-            pthread_cond_wait(&a->work, &a->lock);
-        }
-        if (a->head == NULL) {
-            break; /* stopping with nothing queued */
-        }
-        struct waiter *list = a->head;
-        uint64_t n = a->queued;
-        bool failed = a->failed;
-        a->head = a->tail = NULL;
-        a->queued = 0;
-        pthread_mutex_unlock(&a->lock);
-
-        enum clst_status st = CLST_E_IO;
-        bool rotate_failed = false;
-        uint64_t t0 = clst_monotonic_ns();
-        msg[0] = '\0';
-        if (!failed) {
-            if (a->low_space) {
-                keep_reserve(a); /* room again? */
-            }
-            st = write_batch(a, list, msg, sizeof(msg));
-            if (st == CLST_OK && a->file_size >= a->max_size &&
-                rotate(a, msg, sizeof(msg)) != CLST_OK) {
-                rotate_failed = true; /* this batch is durable; later ones are refused */
-            }
-            if (st == CLST_OK && !rotate_failed) {
-                keep_reserve(a);
-            }
-        }
-        uint64_t dt = clst_monotonic_ns() - t0;
-
-        pthread_mutex_lock(&a->lock);
-        a->stats.low_space = a->low_space;
-        if (st != CLST_OK || rotate_failed) {
-            if (!a->failed) {
-                a->failed = true;
-                snprintf(a->fail_msg, sizeof(a->fail_msg), "%s", msg);
-                clst_log_error("audit: %s; the audit log refuses every request until the "
-                               "service is restarted",
-                               msg);
-            }
-        }
-        uint64_t refused = 0;
-        for (struct waiter *w = list; w != NULL; w = w->next) {
-            refused += w->no_space ? 1u : 0u;
-        }
-        if (st == CLST_OK) {
-            a->stats.records += n - refused;
-            a->stats.refused_no_space += refused;
-            a->stats.syncs++;
-            a->stats.sync_ns_total += dt;
-            if (dt > a->stats.sync_ns_max) {
-                a->stats.sync_ns_max = dt;
-            }
-            a->stats.last_seq = a->seq;
-        }
-        for (struct waiter *w = list; w != NULL;) {
-            struct waiter *next = w->next; /* w may be gone once done is seen */
-            w->st = w->no_space ? CLST_E_IO : st;
-            w->done = true;
-            w = next;
-        }
-        pthread_cond_broadcast(&a->done);
-    }
+    struct waiter *list = a->head;
+    uint64_t n = a->queued;
+    bool failed = a->failed;
+    a->writing = true;
+    a->head = a->tail = NULL;
+    a->queued = 0;
     pthread_mutex_unlock(&a->lock);
-    return NULL;
+
+    enum clst_status st = CLST_E_IO;
+    bool rotate_failed = false;
+    uint64_t t0 = clst_monotonic_ns();
+    msg[0] = '\0';
+    if (!failed) {
+        if (a->low_space) {
+            keep_reserve(a); /* room again? */
+        }
+        st = write_batch(a, list, msg, sizeof(msg));
+        if (st == CLST_OK && a->file_size >= a->max_size &&
+            rotate(a, msg, sizeof(msg)) != CLST_OK) {
+            rotate_failed = true; /* this batch is durable; later ones are refused */
+        }
+        if (st == CLST_OK && !rotate_failed) {
+            keep_reserve(a);
+        }
+    }
+    uint64_t dt = clst_monotonic_ns() - t0;
+    if (st == CLST_OK && a->sink != NULL) {
+        a->sink(a->sink_ctx, "cloister_audit_sync_seconds", (double)dt / 1e9);
+    }
+
+    pthread_mutex_lock(&a->lock);
+    a->stats.low_space = a->low_space;
+    if (st != CLST_OK || rotate_failed) {
+        if (!a->failed) {
+            a->failed = true;
+            snprintf(a->fail_msg, sizeof(a->fail_msg), "%s", msg);
+            clst_log_error("audit: %s; the audit log refuses every request until the "
+                           "service is restarted",
+                           msg);
+        }
+    }
+    uint64_t refused = 0;
+    for (struct waiter *w = list; w != NULL; w = w->next) {
+        refused += w->no_space ? 1u : 0u;
+    }
+    if (st == CLST_OK) {
+        a->stats.records += n - refused;
+        a->stats.refused_no_space += refused;
+        a->stats.syncs++;
+        a->stats.sync_ns_total += dt;
+        if (dt > a->stats.sync_ns_max) {
+            a->stats.sync_ns_max = dt;
+        }
+        a->stats.last_seq = a->seq;
+    }
+    a->writing = false;
+    if (a->head != NULL) {
+        atomic_store_explicit(&a->head->state, W_LEAD, memory_order_release);
+        futex_wake(&a->head->state); /* under the lock: it cannot have finished */
+    } else {
+        pthread_cond_broadcast(&a->idle);
+    }
+    for (struct waiter *w = list; w != NULL;) {
+        struct waiter *next = w->next; /* w may be gone once it is finished */
+        w->st = w->no_space ? CLST_E_IO : st;
+        atomic_store_explicit(&w->state, W_FINISHED, memory_order_release);
+        futex_wake(&w->state);
+        w = next;
+    }
 }
 
 static enum clst_status
@@ -402,6 +435,7 @@ clst_audit_append(struct clst_audit *a, const char *members, unsigned flags, uin
     memset(&w, 0, sizeof(w));
     w.members = members;
     w.reserved = (flags & CLST_AUDIT_RESERVED) != 0;
+    atomic_init(&w.state, W_WAITING);
     pthread_mutex_lock(&a->lock);
     if (a->failed || a->stop) {
         enum clst_status st = refuse(a, err);
@@ -415,24 +449,58 @@ clst_audit_append(struct clst_audit *a, const char *members, unsigned flags, uin
     }
     a->tail = &w;
     a->queued++;
-    pthread_cond_signal(&a->work);
-    while (!w.done) {
-        pthread_cond_wait(&a->done, &a->lock);
-    }
-    enum clst_status st = w.st;
-    if (st != CLST_OK && w.no_space) {
-        st = clst_err_set(err, CLST_E_IO,
-                          "the audit log's file system is full, so the service makes no change "
-                          "it cannot record; nothing was done: free space in %s and retry",
-                          a->dir);
-    } else if (st != CLST_OK) {
-        st = refuse(a, err);
+    for (;;) {
+        uint32_t state = atomic_load_explicit(&w.state, memory_order_acquire);
+        if (state == W_FINISHED) {
+            break;
+        }
+        if (!a->writing) {
+            lead_batch(a); /* w is in this batch: it is queued and no batch is in flight */
+            continue;
+        }
+        atomic_store_explicit(&w.state, W_WAITING, memory_order_relaxed); /* lead taken */
+        pthread_mutex_unlock(&a->lock);
+        while ((state = atomic_load_explicit(&w.state, memory_order_acquire)) == W_WAITING) {
+            futex_wait(&w.state, W_WAITING);
+        }
+        if (state == W_FINISHED) {
+            goto finished;
+        }
+        pthread_mutex_lock(&a->lock); /* asked to lead */
     }
     pthread_mutex_unlock(&a->lock);
-    if (st == CLST_OK && out_seq != NULL) {
-        *out_seq = w.seq;
+finished:;
+    enum clst_status st = w.st;
+    if (st == CLST_OK) {
+        if (out_seq != NULL) {
+            *out_seq = w.seq;
+        }
+        return CLST_OK;
     }
+    if (w.no_space) {
+        return clst_err_set(err, CLST_E_IO,
+                            "the audit log's file system is full, so the service makes no "
+                            "change it cannot record; nothing was done: free space in %s and "
+                            "retry",
+                            a->dir);
+    }
+    pthread_mutex_lock(&a->lock); /* fail_msg */
+    st = refuse(a, err);
+    pthread_mutex_unlock(&a->lock);
     return st;
+}
+
+void
+clst_audit_sink_set(struct clst_audit *a, void (*sink)(void *ctx, const char *name, double value),
+                    void *ctx)
+{
+    if (a == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&a->lock);
+    a->sink = sink;
+    a->sink_ctx = ctx;
+    pthread_mutex_unlock(&a->lock);
 }
 
 void
@@ -576,8 +644,7 @@ audit_free(struct clst_audit *a)
     clst_buf_cleanup(&a->batch);
     free(a->dir);
     pthread_mutex_destroy(&a->lock);
-    pthread_cond_destroy(&a->work);
-    pthread_cond_destroy(&a->done);
+    pthread_cond_destroy(&a->idle);
     free(a);
 }
 
@@ -602,8 +669,7 @@ clst_audit_open(const struct clst_audit_config *cfg, struct clst_audit **out,
         return clst_err_set(err, CLST_E_NOMEM, "out of memory");
     }
     pthread_mutex_init(&a->lock, NULL);
-    pthread_cond_init(&a->work, NULL);
-    pthread_cond_init(&a->done, NULL);
+    pthread_cond_init(&a->idle, NULL);
     a->fd = a->dir_fd = -1;
     a->max_size = cfg->max_file_size != 0 ? cfg->max_file_size : CLST_AUDIT_DEFAULT_MAX_SIZE;
     a->every = cfg->checkpoint_every != 0 ? cfg->checkpoint_every
@@ -652,11 +718,6 @@ clst_audit_open(const struct clst_audit_config *cfg, struct clst_audit **out,
     }
     a->stats.last_seq = a->seq;
     keep_reserve(a);
-    if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
-        rc = clst_err_set(err, CLST_E_INTERNAL, "cannot start the audit writer thread");
-        goto fail;
-    }
-    a->thread_started = true;
     *out = a;
     return CLST_OK;
 fail:
@@ -672,13 +733,13 @@ clst_audit_close(struct clst_audit *a, struct clst_err *err)
     if (a == NULL) {
         return CLST_OK;
     }
-    if (a->thread_started) {
-        pthread_mutex_lock(&a->lock);
-        a->stop = true;
-        pthread_cond_broadcast(&a->work);
-        pthread_mutex_unlock(&a->lock);
-        pthread_join(a->thread, NULL);
+    /* New appends are refused from here on; the ones already queued are written first. */
+    pthread_mutex_lock(&a->lock);
+    a->stop = true;
+    while (a->writing || a->head != NULL) {
+        pthread_cond_wait(&a->idle, &a->lock);
     }
+    pthread_mutex_unlock(&a->lock);
     if (a->failed) {
         rc = clst_err_set(err, CLST_E_IO,
                           "the audit log failed earlier (%s); no closing checkpoint was written",

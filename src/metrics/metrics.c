@@ -1055,7 +1055,11 @@ clst_metrics_audit_attach(struct clst_metrics *m, struct clst_audit *audit, stru
         return clst_err_set(err, CLST_E_INVAL, "clst_metrics_audit_attach: registry and audit "
                                                "log required");
     }
-    return clst_metrics_collector_add(m, collect_audit, audit, err);
+    enum clst_status rc = clst_metrics_collector_add(m, collect_audit, audit, err);
+    if (rc == CLST_OK) {
+        clst_audit_sink_set(audit, clst_metrics_sink, m); /* each commit's latency */
+    }
+    return rc;
 }
 
 enum clst_status

@@ -273,7 +273,12 @@ if grep -q '^audit log: ' "$work/serve.out"; then
     [ "$(value "$work/after.txt" cloister_audit_failed)" = 0 ] || fail "the audit log reports failure"
     awk -v s="$(value "$work/after.txt" cloister_audit_sync_time_seconds_total)" 'BEGIN { exit !(s > 0) }' ||
         fail "no audit sync time counted"
-    ok "audit metrics: records +$((ra - rb)), syncs and sync time counted, not failed"
+    hc=$(value "$work/after.txt" cloister_audit_sync_seconds_count)
+    [ "$hc" -ge 1 ] && [ "$hc" -le "$(value "$work/after.txt" cloister_audit_syncs_total)" ] ||
+        fail "cloister_audit_sync_seconds_count is $hc: each commit should be observed once"
+    [ "$(value "$work/after.txt" 'cloister_audit_sync_seconds_bucket{le="+Inf"}')" = "$hc" ] ||
+        fail "the sync histogram's +Inf bucket differs from its count"
+    ok "audit metrics: records +$((ra - rb)), syncs, sync time and the sync histogram ($hc) counted, not failed"
 else
     echo "# note: this cloister serve has no audit log wired: audit metrics not checked"
 fi
