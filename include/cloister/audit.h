@@ -104,6 +104,20 @@ enum clst_status clst_audit_append(struct clst_audit *a, const char *members, un
                                    uint64_t *out_seq, struct clst_err *err);
 
 /*
+ * The asynchronous form: queues the record and returns at once (CLST_OK), or refuses at once
+ * (CLST_E_IO when the log has failed or is closing, as clst_audit_append). Once queued, done()
+ * is called exactly once, from another thread, when the record is durable (st CLST_OK, seq its
+ * sequence number) or cannot be (st CLST_E_IO, err says why, as clst_audit_append's). `members`
+ * is copied. A writer thread, started at the first call, leads the batches that such appends
+ * begin. done() must not block for long: it holds up the next batch's callers.
+ */
+typedef void (*clst_audit_done_fn)(void *ctx, enum clst_status st, uint64_t seq,
+                                   const struct clst_err *err);
+enum clst_status clst_audit_append_async(struct clst_audit *a, const char *members,
+                                         unsigned flags, clst_audit_done_fn done, void *ctx,
+                                         struct clst_err *err);
+
+/*
  * Registers the audit observer on `server` (before clst_server_start): `before` appends an
  * "attempt" record and waits for it (no handler runs without a durable attempt) for every
  * operation that may change state; read-only ones (GET; POST …/encrypt, decrypt, sign, verify,

@@ -197,7 +197,28 @@ struct clst_server_observer {
     enum clst_status (*after)(void *ctx, const struct clst_http_request *req, unsigned status,
                               struct clst_err *err);
     void *ctx;
+    /*
+     * Optional asynchronous forms, for steps that wait for something slow (the audit log's
+     * sync) without holding a server thread. When set, the server calls them instead of
+     * before/after once the whole request has been read (an answer decided earlier, e.g. a 413
+     * before the body, still goes through `after`, which must then be set too). Each either
+     * finishes at once (returns false, result in *out_st and err), or calls
+     * clst_http_request_defer(req), hands the request to another thread and returns true; that
+     * thread then calls clst_http_request_resume(req, st, err) exactly once (possibly before
+     * this returns), and the server goes on with the next step in one of its own threads.
+     */
+    bool (*before_async)(void *ctx, struct clst_http_request *req, enum clst_status *out_st,
+                         struct clst_err *err);
+    bool (*after_async)(void *ctx, struct clst_http_request *req, unsigned status,
+                        enum clst_status *out_st, struct clst_err *err);
 };
+
+/* Suspends the request's connection; only inside before_async/after_async (see above). */
+void clst_http_request_defer(struct clst_http_request *req);
+/* Ends a deferred step with its result (err may be NULL when st is CLST_OK); from any thread,
+ * exactly once per clst_http_request_defer(). The request must not be touched afterwards. */
+void clst_http_request_resume(struct clst_http_request *req, enum clst_status st,
+                              const struct clst_err *err);
 
 #define CLST_SERVER_OBSERVERS_MAX 4
 #define CLST_HTTP_NOTES_MAX       16  /* notes per request */

@@ -52,6 +52,10 @@ struct waiter {
     bool reserved; /* CLST_AUDIT_RESERVED */
     bool no_space; /* refused for want of space (not sticky) */
     _Atomic uint32_t state;
+    /* Asynchronous appends (clst_audit_append_async): the waiter and its copy of the members
+     * are on the heap; the leader calls done() instead of waking a thread, then frees it. */
+    clst_audit_done_fn done;
+    void *done_ctx;
 };
 
 static void
@@ -69,6 +73,9 @@ futex_wake(_Atomic uint32_t *word)
 struct clst_audit {
     pthread_mutex_t lock;
     pthread_cond_t idle; /* close waits here for the last batch */
+    pthread_cond_t work; /* the writer thread waits here (asynchronous appends only) */
+    pthread_t thread;
+    bool thread_started, thread_stop;
     struct waiter *head, *tail;
     uint64_t queued;
     bool stop, failed;
@@ -324,6 +331,47 @@ write_batch(struct clst_audit *a, struct waiter *list, char *msg, size_t cap)
 }
 
 /*
+ * After a batch (lock held, no batch in flight): the next batch is led by the first waiter queued
+ * meanwhile when it is a thread waiting in clst_audit_append, by the writer thread when it is an
+ * asynchronous append; with nothing queued, close may go on.
+ */
+static void
+hand_off(struct clst_audit *a)
+{
+    if (a->head == NULL) {
+        pthread_cond_broadcast(&a->idle);
+    } else if (a->head->done != NULL) {
+        pthread_cond_signal(&a->work);
+    } else {
+        atomic_store_explicit(&a->head->state, W_LEAD, memory_order_release);
+        futex_wake(&a->head->state); /* under the lock: it cannot have finished */
+    }
+}
+
+static enum clst_status refuse(struct clst_audit *a, struct clst_err *err);
+
+/* Reports an asynchronous append's result to its owner and frees it (lock not held). */
+static void
+finish_async(struct clst_audit *a, struct waiter *w)
+{
+    struct clst_err err;
+    clst_err_clear(&err);
+    enum clst_status st = w->st;
+    if (st != CLST_OK && w->no_space) {
+        st = clst_err_set(&err, CLST_E_IO,
+                          "the audit log's file system is full, so the service makes no change "
+                          "it cannot record; nothing was done: free space in %s and retry",
+                          a->dir);
+    } else if (st != CLST_OK) {
+        pthread_mutex_lock(&a->lock); /* fail_msg */
+        st = refuse(a, &err);
+        pthread_mutex_unlock(&a->lock);
+    }
+    w->done(w->done_ctx, st, st == CLST_OK ? w->seq : 0, &err);
+    free(w);
+}
+
+/*
  * Writes everything queued as one batch. Called with the lock held and `writing` false; returns
  * with the lock held, every waiter of the batch finished, and the lead handed to the first waiter
  * queued meanwhile (or `idle` signalled when there is none).
@@ -388,18 +436,30 @@ lead_batch(struct clst_audit *a)
         a->stats.last_seq = a->seq;
     }
     a->writing = false;
-    if (a->head != NULL) {
-        atomic_store_explicit(&a->head->state, W_LEAD, memory_order_release);
-        futex_wake(&a->head->state); /* under the lock: it cannot have finished */
-    } else {
-        pthread_cond_broadcast(&a->idle);
-    }
+    hand_off(a);
+    struct waiter *async_list = NULL, **async_tail = &async_list;
     for (struct waiter *w = list; w != NULL;) {
         struct waiter *next = w->next; /* w may be gone once it is finished */
         w->st = w->no_space ? CLST_E_IO : st;
-        atomic_store_explicit(&w->state, W_FINISHED, memory_order_release);
-        futex_wake(&w->state);
+        if (w->done != NULL) {
+            w->next = NULL;
+            *async_tail = w;
+            async_tail = &w->next;
+        } else {
+            atomic_store_explicit(&w->state, W_FINISHED, memory_order_release);
+            futex_wake(&w->state);
+        }
         w = next;
+    }
+    if (async_list != NULL) {
+        /* Completions run without the lock: they may resume a connection or append again. */
+        pthread_mutex_unlock(&a->lock);
+        for (struct waiter *w = async_list; w != NULL;) {
+            struct waiter *next = w->next;
+            finish_async(a, w);
+            w = next;
+        }
+        pthread_mutex_lock(&a->lock);
     }
 }
 
@@ -488,6 +548,82 @@ finished:;
     st = refuse(a, err);
     pthread_mutex_unlock(&a->lock);
     return st;
+}
+
+/* The writer thread: leads the batches whose first waiter is an asynchronous append. */
+static void *
+writer_main(void *arg)
+{
+    struct clst_audit *a = arg;
+    pthread_mutex_lock(&a->lock);
+    for (;;) {
+        while (!a->thread_stop && (a->head == NULL || a->writing || a->head->done == NULL)) {
+            pthread_cond_wait(&a->work, &a->lock);
+        }
+        if (a->thread_stop) {
+            break; /* close has waited for every queued append first */
+        }
+        lead_batch(a);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+}
+
+enum clst_status
+clst_audit_append_async(struct clst_audit *a, const char *members, unsigned flags,
+                        clst_audit_done_fn done, void *ctx, struct clst_err *err)
+{
+    if (a == NULL || members == NULL || members[0] == '\0' || done == NULL) {
+        return clst_err_set(err, CLST_E_INVAL, "audit append: members and a callback required");
+    }
+    size_t n = strlen(members);
+    if (n > CLST_AUDIT_LINE_MAX - 512) {
+        return clst_err_set(err, CLST_E_LIMIT, "audit append: the record is too long");
+    }
+    for (const char *p = members; *p != '\0'; p++) {
+        if (*p < 0x20 || *p > 0x7e) {
+            return clst_err_set(err, CLST_E_INVAL,
+                                "audit append: members must be printable ASCII on one line");
+        }
+    }
+    struct waiter *w = calloc(1, sizeof(*w) + n + 1);
+    if (w == NULL) {
+        return clst_err_set(err, CLST_E_NOMEM, "out of memory");
+    }
+    char *copy = (char *)(w + 1);
+    memcpy(copy, members, n + 1);
+    w->members = copy;
+    w->reserved = (flags & CLST_AUDIT_RESERVED) != 0;
+    w->done = done;
+    w->done_ctx = ctx;
+    atomic_init(&w->state, W_WAITING);
+    pthread_mutex_lock(&a->lock);
+    if (a->failed || a->stop) {
+        enum clst_status st = refuse(a, err);
+        pthread_mutex_unlock(&a->lock);
+        free(w);
+        return st;
+    }
+    if (!a->thread_started) {
+        if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
+            pthread_mutex_unlock(&a->lock);
+            free(w);
+            return clst_err_set(err, CLST_E_INTERNAL, "cannot start the audit writer thread");
+        }
+        a->thread_started = true;
+    }
+    if (a->tail != NULL) {
+        a->tail->next = w;
+    } else {
+        a->head = w;
+    }
+    a->tail = w;
+    a->queued++;
+    if (!a->writing && a->head == w) {
+        pthread_cond_signal(&a->work);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return CLST_OK;
 }
 
 void
@@ -645,6 +781,7 @@ audit_free(struct clst_audit *a)
     free(a->dir);
     pthread_mutex_destroy(&a->lock);
     pthread_cond_destroy(&a->idle);
+    pthread_cond_destroy(&a->work);
     free(a);
 }
 
@@ -670,6 +807,7 @@ clst_audit_open(const struct clst_audit_config *cfg, struct clst_audit **out,
     }
     pthread_mutex_init(&a->lock, NULL);
     pthread_cond_init(&a->idle, NULL);
+    pthread_cond_init(&a->work, NULL);
     a->fd = a->dir_fd = -1;
     a->max_size = cfg->max_file_size != 0 ? cfg->max_file_size : CLST_AUDIT_DEFAULT_MAX_SIZE;
     a->every = cfg->checkpoint_every != 0 ? cfg->checkpoint_every
@@ -739,7 +877,12 @@ clst_audit_close(struct clst_audit *a, struct clst_err *err)
     while (a->writing || a->head != NULL) {
         pthread_cond_wait(&a->idle, &a->lock);
     }
+    a->thread_stop = true;
+    pthread_cond_signal(&a->work);
     pthread_mutex_unlock(&a->lock);
+    if (a->thread_started) {
+        pthread_join(a->thread, NULL);
+    }
     if (a->failed) {
         rc = clst_err_set(err, CLST_E_IO,
                           "the audit log failed earlier (%s); no closing checkpoint was written",

@@ -267,52 +267,73 @@ common(const struct clst_http_request *req, const char *type)
     return o;
 }
 
-/* Appends the object's members (its text without the braces) and waits for durability. */
-static enum clst_status
-record(struct clst_audit *a, json_t *o, unsigned flags, uint64_t *out_seq, struct clst_err *err)
+/* The object's members (its text without the braces), malloc'd; NULL when it cannot be built.
+ * Takes the reference to `o`. */
+static char *
+members_text(json_t *o)
 {
     char *text = NULL;
-    enum clst_status st;
-    if (o == NULL || (text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII |
-                                               JSON_PRESERVE_ORDER)) == NULL) {
+    if (o != NULL) {
+        text = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
         json_decref(o);
-        /* Fail closed: a record that cannot even be built is a record that is not durable. */
-        return clst_err_set(err, CLST_E_IO, "the audit record cannot be built (out of memory)");
+    }
+    if (text == NULL) {
+        return NULL;
     }
     size_t n = strlen(text);
     text[n - 1] = '\0'; /* the closing brace */
-    st = clst_audit_append(a, text + 1, flags, out_seq, err);
+    memmove(text, text + 1, n - 1);
+    return text;
+}
+
+/* Fail closed: a record that cannot even be built is a record that is not durable. */
+static enum clst_status
+unbuildable(struct clst_err *err)
+{
+    return clst_err_set(err, CLST_E_IO, "the audit record cannot be built (out of memory)");
+}
+
+/* Appends the object's members and waits for durability. */
+static enum clst_status
+record(struct clst_audit *a, json_t *o, unsigned flags, uint64_t *out_seq, struct clst_err *err)
+{
+    char *text = members_text(o);
+    if (text == NULL) {
+        return unbuildable(err);
+    }
+    enum clst_status st = clst_audit_append(a, text, flags, out_seq, err);
     free(text);
-    json_decref(o);
     return st;
+}
+
+/* Tells `after` that this request's attempt is durable: its outcome may use the reserve, and
+ * names the attempt. */
+static enum clst_status
+note_attempt(const struct clst_http_request *req, uint64_t seq, struct clst_err *err)
+{
+    char text[24];
+    snprintf(text, sizeof(text), "%" PRIu64, seq);
+    if (clst_http_request_note(req, ATTEMPT_NOTE, text) != CLST_OK) {
+        return clst_err_set(err, CLST_E_IO, "the audit observer cannot note the attempt");
+    }
+    return CLST_OK;
 }
 
 static enum clst_status
 before(void *ctx, const struct clst_http_request *req, struct clst_err *err)
 {
     uint64_t seq = 0;
-    char text[24];
     if (skipped(req) || read_only(req)) {
         return CLST_OK;
     }
     enum clst_status st = record(ctx, common(req, "attempt"), 0, &seq, err);
-    if (st == CLST_OK) {
-        /* Tells `after` that this request's attempt is durable: its outcome may use the
-         * reserve, and names the attempt. */
-        snprintf(text, sizeof(text), "%" PRIu64, seq);
-        if (clst_http_request_note(req, ATTEMPT_NOTE, text) != CLST_OK) {
-            return clst_err_set(err, CLST_E_IO, "the audit observer cannot note the attempt");
-        }
-    }
-    return st;
+    return st == CLST_OK ? note_attempt(req, seq, err) : st;
 }
 
-static enum clst_status
-after(void *ctx, const struct clst_http_request *req, unsigned status, struct clst_err *err)
+/* The outcome record's object (NULL when it cannot be built) and the attempt's seq (0: none). */
+static json_t *
+outcome(const struct clst_http_request *req, unsigned status, uint64_t *out_attempt_seq)
 {
-    if (skipped(req)) {
-        return CLST_OK;
-    }
     json_t *o = common(req, "outcome");
     json_t *notes = json_object();
     const char *decision = clst_http_request_note_get(req, "release.decision");
@@ -343,10 +364,17 @@ after(void *ctx, const struct clst_http_request *req, unsigned status, struct cl
         json_decref(o);
         o = NULL;
     }
-    enum clst_status st =
-        record(ctx, o, attempt_seq != 0 ? CLST_AUDIT_RESERVED : 0u, NULL, err);
+    *out_attempt_seq = attempt_seq;
+    return o;
+}
+
+/* An outcome that could not be made durable after an attempt that was: say that the handler
+ * may have acted, so that the client and the operator know. */
+static enum clst_status
+outcome_failed(const struct clst_http_request *req, enum clst_status st, uint64_t attempt_seq,
+               unsigned status, struct clst_err *err)
+{
     if (st != CLST_OK && attempt_seq != 0 && status < 500) {
-        /* The handler may have acted: say so, so that the client and the operator know. */
         clst_err_set(err, CLST_E_IO,
                      "the outcome of request %s could not be recorded in the audit log, so it is "
                      "not confirmed (it may have taken effect); the service refuses requests until "
@@ -356,12 +384,117 @@ after(void *ctx, const struct clst_http_request *req, unsigned status, struct cl
     return st;
 }
 
+static enum clst_status
+after(void *ctx, const struct clst_http_request *req, unsigned status, struct clst_err *err)
+{
+    uint64_t attempt_seq = 0;
+    if (skipped(req)) {
+        return CLST_OK;
+    }
+    json_t *o = outcome(req, status, &attempt_seq);
+    enum clst_status st =
+        record(ctx, o, attempt_seq != 0 ? CLST_AUDIT_RESERVED : 0u, NULL, err);
+    return outcome_failed(req, st, attempt_seq, status, err);
+}
+
+/* ---- the asynchronous forms: the request waits suspended, not in a server thread ---------- */
+
+struct pending {
+    struct clst_http_request *req;
+    uint64_t attempt_seq; /* after: the attempt's seq (0: none) */
+    unsigned status;      /* after: the answer's status */
+    bool is_before;
+};
+
+static void
+pending_done(void *ctx, enum clst_status st, uint64_t seq, const struct clst_err *aerr)
+{
+    struct pending *p = ctx;
+    struct clst_err err;
+    clst_err_clear(&err);
+    if (aerr != NULL) {
+        err = *aerr;
+    }
+    if (p->is_before && st == CLST_OK) {
+        st = note_attempt(p->req, seq, &err);
+    } else if (!p->is_before) {
+        st = outcome_failed(p->req, st, p->attempt_seq, p->status, &err);
+    }
+    struct clst_http_request *req = p->req;
+    free(p);
+    clst_http_request_resume(req, st, &err);
+}
+
+/* Queues the record and suspends the request until it is durable (always returns true). */
+static bool
+defer_record(struct clst_audit *a, struct clst_http_request *req, char *text, unsigned flags,
+             struct pending *p)
+{
+    struct clst_err err;
+    clst_err_clear(&err);
+    clst_http_request_defer(req);
+    enum clst_status st = clst_audit_append_async(a, text, flags, pending_done, p, &err);
+    free(text);
+    if (st != CLST_OK) {
+        pending_done(p, st, 0, &err); /* refused at once: resume with the refusal */
+    }
+    return true;
+}
+
+static bool
+before_async(void *ctx, struct clst_http_request *req, enum clst_status *out_st,
+             struct clst_err *err)
+{
+    *out_st = CLST_OK;
+    if (skipped(req) || read_only(req)) {
+        return false;
+    }
+    char *text = members_text(common(req, "attempt"));
+    struct pending *p = calloc(1, sizeof(*p));
+    if (text == NULL || p == NULL) {
+        free(text);
+        free(p);
+        *out_st = unbuildable(err);
+        return false;
+    }
+    p->req = req;
+    p->is_before = true;
+    return defer_record(ctx, req, text, 0, p);
+}
+
+static bool
+after_async(void *ctx, struct clst_http_request *req, unsigned status, enum clst_status *out_st,
+            struct clst_err *err)
+{
+    uint64_t attempt_seq = 0;
+    *out_st = CLST_OK;
+    if (skipped(req)) {
+        return false;
+    }
+    char *text = members_text(outcome(req, status, &attempt_seq));
+    struct pending *p = calloc(1, sizeof(*p));
+    if (text == NULL || p == NULL) {
+        free(text);
+        free(p);
+        *out_st = outcome_failed(req, unbuildable(err), attempt_seq, status, err);
+        return false;
+    }
+    p->req = req;
+    p->attempt_seq = attempt_seq;
+    p->status = status;
+    return defer_record(ctx, req, text, attempt_seq != 0 ? CLST_AUDIT_RESERVED : 0u, p);
+}
+
 enum clst_status
 clst_audit_observe(struct clst_audit *a, struct clst_server *server, struct clst_err *err)
 {
     if (a == NULL || server == NULL) {
         return clst_err_set(err, CLST_E_INVAL, "audit observe: log and server required");
     }
-    struct clst_server_observer obs = {before, after, a};
+    struct clst_server_observer obs = {.before = before,
+                                       .after = after,
+                                       .ctx = a,
+                                       .before_async = before_async,
+                                       .after_async = after_async};
     return clst_server_observer_add(server, &obs, err);
 }

@@ -44,8 +44,8 @@ usage(void)
            "); HOST is\n"
            "                             an IP address or localhost, IPv6 as [ADDR]:PORT; port 0\n"
            "                             picks a free port (also written to DIR/serve.port)\n"
-           "  --threads N                worker threads (default: 32 with the audit log, whose\n"
-           "                             syncs requests wait for, else 2 x CPUs; at most %u)\n"
+           "  --threads N                worker threads (default 2 x CPUs, at most %u; a request\n"
+           "                             waiting for its audit record holds none of them)\n"
            "  --max-body BYTES           request body cap, larger bodies get 413 (default %u)\n"
            "  --max-connections N        simultaneous connections (default %u)\n"
            "  --idle-timeout SECONDS     close idle connections after this (default %u)\n"
@@ -129,7 +129,6 @@ usage(void)
 }
 
 #define MAX_SIM_ROOTS 8
-#define AUDIT_DEFAULT_THREADS 32 /* worker threads when the audit log is on and --threads unset */
 
 struct serve_opts {
     const char *data;
@@ -784,11 +783,6 @@ cmd_serve(int argc, char **argv)
             goto out;
         }
         printf("audit log: %s (public key %s)\n", adir, apub);
-        /* A worker waits for its request's record to be durable; with more workers more
-         * requests share each sync (group commit). */
-        if (o.cfg.thread_count == 0) {
-            o.cfg.thread_count = AUDIT_DEFAULT_THREADS;
-        }
     } else {
         fprintf(stderr, "cloister serve: WARNING: --no-audit: requests are NOT recorded "
                         "(benchmark comparison only)\n");

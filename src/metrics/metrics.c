@@ -1078,7 +1078,7 @@ clst_metrics_register(struct clst_metrics *m, struct clst_server *server, bool p
         .handler = handle_metrics,
         .ctx = m,
     };
-    struct clst_server_observer obs = {NULL, observer_after, m};
+    struct clst_server_observer obs = {.after = observer_after, .ctx = m};
     if ((rc = clst_server_route_add(server, &route, err)) != CLST_OK ||
         (rc = clst_server_observer_add(server, &obs, err)) != CLST_OK ||
         (rc = clst_metrics_collector_add(m, collect_server, server, err)) != CLST_OK) {

@@ -17,6 +17,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -75,9 +76,27 @@ struct clst_server {
     bool started;
     atomic_bool stopping;
     atomic_uint in_flight;
+    unsigned deferred; /* requests suspended for a deferred observer step (lock) */
+    bool allow_defer;  /* an observer has asynchronous steps: MHD_ALLOW_SUSPEND_RESUME */
+    /* Request ids: a random 64-bit prefix drawn at start, then a counter (unique within the
+     * process, not guessable across restarts; they label logs and records, they grant nothing). */
+    uint64_t id_prefix;
+    atomic_uint_fast64_t id_next;
     pthread_mutex_t lock; /* guards drained-signalling and last_error */
     pthread_cond_t drained;
     char last_error[256]; /* the last message MHD logged, for start-up failures */
+};
+
+struct clst_http_response {
+    unsigned status;
+    bool set;
+    json_t *json;
+    uint8_t *raw;
+    size_t raw_size;
+    char *content_type;
+    size_t header_count;
+    char *header_name[CLST_HTTP_HEADER_MAX];
+    char *header_value[CLST_HTTP_HEADER_MAX];
 };
 
 struct clst_http_request {
@@ -105,22 +124,23 @@ struct clst_http_request {
     struct clst_http_target target;
     struct clst_http_response *pending;
     bool observed; /* the observers' `after` ran */
+    /* Observer steps (before, after) may be deferred: the connection is suspended until another
+     * thread calls clst_http_request_resume(); the next call continues at phase_i + 1. */
+    struct MHD_Connection *mhd_conn; /* for resuming: valid while the request lives */
+    enum { PH_NONE, PH_BEFORE, PH_AFTER } phase;
+    size_t phase_i;
+    bool deferred; /* clst_http_request_defer() was called in the current step */
+    bool complete; /* the whole request has been read (the final call): steps may be deferred */
+    enum clst_status resume_st;
+    struct clst_err resume_err;
+    struct clst_http_response held; /* the answer while the `after` steps run */
+    bool after_refused;
+    struct clst_err after_first;
     size_t note_count;
     char note_key[CLST_HTTP_NOTES_MAX][CLST_HTTP_NOTE_KEY_MAX + 1];
     char *note_value[CLST_HTTP_NOTES_MAX];
 };
 
-struct clst_http_response {
-    unsigned status;
-    bool set;
-    json_t *json;
-    uint8_t *raw;
-    size_t raw_size;
-    char *content_type;
-    size_t header_count;
-    char *header_name[CLST_HTTP_HEADER_MAX];
-    char *header_value[CLST_HTTP_HEADER_MAX];
-};
 
 /* ---- responses ------------------------------------------------------------------------------ */
 
@@ -619,9 +639,78 @@ make_mhd_response(const struct clst_http_response *resp, const char **content_ty
 static enum MHD_Result send_response_now(struct clst_http_request *req,
                                          const struct clst_http_response *resp);
 
-/* Runs the observers' `after`, then sends `resp` (or a 503 when an observer refused). */
+/* Sends the held answer, or a 503 when an `after` step refused it; frees the held answer. */
 static enum MHD_Result
-send_response(struct clst_http_request *req, const struct clst_http_response *resp)
+send_held(struct clst_http_request *req)
+{
+    enum MHD_Result ret;
+    if (!req->after_refused) {
+        ret = send_response_now(req, &req->held);
+        response_reset(&req->held);
+        return ret;
+    }
+    const struct clst_err *first = &req->after_first;
+    clst_log_error("request %s: %s %s answered 503 after its %u: %s", req->id, req->method_name,
+                   req->path, req->held.status,
+                   first->msg[0] != '\0' ? first->msg : "observer failed");
+    response_reset(&req->held);
+    struct clst_http_response alt;
+    memset(&alt, 0, sizeof(alt));
+    clst_http_response_error(&alt, 503, CLST_HTTP_CODE_SERVICE_UNAVAILABLE, "%s",
+                             first->msg[0] != '\0' ? first->msg
+                                                    : "the service cannot record this request");
+    ret = send_response_now(req, &alt);
+    response_reset(&alt);
+    return ret;
+}
+
+static void
+after_result(struct clst_http_request *req, enum clst_status st, const struct clst_err *err)
+{
+    if (st != CLST_OK && !req->after_refused) {
+        req->after_refused = true;
+        req->after_first = *err;
+    }
+}
+
+/*
+ * Runs the observers' `after` steps from `from` on, then sends the held answer. With can_defer
+ * (the whole request has been read) an asynchronous step may suspend the request: MHD_YES, and
+ * the call after clst_http_request_resume() continues here.
+ */
+static enum MHD_Result
+run_after(struct clst_http_request *req, size_t from, bool can_defer)
+{
+    struct clst_server *s = req->server;
+    for (size_t i = from; i < s->observer_count; i++) {
+        const struct clst_server_observer *o = &s->observers[i];
+        struct clst_err err;
+        enum clst_status st = CLST_OK;
+        clst_err_clear(&err);
+        if (can_defer && o->after_async != NULL) {
+            req->phase = PH_AFTER;
+            req->phase_i = i;
+            req->deferred = false;
+            if (o->after_async(o->ctx, req, req->held.status, &st, &err)) {
+                return MHD_YES; /* suspended; nothing more may touch req in this call */
+            }
+            req->phase = PH_NONE;
+        } else if (o->after != NULL) {
+            st = o->after(o->ctx, req, req->held.status, &err);
+        } else {
+            continue;
+        }
+        after_result(req, st, &err);
+    }
+    return send_held(req);
+}
+
+/*
+ * Runs the observers' `after`, then sends `resp` (or a 503 when an observer refused). Takes
+ * `resp`'s contents (it is left empty).
+ */
+static enum MHD_Result
+send_response(struct clst_http_request *req, struct clst_http_response *resp, bool can_defer)
 {
     struct clst_server *s = req->server;
     if (req->observed || s->observer_count == 0) {
@@ -629,33 +718,9 @@ send_response(struct clst_http_request *req, const struct clst_http_response *re
     }
     req->observed = true;
     req->status = resp->status;
-    struct clst_err err, first;
-    clst_err_clear(&first);
-    bool refused = false;
-    for (size_t i = 0; i < s->observer_count; i++) {
-        if (s->observers[i].after == NULL) {
-            continue;
-        }
-        clst_err_clear(&err);
-        if (s->observers[i].after(s->observers[i].ctx, req, resp->status, &err) != CLST_OK &&
-            !refused) {
-            refused = true;
-            first = err;
-        }
-    }
-    if (!refused) {
-        return send_response_now(req, resp);
-    }
-    clst_log_error("request %s: %s %s answered 503 after its %u: %s", req->id, req->method_name,
-                   req->path, resp->status, first.msg[0] != '\0' ? first.msg : "observer failed");
-    struct clst_http_response alt;
-    memset(&alt, 0, sizeof(alt));
-    clst_http_response_error(&alt, 503, CLST_HTTP_CODE_SERVICE_UNAVAILABLE, "%s",
-                             first.msg[0] != '\0' ? first.msg
-                                                  : "the service cannot record this request");
-    enum MHD_Result ret = send_response_now(req, &alt);
-    response_reset(&alt);
-    return ret;
+    req->held = *resp;
+    memset(resp, 0, sizeof(*resp));
+    return run_after(req, 0, can_defer);
 }
 
 static enum MHD_Result
@@ -740,7 +805,7 @@ send_error(struct clst_http_request *req, unsigned status, const char *code, con
             return MHD_YES;
         }
     }
-    enum MHD_Result ret = send_response(req, &resp);
+    enum MHD_Result ret = send_response(req, &resp, req->complete);
     response_reset(&resp);
     return ret;
 }
@@ -784,11 +849,11 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
     struct clst_server *s = cls;
     struct clst_http_request *req = calloc(1, sizeof(*req));
-    uint8_t rnd[16];
     if (req == NULL) {
         return NULL; /* on_request then closes the connection */
     }
     req->server = s;
+    req->mhd_conn = conn;
     req->t0 = clst_monotonic_ns();
     snprintf(req->method_name, sizeof(req->method_name), "-");
     clst_buf_init_secret(&req->body, s->max_body);
@@ -806,10 +871,8 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     }
     memcpy(req->path, uri, p);
     req->path[p] = '\0';
-    if (clst_random(rnd, sizeof(rnd)) != CLST_OK ||
-        clst_hex_to_str(rnd, sizeof(rnd), req->id, sizeof(req->id)) != CLST_OK) {
-        snprintf(req->id, sizeof(req->id), "%032x", 0u);
-    }
+    snprintf(req->id, sizeof(req->id), "%016" PRIx64 "%016" PRIx64, s->id_prefix,
+             (uint64_t)atomic_fetch_add(&s->id_next, 1));
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     snprintf(req->client, sizeof(req->client), "unknown");
@@ -1085,6 +1148,8 @@ map_status(enum clst_status rc, const struct clst_err *err, struct clst_http_req
 }
 
 /* Last call: the whole body is here. */
+static enum MHD_Result run_before(struct clst_http_request *req, size_t from);
+
 static enum MHD_Result
 finish(struct clst_http_request *req)
 {
@@ -1101,24 +1166,29 @@ finish(struct clst_http_request *req)
         return send_error(req, 503, CLST_HTTP_CODE_SERVICE_UNAVAILABLE,
                           "the server is out of memory; retry later");
     }
+    return run_before(req, 0);
+}
+
+/* A `before` step refused: 503, the handler does not run. */
+static enum MHD_Result
+before_refused(struct clst_http_request *req, const struct clst_err *err)
+{
+    clst_log_error("request %s: %s %s refused before the handler: %s", req->id, req->method_name,
+                   req->match.route->def.pattern,
+                   err->msg[0] != '\0' ? err->msg : "observer failed");
+    return send_error(req, 503, CLST_HTTP_CODE_SERVICE_UNAVAILABLE, "%s",
+                      err->msg[0] != '\0' ? err->msg : "the service cannot record this request");
+}
+
+/* Runs the handler and sends its answer through the `after` steps. */
+static enum MHD_Result
+run_handler(struct clst_http_request *req)
+{
     struct clst_http_response resp;
     struct clst_err err;
     memset(&resp, 0, sizeof(resp));
     clst_err_clear(&err);
     const struct clst_route *route = req->match.route;
-    for (size_t i = 0; i < s->observer_count; i++) {
-        if (s->observers[i].before == NULL) {
-            continue;
-        }
-        if (s->observers[i].before(s->observers[i].ctx, req, &err) != CLST_OK) {
-            clst_log_error("request %s: %s %s refused before the handler: %s", req->id,
-                           req->method_name, route->def.pattern,
-                           err.msg[0] != '\0' ? err.msg : "observer failed");
-            return send_error(req, 503, CLST_HTTP_CODE_SERVICE_UNAVAILABLE, "%s",
-                              err.msg[0] != '\0' ? err.msg
-                                                 : "the service cannot record this request");
-        }
-    }
     enum clst_status rc = route->def.handler(route->def.ctx, req, &resp, &err);
     if (rc != CLST_OK) {
         map_status(rc, &err, req, &resp);
@@ -1129,9 +1199,88 @@ finish(struct clst_http_request *req)
         clst_http_response_error(&resp, 500, CLST_HTTP_CODE_INTERNAL,
                                  "internal error (request id %s); see the server log", req->id);
     }
-    enum MHD_Result ret = send_response(req, &resp);
+    enum MHD_Result ret = send_response(req, &resp, true);
     response_reset(&resp);
     return ret;
+}
+
+/* Runs the observers' `before` steps from `from` on (each may suspend the request), then the
+ * handler. */
+static enum MHD_Result
+run_before(struct clst_http_request *req, size_t from)
+{
+    struct clst_server *s = req->server;
+    for (size_t i = from; i < s->observer_count; i++) {
+        const struct clst_server_observer *o = &s->observers[i];
+        struct clst_err err;
+        enum clst_status st = CLST_OK;
+        clst_err_clear(&err);
+        if (o->before_async != NULL) {
+            req->phase = PH_BEFORE;
+            req->phase_i = i;
+            req->deferred = false;
+            if (o->before_async(o->ctx, req, &st, &err)) {
+                return MHD_YES; /* suspended; nothing more may touch req in this call */
+            }
+            req->phase = PH_NONE;
+        } else if (o->before != NULL) {
+            st = o->before(o->ctx, req, &err);
+        } else {
+            continue;
+        }
+        if (st != CLST_OK) {
+            return before_refused(req, &err);
+        }
+    }
+    return run_handler(req);
+}
+
+/* The call after clst_http_request_resume(): the deferred step's result, then the rest. */
+static enum MHD_Result
+continue_deferred(struct clst_http_request *req)
+{
+    size_t i = req->phase_i;
+    bool before = req->phase == PH_BEFORE;
+    req->phase = PH_NONE;
+    if (before) {
+        return req->resume_st != CLST_OK ? before_refused(req, &req->resume_err)
+                                         : run_before(req, i + 1);
+    }
+    after_result(req, req->resume_st, &req->resume_err);
+    return run_after(req, i + 1, true);
+}
+
+void
+clst_http_request_defer(struct clst_http_request *req)
+{
+    struct clst_server *s = req->server;
+    req->deferred = true;
+    pthread_mutex_lock(&s->lock);
+    s->deferred++;
+    pthread_mutex_unlock(&s->lock);
+    MHD_suspend_connection(req->conn);
+}
+
+void
+clst_http_request_resume(struct clst_http_request *req, enum clst_status st,
+                         const struct clst_err *err)
+{
+    struct clst_server *s = req->server;
+    req->resume_st = st;
+    if (err != NULL) {
+        req->resume_err = *err;
+    } else {
+        clst_err_clear(&req->resume_err);
+    }
+    if (st != CLST_OK && req->resume_err.msg[0] == '\0') {
+        clst_err_set(&req->resume_err, st, "the service cannot record this request");
+    }
+    MHD_resume_connection(req->mhd_conn);
+    pthread_mutex_lock(&s->lock);
+    if (--s->deferred == 0) {
+        pthread_cond_broadcast(&s->drained);
+    }
+    pthread_mutex_unlock(&s->lock);
 }
 
 static enum MHD_Result
@@ -1150,6 +1299,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     if (!req->started) {
         req->started = true;
         ret = begin(req, method);
+    } else if (req->phase != PH_NONE) {
+        *upload_data_size = 0; /* steps are deferred only once the whole request is read */
+        ret = continue_deferred(req);
     } else if (req->responded) {
         *upload_data_size = 0; /* answered early; drop whatever MHD still hands us */
         ret = MHD_YES;
@@ -1161,8 +1313,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
             ret = take_body(req, upload_data, upload_data_size);
         }
     } else if (req->has_pending) {
-        ret = send_response(req, req->pending);
+        req->complete = true;
+        ret = send_response(req, req->pending, true);
     } else {
+        req->complete = true;
         ret = finish(req);
     }
     req->conn = NULL;
@@ -1295,6 +1449,19 @@ clst_server_new(const struct clst_server_config *cfg, struct clst_server **out,
     sync_ready = true;
     atomic_init(&s->stopping, false);
     atomic_init(&s->in_flight, 0);
+    atomic_init(&s->id_next, 1);
+    {
+        uint8_t rnd[8];
+        if (clst_random(rnd, sizeof(rnd)) != CLST_OK) {
+            pthread_cond_destroy(&s->drained);
+            pthread_mutex_destroy(&s->lock);
+            free(s);
+            return clst_err_set(err, CLST_E_INTERNAL, "no randomness for request ids");
+        }
+        for (size_t i = 0; i < sizeof(rnd); i++) {
+            s->id_prefix = (s->id_prefix << 8) | rnd[i];
+        }
+    }
     s->port = cfg->port;
     s->ipv6 = ipv6;
     s->threads = cfg->thread_count ? cfg->thread_count : default_threads();
@@ -1380,6 +1547,10 @@ clst_server_observer_add(struct clst_server *s, const struct clst_server_observe
     if (s == NULL || observer == NULL || (observer->before == NULL && observer->after == NULL)) {
         return clst_err_set(err, CLST_E_INVAL, "an observer needs a before or an after function");
     }
+    if (observer->after_async != NULL && observer->after == NULL) {
+        /* Answers decided before the whole request is read cannot wait suspended. */
+        return clst_err_set(err, CLST_E_INVAL, "an observer with after_async needs after too");
+    }
     if (s->started) {
         return clst_err_set(err, CLST_E_INVAL, "observers must be added before the server starts");
     }
@@ -1387,6 +1558,9 @@ clst_server_observer_add(struct clst_server *s, const struct clst_server_observe
         return clst_err_set(err, CLST_E_LIMIT, "at most %d observers", CLST_SERVER_OBSERVERS_MAX);
     }
     s->observers[s->observer_count++] = *observer;
+    if (observer->before_async != NULL || observer->after_async != NULL) {
+        s->allow_defer = true;
+    }
     return CLST_OK;
 }
 
@@ -1421,6 +1595,9 @@ clst_server_start(struct clst_server *s, struct clst_err *err)
         sa = (struct sockaddr *)&in4;
     }
     unsigned flags = MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    if (s->allow_defer) {
+        flags |= MHD_ALLOW_SUSPEND_RESUME;
+    }
     /* epoll: also MHD_USE_TURBO (read and write before asking the event loop whether the
      * socket is ready): bench_attest measured 62.7% -> 75.5% of the P-384 verify rate per
      * server thread with it, back to back on an idle machine. */
@@ -1502,6 +1679,11 @@ clst_server_stop(struct clst_server *s, unsigned drain_timeout_ms, struct clst_e
         }
     }
     unsigned left = atomic_load(&s->in_flight);
+    /* A suspended request is resumed by another thread (the audit log's); its connection must
+     * outlive that, so wait for those whatever the deadline (they end when the disk answers). */
+    while (s->deferred > 0) {
+        pthread_cond_wait(&s->drained, &s->lock);
+    }
     pthread_mutex_unlock(&s->lock);
     if (left > 0) {
         rc = clst_err_set(err, CLST_E_LIMIT,
@@ -1521,6 +1703,11 @@ clst_server_free(struct clst_server *s)
     }
     if (s->daemon != NULL) {
         atomic_store(&s->stopping, true);
+        pthread_mutex_lock(&s->lock);
+        while (s->deferred > 0) {
+            pthread_cond_wait(&s->drained, &s->lock);
+        }
+        pthread_mutex_unlock(&s->lock);
         MHD_stop_daemon(s->daemon);
         s->daemon = NULL;
     }

@@ -367,6 +367,156 @@ test_group_commit(void **state)
     assert_int_equal(v.records, 1 + THREADS * PER_THREAD + THREADS * PER_THREAD / 50 + 1);
 }
 
+/* ---- asynchronous appends (what cloister serve uses) ------------------------------------- */
+
+#define ASYNC_N 300
+
+struct async_box {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done, ok, failed;
+    uint64_t seqs[ASYNC_N];
+    char last_msg[CLST_ERR_MSG_SIZE];
+    pthread_t appender; /* the thread that queued (callbacks must come from another) */
+    int same_thread;
+};
+
+struct async_ticket {
+    struct async_box *box;
+    int index;
+};
+
+static void
+async_done(void *ctx, enum clst_status st, uint64_t seq, const struct clst_err *err)
+{
+    struct async_ticket *t = ctx;
+    struct async_box *b = t->box;
+    pthread_mutex_lock(&b->lock);
+    if (pthread_equal(pthread_self(), b->appender)) {
+        b->same_thread++;
+    }
+    if (st == CLST_OK) {
+        b->ok++;
+        b->seqs[t->index] = seq;
+    } else {
+        b->failed++;
+        snprintf(b->last_msg, sizeof(b->last_msg), "%s", err != NULL ? err->msg : "");
+    }
+    b->done++;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+}
+
+static void
+box_init(struct async_box *b)
+{
+    memset(b, 0, sizeof(*b));
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_cond_init(&b->cond, NULL);
+    b->appender = pthread_self();
+}
+
+static void
+box_wait(struct async_box *b, int n)
+{
+    pthread_mutex_lock(&b->lock);
+    while (b->done < n) {
+        pthread_cond_wait(&b->cond, &b->lock);
+    }
+    pthread_mutex_unlock(&b->lock);
+}
+
+static void
+box_cleanup(struct async_box *b)
+{
+    pthread_mutex_destroy(&b->lock);
+    pthread_cond_destroy(&b->cond);
+}
+
+/* Asynchronous appends, interleaved with threads appending synchronously: every one completes
+ * once, from the writer thread, with its own seq; they share syncs; the chain verifies. */
+static void
+test_async_append(void **state)
+{
+    struct fx *f = *state;
+    struct clst_audit_verify v;
+    struct clst_err err;
+    struct async_box box;
+    struct async_ticket tickets[ASYNC_N];
+    struct worker w[2];
+    pthread_t t[2];
+    struct clst_audit *a = open_log(f, 0, 0);
+    assert_non_null(a);
+    box_init(&box);
+    for (int i = 0; i < 2; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
+        w[i].a = a;
+        assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < ASYNC_N; i++) {
+        char members[80];
+        tickets[i].box = &box;
+        tickets[i].index = i;
+        snprintf(members, sizeof(members), "\"type\":\"outcome\",\"n\":%d", i);
+        assert_int_equal(clst_audit_append_async(a, members, 0, async_done, &tickets[i], &err),
+                         CLST_OK);
+    }
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(w[i].failures, 0);
+    }
+    box_wait(&box, ASYNC_N);
+    assert_int_equal(box.ok, ASYNC_N);
+    assert_int_equal(box.failed, 0);
+    assert_int_equal(box.same_thread, 0);
+    /* Queued in order, so committed in order: the seqs increase. */
+    for (int i = 1; i < ASYNC_N; i++) {
+        assert_true(box.seqs[i] > box.seqs[i - 1]);
+    }
+    struct clst_audit_stats st;
+    clst_audit_stats_get(a, &st);
+    assert_int_equal(st.records, ASYNC_N + 2 * PER_THREAD);
+    fprintf(stderr, "async: %" PRIu64 " records in %" PRIu64 " syncs\n", st.records, st.syncs);
+    assert_true(st.syncs < st.records);
+    /* Bad input is refused at once, and no callback follows. */
+    assert_int_equal(clst_audit_append_async(a, "\"type\":\"x\n\"", 0, async_done, &tickets[0],
+                                             &err),
+                     CLST_E_INVAL);
+    assert_int_equal(clst_audit_append_async(a, "\"type\":\"x\"", 0, NULL, NULL, &err),
+                     CLST_E_INVAL);
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    assert_int_equal(box.done, ASYNC_N);
+    assert_int_equal(verify_dir(f, false, &v), CLST_OK);
+    box_cleanup(&box);
+}
+
+/* close() writes every queued asynchronous record (and calls back) before its checkpoint. */
+static void
+test_async_close_drains(void **state)
+{
+    struct fx *f = *state;
+    struct clst_audit_verify v;
+    struct clst_err err;
+    struct async_box box;
+    struct async_ticket tickets[ASYNC_N];
+    struct clst_audit *a = open_log(f, 0, 0);
+    assert_non_null(a);
+    box_init(&box);
+    for (int i = 0; i < ASYNC_N; i++) {
+        tickets[i].box = &box;
+        tickets[i].index = i;
+        assert_int_equal(clst_audit_append_async(a, "\"type\":\"outcome\"", 0, async_done,
+                                                 &tickets[i], &err),
+                         CLST_OK);
+    }
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    assert_int_equal(box.done, ASYNC_N); /* all called back before close returned */
+    assert_int_equal(box.ok, ASYNC_N);
+    assert_int_equal(verify_dir(f, false, &v), CLST_OK);
+    assert_int_equal(v.records, 1 + ASYNC_N + 1); /* start, the records, the close checkpoint */
+    box_cleanup(&box);
+}
+
 /* In a child: the file may not grow past its size + 600 bytes (write fails with EFBIG). */
 static int
 child_write_fails(struct fx *f)
@@ -403,9 +553,13 @@ child_write_fails(struct fx *f)
     if (failed_at < 1) {
         return 13; /* some records fit, then the write failed */
     }
-    /* Sticky: even a tiny record is refused now. */
+    /* Sticky: even a tiny record is refused now, synchronously or not. */
     if (clst_audit_append(a, "\"type\":\"x\"", 0, NULL, &err) != CLST_E_IO) {
         return 14;
+    }
+    if (clst_audit_append_async(a, "\"type\":\"x\"", 0, async_done, NULL, &err) != CLST_E_IO ||
+        strstr(err.msg, "audit log cannot be written") == NULL) {
+        return 17;
     }
     struct clst_audit_stats st;
     clst_audit_stats_get(a, &st);
@@ -421,6 +575,81 @@ child_write_fails(struct fx *f)
     }
     free(names);
     return 0;
+}
+
+/* In a child: asynchronous appends into a file that cannot grow: the ones whose batch fails are
+ * called back with CLST_E_IO and the reason, none is lost, none is called back twice. */
+static int
+child_async_write_fails(struct fx *f)
+{
+    struct clst_audit *a = open_log(f, 0, 0);
+    struct clst_err err;
+    struct rlimit rl;
+    char **names = NULL;
+    size_t count = 0;
+    struct stat sb;
+    struct async_box box;
+    struct async_ticket tickets[50];
+    int queued = 0;
+    if (a == NULL || clst_audit_list_files(f->logdir, &names, &count, NULL) != CLST_OK ||
+        count != 1 || stat(names[0], &sb) != 0) {
+        return 20;
+    }
+    (void)signal(SIGXFSZ, SIG_IGN);
+    rl.rlim_cur = rl.rlim_max = (rlim_t)sb.st_size + 600;
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) {
+        return 21;
+    }
+    box_init(&box);
+    for (int i = 0; i < 50; i++) {
+        tickets[i].box = &box;
+        tickets[i].index = i;
+        if (clst_audit_append_async(a, "\"type\":\"outcome\",\"op\":\"keys.create\"", 0,
+                                    async_done, &tickets[i], &err) != CLST_OK) {
+            break; /* refused at once: the log has failed already */
+        }
+        queued++;
+        box_wait(&box, queued); /* one at a time, so that some fit before the failure */
+    }
+    if (box.done != queued || box.ok < 1 || box.failed < 1 ||
+        strstr(box.last_msg, "audit log cannot be written") == NULL) {
+        return 22;
+    }
+    struct clst_audit_stats st;
+    clst_audit_stats_get(a, &st);
+    if (!st.failed || st.records != (uint64_t)box.ok) {
+        return 23;
+    }
+    if (clst_audit_close(a, &err) != CLST_E_IO) {
+        return 24;
+    }
+    box_cleanup(&box);
+    for (size_t i = 0; i < count; i++) {
+        free(names[i]);
+    }
+    free(names);
+    return 0;
+}
+
+static void
+test_async_write_failure(void **state)
+{
+    struct fx *f = *state;
+    struct clst_audit_verify v;
+    struct clst_err err;
+    struct clst_audit *a = open_log(f, 0, 0);
+    assert_non_null(a);
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        _exit(child_async_write_fails(f));
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(verify_dir(f, true, &v), CLST_OK); /* the chain on disk is whole */
 }
 
 static void
@@ -566,6 +795,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_failure_is_sticky, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_append, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_close_drains, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_refuses_to_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config_and_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_p384_key, setup, teardown),

@@ -46,6 +46,7 @@ struct fx {
     atomic_int refuse_before; /* 1: `before` refuses */
     atomic_int refuse_after;  /* 1: `after` refuses */
     atomic_int before_calls, after_calls;
+    atomic_int async_steps; /* steps that went through before_async/after_async */
     pthread_mutex_t obs_lock;
     char last_route[64], last_identity[32], last_note[64];
     unsigned last_status;
@@ -1498,8 +1499,63 @@ obs_after(void *ctx, const struct clst_http_request *req, unsigned status, struc
     return CLST_OK;
 }
 
+/* The asynchronous forms: the same checks, with the result delivered 5 ms later by another
+ * thread while the request waits suspended. */
+struct deferred_step {
+    struct clst_http_request *req;
+    enum clst_status st;
+    struct clst_err err;
+};
+
+static void *
+resume_later(void *arg)
+{
+    struct deferred_step *d = arg;
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    clst_http_request_resume(d->req, d->st, &d->err);
+    free(d);
+    return NULL;
+}
+
+static bool
+defer_step(struct fx *f, struct clst_http_request *req, struct deferred_step *d)
+{
+    pthread_t t;
+    atomic_fetch_add(&f->async_steps, 1);
+    d->req = req;
+    clst_http_request_defer(req);
+    assert_int_equal(pthread_create(&t, NULL, resume_later, d), 0);
+    assert_int_equal(pthread_detach(t), 0);
+    return true;
+}
+
+static bool
+obs_before_async(void *ctx, struct clst_http_request *req, enum clst_status *out_st,
+                 struct clst_err *err)
+{
+    (void)out_st;
+    (void)err;
+    struct deferred_step *d = calloc(1, sizeof(*d));
+    assert_non_null(d);
+    d->st = obs_before(ctx, req, &d->err);
+    return defer_step(ctx, req, d);
+}
+
+static bool
+obs_after_async(void *ctx, struct clst_http_request *req, unsigned status,
+                enum clst_status *out_st, struct clst_err *err)
+{
+    (void)out_st;
+    (void)err;
+    struct deferred_step *d = calloc(1, sizeof(*d));
+    assert_non_null(d);
+    d->st = obs_after(ctx, req, status, &d->err);
+    return defer_step(ctx, req, d);
+}
+
 static int
-setup_observed(void **state)
+setup_observed_with(void **state, bool async)
 {
     int rc = setup_io(state, CLST_SERVER_IO_EPOLL);
     if (rc != 0) {
@@ -1516,9 +1572,15 @@ setup_observed(void **state)
         return -1;
     }
     fx_routes(f);
-    struct clst_server_observer o = {obs_before, obs_after, f};
-    struct clst_server_observer none = {NULL, NULL, f};
+    struct clst_server_observer o = {.before = obs_before, .after = obs_after, .ctx = f};
+    struct clst_server_observer none = {.ctx = f};
+    struct clst_server_observer half = {.before = obs_before, .after_async = obs_after_async};
+    if (async) {
+        o.before_async = obs_before_async;
+        o.after_async = obs_after_async;
+    }
     if (clst_server_observer_add(f->server, &none, &err) != CLST_E_INVAL ||
+        clst_server_observer_add(f->server, &half, &err) != CLST_E_INVAL ||
         clst_server_observer_add(f->server, &o, &err) != CLST_OK ||
         clst_server_principal_namer_set(f->server, namer, &err) != CLST_OK ||
         clst_server_start(f->server, &err) != CLST_OK) {
@@ -1529,6 +1591,18 @@ setup_observed(void **state)
     }
     f->port = clst_server_port(f->server);
     return 0;
+}
+
+static int
+setup_observed(void **state)
+{
+    return setup_observed_with(state, false);
+}
+
+static int
+setup_observed_async(void **state)
+{
+    return setup_observed_with(state, true);
 }
 
 static void
@@ -1584,6 +1658,17 @@ test_observers(void **state)
     res_cleanup(&r);
 }
 
+/* The same with deferred steps: every step went through the asynchronous forms (6 requests:
+ * the 4 that reach a handler's route with a before step, all 6 with an after step), and the
+ * answers are the same. */
+static void
+test_observers_async(void **state)
+{
+    struct fx *f = *state;
+    test_observers(state);
+    assert_int_equal(atomic_load(&f->async_steps), 4 + 6);
+}
+
 int
 main(void)
 {
@@ -1593,6 +1678,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_healthz_tls_pinned, setup, teardown),
         cmocka_unit_test_setup_teardown(test_observers, setup_observed, teardown),
+        cmocka_unit_test_setup_teardown(test_observers_async, setup_observed_async, teardown),
         cmocka_unit_test_setup_teardown(test_tls_versions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_found_and_method, setup, teardown),
