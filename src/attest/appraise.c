@@ -42,7 +42,15 @@ attest_default_policy(const struct clst_attest_type *type)
         debug_claim = "aws-nitro-is-debuggable";
         break;
     case CLST_EVIDENCE_AZURE_VTPM:
-        debug_claim = "x-ms-isolation-tee.x-ms-sevsnpvm-is-debuggable";
+        /* SEV-SNP or TDX underneath: each claim exists only for its own kind. */
+        if (json_array_append_new(
+                rules,
+                json_pack("{s:[{s:s, s:b}, {s:s, s:b}]}", "anyOf", "claim",
+                          "x-ms-isolation-tee.x-ms-sevsnpvm-is-debuggable", "equals", 0, "claim",
+                          "x-ms-isolation-tee.tdx_is_debuggable", "equals", 0)) != 0) {
+            json_decref(rules);
+            return NULL;
+        }
         break;
     default: /* a TPM has no debug state */
         break;

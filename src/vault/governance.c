@@ -385,18 +385,19 @@ clst_gov_requires_expiry(const struct clst_vault_governance *g)
 
 struct tee_type {
     const char *type;
-    const char *debug_claim; /* NULL: the type has no debug state in its claims */
+    const char *debug_claim;  /* NULL: the type has no debug state in its claims */
+    const char *debug_claim2; /* another name of the same bit, or NULL */
 };
 
 /* The attestation types Cloister's verifiers produce and their debug claims (src/evidence). */
 static const struct tee_type TEE_TYPES[] = {
-    {"sim", "x-cloister-sim-is-debuggable"},
-    {"sevsnpvm", "x-ms-sevsnpvm-is-debuggable"},
-    {"tdxvm", "tdx_td_attributes_debug"},
-    {"sgx", "x-ms-sgx-is-debuggable"},
-    {"nitro", "aws-nitro-is-debuggable"},
-    {"tpm", NULL},
-    {"azurevm", NULL},
+    {"sim", "x-cloister-sim-is-debuggable", NULL},
+    {"sevsnpvm", "x-ms-sevsnpvm-is-debuggable", NULL},
+    {"tdxvm", "tdx_td_attributes_debug", "tdx_is_debuggable"},
+    {"sgx", "x-ms-sgx-is-debuggable", NULL},
+    {"nitro", "aws-nitro-is-debuggable", NULL},
+    {"tpm", NULL, NULL},
+    {"azurevm", NULL, NULL},
 };
 #define TEE_TYPE_COUNT (sizeof TEE_TYPES / sizeof TEE_TYPES[0])
 
@@ -413,6 +414,7 @@ struct scenario {
     const char *iso; /* a type string, OTHER_TYPE or ABSENT_TYPE */
 };
 
+/* The type's debug claim (its first name), or NULL. */
 static const char *
 debug_claim_of(const char *type)
 {
@@ -427,13 +429,30 @@ debug_claim_of(const char *type)
     return NULL;
 }
 
+/* Whether `claim` is a debug claim of `type`, the type's claims being under `prefix`. */
+static bool
+is_debug_claim(const char *type, const char *claim, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    if (type == OTHER_TYPE || type == ABSENT_TYPE || strncmp(claim, prefix, n) != 0) {
+        return false;
+    }
+    claim += n;
+    for (size_t i = 0; i < TEE_TYPE_COUNT; i++) {
+        const struct tee_type *t = &TEE_TYPES[i];
+        if (strcmp(t->type, type) == 0) {
+            return (t->debug_claim != NULL && strcmp(claim, t->debug_claim) == 0) ||
+                   (t->debug_claim2 != NULL && strcmp(claim, t->debug_claim2) == 0);
+        }
+    }
+    return false;
+}
+
 enum val_kind { V_UNKNOWN, V_MISSING, V_STRING, V_OTHER_STRING, V_TRUE };
 
 static enum val_kind
 value_of(const char *claim, const struct scenario *s, const char **out_str)
 {
-    const char *top_debug = debug_claim_of(s->top);
-    const char *iso_debug = debug_claim_of(s->iso);
     *out_str = NULL;
     if (strcmp(claim, TYPE_CLAIM) == 0) {
         if (s->top == OTHER_TYPE) {
@@ -452,11 +471,7 @@ value_of(const char *claim, const struct scenario *s, const char **out_str)
         *out_str = s->iso;
         return V_STRING;
     }
-    if (top_debug != NULL && strcmp(claim, top_debug) == 0) {
-        return V_TRUE;
-    }
-    if (iso_debug != NULL && strncmp(claim, ISO_PREFIX, strlen(ISO_PREFIX)) == 0 &&
-        strcmp(claim + strlen(ISO_PREFIX), iso_debug) == 0) {
+    if (is_debug_claim(s->top, claim, "") || is_debug_claim(s->iso, claim, ISO_PREFIX)) {
         return V_TRUE;
     }
     /* Anything else (other TEEs' debug claims included: a token from another issuer may carry

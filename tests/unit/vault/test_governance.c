@@ -216,6 +216,21 @@ test_policy_non_debug(void **state)
                 "{\"claim\": \"x-ms-isolation-tee.x-ms-sevsnpvm-is-debuggable\", \"equals\": "
                 "false}"),
          true, NULL},
+        /* an Azure TDX CVM: the TDX debug bit under either of its names */
+        {POLICY("{\"claim\": \"x-ms-attestation-type\", \"equals\": \"azurevm\"},"
+                "{\"claim\": \"x-ms-isolation-tee.x-ms-attestation-type\", \"equals\": "
+                "\"tdxvm\"},"
+                "{\"claim\": \"x-ms-isolation-tee.tdx_is_debuggable\", \"equals\": false}"),
+         true, NULL},
+        {POLICY("{\"claim\": \"x-ms-attestation-type\", \"equals\": \"tdxvm\"},"
+                "{\"claim\": \"tdx_is_debuggable\", \"equals\": false}"),
+         true, NULL},
+        /* the TDX bit does not stand for SEV-SNP's */
+        {POLICY("{\"claim\": \"x-ms-attestation-type\", \"equals\": \"azurevm\"},"
+                "{\"claim\": \"x-ms-isolation-tee.x-ms-attestation-type\", \"equals\": "
+                "\"sevsnpvm\"},"
+                "{\"claim\": \"x-ms-isolation-tee.tdx_is_debuggable\", \"equals\": false}"),
+         false, "x-ms-isolation-tee.x-ms-sevsnpvm-is-debuggable"},
         /* two TEEs, each pinned in its own branch */
         {POLICY("{\"anyOf\": ["
                 "{\"allOf\": [{\"claim\": \"x-ms-attestation-type\", \"equals\": \"sevsnpvm\"},"
