@@ -48,9 +48,11 @@ started=$(date +%s)
 # printed (indented). `cloister` below is the binary under test.
 cloister() { "$CLOISTER" "$@"; }
 n=0
+# Bold headings on a terminal only (NO_COLOR honoured); plain text in logs and pipes.
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
 step() {
     n=$((n + 1))
-    printf '\n\033[1m%d. %s\033[0m\n' "$n" "$*"
+    printf '\n%s%d. %s%s\n' "$bold" "$n" "$*" "$plain"
 }
 say() { printf '   %s\n' "$*"; }
 # Long hex strings (measurements, fingerprints) shortened for the eye.
