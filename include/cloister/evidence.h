@@ -283,6 +283,17 @@ enum clst_status clst_evidence_dcap_collateral_load(const char *dir, struct clst
 #define CLST_AZURE_CLAIM_VMID          "x-ms-azurevm-vmid"
 #define CLST_AZURE_CLAIM_ATTESTED_PCRS "x-ms-azurevm-attested-pcrs"
 
+/*
+ * Which hardware report the evidence's HCL report holds: CLST_EVIDENCE_SEVSNP or
+ * CLST_EVIDENCE_TDX (parse only, nothing verified). A TDX CVM's evidence carries its TD quote
+ * ("td_quote") and is verified with `endorsements` = the Intel DCAP collateral bundle
+ * (clst_evidence_dcap_collateral_load), `tcb_statuses` as for "tdx", against the Intel SGX Root
+ * CA compiled in; an SEV-SNP one with the VCEK chain as above. CLST_E_MALFORMED / CLST_E_LIMIT as
+ * clst_evidence_verify would say for the same bytes.
+ */
+enum clst_status clst_evidence_azure_tee_kind(const uint8_t *evidence, size_t size,
+                                              enum clst_evidence_kind *out, struct clst_err *err);
+
 /* ---- collection through configfs-tsm (Linux; src/evidence/configfs_tsm.c) ------------------- */
 
 /*
@@ -331,5 +342,48 @@ struct clst_tsm_report {
 enum clst_status clst_evidence_tsm_get(const struct clst_tsm_request *req,
                                        struct clst_tsm_report *out, struct clst_err *err);
 void clst_tsm_report_cleanup(struct clst_tsm_report *r);
+
+/* ---- collection through /dev/sev-guest (Linux; src/evidence/sev_guest.c) -------------------- */
+
+/*
+ * The SEV-SNP guest driver's ioctls (<linux/sev-guest.h>): SNP_GET_REPORT (the report) and
+ * SNP_GET_EXT_REPORT (the report and the host's certificate table: VCEK/VLEK, ASK, ARK). The
+ * evidence has the form the configfs-tsm path gives: the 1184-byte ATTESTATION_REPORT, then the
+ * certificate table (empty when the host supplied none), which 'evidence verify --type sevsnp'
+ * and POST /attest/SevSnpVm read as an extended report.
+ */
+#define CLST_SEV_GUEST_DEFAULT_DEV "/dev/sev-guest"
+#define CLST_SEV_GUEST_REPORT_SIZE 1184         /* ATTESTATION_REPORT */
+#define CLST_SEV_GUEST_CERTS_MAX   (32u * 1024) /* the sevsnp verifier's table limit */
+#define CLST_SEV_GUEST_VMPL_MAX    3
+
+struct clst_sev_guest_request {
+    const char *device;                                /* NULL: CLST_SEV_GUEST_DEFAULT_DEV */
+    uint8_t user_data[CLST_EVIDENCE_REPORT_DATA_SIZE]; /* REPORT_DATA, copied exactly */
+    uint32_t vmpl;                                     /* 0..CLST_SEV_GUEST_VMPL_MAX */
+    bool extended; /* SNP_GET_EXT_REPORT: the certificate table too */
+};
+
+struct clst_sev_guest_report {
+    struct clst_buf report; /* CLST_SEV_GUEST_REPORT_SIZE bytes */
+    struct clst_buf certs;  /* the certificate table (page-padded as the host gave it), or empty */
+    uint32_t fw_error;      /* of the last ioctl (0 on success) */
+    uint32_t vmm_error;
+};
+
+/*
+ * One report. CLST_E_NOTFOUND when the device is missing (names it and configfs-tsm),
+ * CLST_E_DENIED when it may not be opened, CLST_E_IO for an ioctl that failed (names the device,
+ * errno, and the firmware / VMM error codes in words), CLST_E_MALFORMED for a response that is
+ * not a report (non-zero status, a report size other than 1184 or larger than the response),
+ * CLST_E_LIMIT when the host's certificate table would exceed CLST_SEV_GUEST_CERTS_MAX,
+ * CLST_E_INVAL for a VMPL above 3. A too-small certificate buffer is retried once with the size
+ * the kernel reports. *out is initialized here and written only on success
+ * (clst_sev_guest_report_cleanup it).
+ */
+enum clst_status clst_evidence_sev_guest_get(const struct clst_sev_guest_request *req,
+                                             struct clst_sev_guest_report *out,
+                                             struct clst_err *err);
+void clst_sev_guest_report_cleanup(struct clst_sev_guest_report *r);
 
 #endif /* CLOISTER_EVIDENCE_H */

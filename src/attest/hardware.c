@@ -378,6 +378,60 @@ not_configured(const struct clst_attest_type *type, const char *how, struct clst
                         type->name, how);
 }
 
+static enum clst_status
+verify_with_dcap_sets(const struct attest_hw *hw, const struct clst_attest_type *type,
+                      enum clst_evidence_kind sets, const char *statuses,
+                      struct clst_evidence_input *in, json_t **out_claims, struct clst_err *err)
+{
+    size_t n = count_sets(hw, sets);
+    if (n == 0) {
+        return not_configured(type,
+                              hw->coll_count == 0
+                                  ? "no Intel DCAP collateral is configured (start the "
+                                    "service with --collateral DIR)"
+                                  : "none of the configured DCAP collateral sets is for "
+                                    "this TEE (tcb_info.json id \"TDX\" for TdxVm, SGX "
+                                    "TCB info for SgxEnclave; TDX collateral for an "
+                                    "AzureVm on TDX)",
+                              err);
+    }
+    in->roots = hw->intel_roots;
+    in->tcb_statuses = statuses;
+    struct clst_err first = {0};
+    size_t tried = 0;
+    enum clst_status first_rc = CLST_E_VERIFY;
+    for (size_t i = 0; i < hw->coll_count; i++) {
+        const struct attest_collateral *c = &hw->coll[i];
+        if (c->kind != sets) {
+            continue;
+        }
+        in->endorsements = c->bundle.data;
+        in->endorsements_size = c->bundle.size;
+        struct clst_err e = {0};
+        enum clst_status rc = clst_evidence_verify(type->kind, in, out_claims, &e);
+        if (rc == CLST_OK) {
+            return CLST_OK;
+        }
+        if (rc == CLST_E_LIMIT || rc == CLST_E_MALFORMED) {
+            /* The quote itself: every set would say the same. */
+            *err = e;
+            return rc;
+        }
+        if (tried++ == 0) {
+            first = e;
+            first_rc = rc;
+        }
+    }
+    *err = first;
+    if (tried > 1) {
+        clst_err_prefix(err,
+                        "no collateral set verified the quote (%zu tried; the first "
+                        "said)",
+                        tried);
+    }
+    return first_rc == CLST_OK ? CLST_E_VERIFY : first_rc;
+}
+
 enum clst_status
 attest_hw_verify(const struct attest_hw *hw, const struct clst_attest_type *type,
                  const struct clst_buf *req_certs, struct clst_evidence_input *in,
@@ -421,64 +475,32 @@ attest_hw_verify(const struct attest_hw *hw, const struct clst_attest_type *type
         }
         in->roots = hw->tpm_roots;
         return clst_evidence_verify(type->kind, in, out_claims, err);
-    case CLST_EVIDENCE_AZURE_VTPM:
-        /* The HCL report carries an SNP report (or a TDX quote) whose chain ends at a
-         * compiled-in AMD root, plus its VCEK chain; the vTPM key is bound by the report. */
+    case CLST_EVIDENCE_AZURE_VTPM: {
+        /* The HCL report carries an SNP report whose chain ends at a compiled-in AMD root (plus
+         * its VCEK chain), or a TDREPORT with its TD quote, verified like TdxVm evidence with the
+         * configured TDX collateral sets; the vTPM key is bound by either. */
+        enum clst_evidence_kind inside = CLST_EVIDENCE_SEVSNP;
+        enum clst_status krc =
+            clst_evidence_azure_tee_kind(in->evidence, in->evidence_size, &inside, err);
+        if (krc != CLST_OK) {
+            return krc;
+        }
+        if (inside == CLST_EVIDENCE_TDX) {
+            /* UpToDate only, enforced here: the AzureVm appraisal policy has no TCB status rule
+             * (its claim is nested under x-ms-isolation-tee). */
+            return verify_with_dcap_sets(hw, type, CLST_EVIDENCE_TDX, NULL, in, out_claims, err);
+        }
         in->roots = hw->amd_roots;
         if (hw->vcek_certs.size > 0) {
             in->endorsements = hw->vcek_certs.data;
             in->endorsements_size = hw->vcek_certs.size;
         }
         return clst_evidence_verify(type->kind, in, out_claims, err);
-    case CLST_EVIDENCE_SGX:
-    case CLST_EVIDENCE_TDX: {
-        size_t n = count_sets(hw, type->kind);
-        if (n == 0) {
-            return not_configured(type,
-                                  hw->coll_count == 0
-                                      ? "no Intel DCAP collateral is configured (start the "
-                                        "service with --collateral DIR)"
-                                      : "none of the configured DCAP collateral sets is for "
-                                        "this TEE (tcb_info.json id \"TDX\" for TdxVm, SGX "
-                                        "TCB info for SgxEnclave)",
-                                  err);
-        }
-        in->roots = hw->intel_roots;
-        in->tcb_statuses = dcap_all_statuses;
-        struct clst_err first = {0};
-        size_t tried = 0;
-        enum clst_status first_rc = CLST_E_VERIFY;
-        for (size_t i = 0; i < hw->coll_count; i++) {
-            const struct attest_collateral *c = &hw->coll[i];
-            if (c->kind != type->kind) {
-                continue;
-            }
-            in->endorsements = c->bundle.data;
-            in->endorsements_size = c->bundle.size;
-            struct clst_err e = {0};
-            enum clst_status rc = clst_evidence_verify(type->kind, in, out_claims, &e);
-            if (rc == CLST_OK) {
-                return CLST_OK;
-            }
-            if (rc == CLST_E_LIMIT || rc == CLST_E_MALFORMED) {
-                /* The quote itself: every set would say the same. */
-                *err = e;
-                return rc;
-            }
-            if (tried++ == 0) {
-                first = e;
-                first_rc = rc;
-            }
-        }
-        *err = first;
-        if (tried > 1) {
-            clst_err_prefix(err,
-                            "no collateral set verified the quote (%zu tried; the first "
-                            "said)",
-                            tried);
-        }
-        return first_rc == CLST_OK ? CLST_E_VERIFY : first_rc;
     }
+    case CLST_EVIDENCE_SGX:
+    case CLST_EVIDENCE_TDX:
+        /* Every status verifies; the appraisal policy's attester_tcb_status rule decides. */
+        return verify_with_dcap_sets(hw, type, type->kind, dcap_all_statuses, in, out_claims, err);
     case CLST_EVIDENCE_SIM:
     default:
         return clst_err_set(err, CLST_E_INTERNAL, "attest_hw_verify: not a hardware type");

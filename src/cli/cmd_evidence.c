@@ -34,72 +34,76 @@ static void
 usage(FILE *f)
 {
     fprintf(
-        f, "usage: cloister evidence verify --type KIND FILE --root ROOT.pem [--time T]\n"
-           "                                [--runtime-data FILE] [--report-data HEX]\n"
-           "                                [--allow-debug] [--json]\n"
-           "       cloister evidence verify --type tdx|sgx FILE --collateral DIR [--time T]\n"
-           "                                [--tcb-status LIST] [--root ROOT.pem] ...\n"
-           "       cloister evidence verify --type sevsnp FILE [--certs DIR|FILE] [--time T]\n"
-           "                                [--allow-migration-agent] [--max-vmpl N]\n"
-           "                                [--min-tcb bl=N,tee=N,snp=N,ucode=N[,fmc=N]] ...\n"
-           "       cloister evidence verify --type nitro FILE [--time T] [--nonce HEX] ...\n"
-           "       cloister evidence verify --type azure-vtpm FILE [--certs VCEK.pem]\n"
-           "                                [--report-data NONCE_HEX] [--time T] ...\n"
-           "       cloister evidence verify --type tpm FILE (--root CA.pem | --ak-pub AK.pem)\n"
-           "                                [--report-data NONCE_HEX] [--allow-sha1] ...\n"
-           "       cloister evidence get --tee tpm|sev-snp|tdx ... (collect; see\n"
-           "                             'cloister evidence get -h')\n"
-           "\n"
-           "Verifies attestation evidence offline, without an attestation service: the signing\n"
-           "certificate must chain to a certificate in ROOT.pem at time T, the signature must\n"
-           "cover the evidence as given, and the TEE must not be debuggable. Prints the claims\n"
-           "on success; on rejection prints what failed and exits 1.\n"
-           "\n"
-           "  --type KIND          the evidence kind: sim, sevsnp, tdx, sgx, tpm, azure-vtpm or\n"
-           "                       nitro\n"
-           "                       (sim is the DEVELOPMENT-ONLY software TEE: it does not protect\n"
-           "                       against root, the kernel or the host, and its claims are\n"
-           "                       x-cloister-sim-*, which no hardware policy matches)\n"
-           "  FILE                 the evidence ('-' for standard input)\n"
-           "  --root ROOT.pem      trusted root certificate(s), PEM; for sim, the root.pem of\n"
-           "                       the platform ('cloister sim init')\n"
-           "  --time T             judge certificate validity at T (RFC 3339 UTC such as\n"
-           "                       2025-01-31T12:00:00Z, or Unix seconds); default: now\n"
-           "  --collateral DIR     tdx, sgx: Intel's collateral (tcb_info.json,\n"
-           "                       qe_identity.json, tcb_signing_chain.pem, pck_crl.der,\n"
-           "                       root_ca_crl.der; docs/evidence-dcap.md); --root defaults\n"
-           "                       to the Intel SGX Root CA pinned in this binary\n"
-           "  --tcb-status LIST    tdx, sgx: TCB statuses to accept, comma-separated\n"
-           "                       (default UpToDate; e.g. UpToDate,SWHardeningNeeded)\n"
-           "  --certs DIR|FILE     sevsnp: the VCEK/VLEK and its ASK/ASVK when FILE is a raw\n"
-           "                       report: a directory of .pem/.crt/.cer/.der certificates (a\n"
-           "                       local VCEK cache; the right VCEK is picked by chip and TCB),\n"
-           "                       or one file (PEM bundle, DER, or a certificate table). An\n"
-           "                       extended report carries its own certificates. --root\n"
-           "                       defaults to the AMD roots compiled into this binary; an ARK\n"
-           "                       from the evidence or DIR is never trusted\n"
-           "  --allow-migration-agent  sevsnp: accept a guest policy that allows a migration\n"
-           "                       agent\n"
-           "  --max-vmpl N         sevsnp: accept reports from VMPL 0..N (default 0)\n"
-           "  --min-tcb LIST       sevsnp: minimum REPORTED_TCB, e.g. bl=3,tee=0,snp=8,ucode=115\n"
-           "                       (and fmc=N on Turin)\n"
-           "  --runtime-data FILE  require the report data to bind FILE (its first 32 bytes\n"
-           "                       must be SHA-256 of FILE)\n"
-           "  --report-data HEX    require the report data to be exactly these bytes\n"
-           "  --nonce HEX          nitro: require the document's nonce to be exactly these\n"
-           "                       bytes (\"\" for a present but empty nonce). For nitro, FILE\n"
-           "                       is the COSE_Sign1 document, raw or in base64; --root\n"
-           "                       defaults to the AWS Nitro Enclaves root compiled into this\n"
-           "                       binary; --report-data / --runtime-data bind user_data\n");
+        f,
+        "usage: cloister evidence verify --type KIND FILE --root ROOT.pem [--time T]\n"
+        "                                [--runtime-data FILE] [--report-data HEX]\n"
+        "                                [--allow-debug] [--json]\n"
+        "       cloister evidence verify --type tdx|sgx FILE --collateral DIR [--time T]\n"
+        "                                [--tcb-status LIST] [--root ROOT.pem] ...\n"
+        "       cloister evidence verify --type sevsnp FILE [--certs DIR|FILE] [--time T]\n"
+        "                                [--allow-migration-agent] [--max-vmpl N]\n"
+        "                                [--min-tcb bl=N,tee=N,snp=N,ucode=N[,fmc=N]] ...\n"
+        "       cloister evidence verify --type nitro FILE [--time T] [--nonce HEX] ...\n"
+        "       cloister evidence verify --type azure-vtpm FILE [--certs VCEK.pem|--collateral D]\n"
+        "                                [--report-data NONCE_HEX] [--time T] ...\n"
+        "       cloister evidence verify --type tpm FILE (--root CA.pem | --ak-pub AK.pem)\n"
+        "                                [--report-data NONCE_HEX] [--allow-sha1] ...\n"
+        "       cloister evidence get --tee tpm|sev-snp|tdx ... (collect; see\n"
+        "                             'cloister evidence get -h')\n"
+        "\n"
+        "Verifies attestation evidence offline, without an attestation service: the signing\n"
+        "certificate must chain to a certificate in ROOT.pem at time T, the signature must\n"
+        "cover the evidence as given, and the TEE must not be debuggable. Prints the claims\n"
+        "on success; on rejection prints what failed and exits 1.\n"
+        "\n"
+        "  --type KIND          the evidence kind: sim, sevsnp, tdx, sgx, tpm, azure-vtpm or\n"
+        "                       nitro\n"
+        "                       (sim is the DEVELOPMENT-ONLY software TEE: it does not protect\n"
+        "                       against root, the kernel or the host, and its claims are\n"
+        "                       x-cloister-sim-*, which no hardware policy matches)\n"
+        "  FILE                 the evidence ('-' for standard input)\n"
+        "  --root ROOT.pem      trusted root certificate(s), PEM; for sim, the root.pem of\n"
+        "                       the platform ('cloister sim init')\n"
+        "  --time T             judge certificate validity at T (RFC 3339 UTC such as\n"
+        "                       2025-01-31T12:00:00Z, or Unix seconds); default: now\n"
+        "  --collateral DIR     tdx, sgx: Intel's collateral (tcb_info.json,\n"
+        "                       qe_identity.json, tcb_signing_chain.pem, pck_crl.der,\n"
+        "                       root_ca_crl.der; docs/evidence-dcap.md); --root defaults\n"
+        "                       to the Intel SGX Root CA pinned in this binary\n"
+        "  --tcb-status LIST    tdx, sgx: TCB statuses to accept, comma-separated\n"
+        "                       (default UpToDate; e.g. UpToDate,SWHardeningNeeded)\n"
+        "  --certs DIR|FILE     sevsnp: the VCEK/VLEK and its ASK/ASVK when FILE is a raw\n"
+        "                       report: a directory of .pem/.crt/.cer/.der certificates (a\n"
+        "                       local VCEK cache; the right VCEK is picked by chip and TCB),\n"
+        "                       or one file (PEM bundle, DER, or a certificate table). An\n"
+        "                       extended report carries its own certificates. --root\n"
+        "                       defaults to the AMD roots compiled into this binary; an ARK\n"
+        "                       from the evidence or DIR is never trusted\n"
+        "  --allow-migration-agent  sevsnp: accept a guest policy that allows a migration\n"
+        "                       agent\n"
+        "  --max-vmpl N         sevsnp: accept reports from VMPL 0..N (default 0)\n"
+        "  --min-tcb LIST       sevsnp: minimum REPORTED_TCB, e.g. bl=3,tee=0,snp=8,ucode=115\n"
+        "                       (and fmc=N on Turin)\n"
+        "  --runtime-data FILE  require the report data to bind FILE (its first 32 bytes\n"
+        "                       must be SHA-256 of FILE)\n"
+        "  --report-data HEX    require the report data to be exactly these bytes\n"
+        "  --nonce HEX          nitro: require the document's nonce to be exactly these\n"
+        "                       bytes (\"\" for a present but empty nonce). For nitro, FILE\n"
+        "                       is the COSE_Sign1 document, raw or in base64; --root\n"
+        "                       defaults to the AWS Nitro Enclaves root compiled into this\n"
+        "                       binary; --report-data / --runtime-data bind user_data\n");
     /* A second literal: C11 compilers need only support 4095 characters in one. */
-    fprintf(f, "  --ak-pub AK.pem      tpm: trust this enrolled attestation key (PEM or DER\n"
-               "                       public key) instead of an AK certificate chain to --root;\n"
-               "                       the TPM's nonce is checked with --report-data HEX\n"
-               "  --allow-sha1         tpm: accept quotes over the SHA-1 PCR bank\n"
-               "  --allow-debug        accept a debuggable TEE (development only)\n"
-               "  --json               print the claims as a JSON object only\n"
-               "\n"
-               "exit status: 0 verified, 1 rejected or failed, 2 usage error.\n");
+    fprintf(f,
+            "  azure-vtpm of a TDX CVM (a TDREPORT and its \"td_quote\" inside): --collateral DIR\n"
+            "                       and --tcb-status LIST as for tdx; --certs is for SEV-SNP\n"
+            "  --ak-pub AK.pem      tpm: trust this enrolled attestation key (PEM or DER\n"
+            "                       public key) instead of an AK certificate chain to --root;\n"
+            "                       the TPM's nonce is checked with --report-data HEX\n"
+            "  --allow-sha1         tpm: accept quotes over the SHA-1 PCR bank\n"
+            "  --allow-debug        accept a debuggable TEE (development only)\n"
+            "  --json               print the claims as a JSON object only\n"
+            "\n"
+            "exit status: 0 verified, 1 rejected or failed, 2 usage error.\n");
 }
 
 static int
@@ -505,8 +509,9 @@ verify(int argc, char **argv)
         return cli_usage_error(CMD, "verify: --root is required: evidence is only as good as "
                                     "the root it chains to");
     }
-    if (!dcap && (collateral_dir != NULL || tcb_status != NULL)) {
-        return cli_usage_error(CMD, "verify: --collateral and --tcb-status are for tdx and sgx");
+    if (!dcap && !azure && (collateral_dir != NULL || tcb_status != NULL)) {
+        return cli_usage_error(CMD, "verify: --collateral and --tcb-status are for tdx, sgx and "
+                                    "azure-vtpm (TDX)");
     }
     if (!clst_evidence_kind_supported(kind)) {
         return cli_failf(CMD,
@@ -570,6 +575,30 @@ verify(int argc, char **argv)
         in.endorsements_size = collateral.size;
     }
     in.tcb_statuses = tcb_status;
+    if (azure) {
+        /* The HCL report holds an SNP report (VCEK chain: --certs) or a TDREPORT with its TD
+         * quote (Intel collateral: --collateral). */
+        enum clst_evidence_kind inside = CLST_EVIDENCE_SEVSNP;
+        if (clst_evidence_azure_tee_kind(evidence.data, evidence.size, &inside, &err) != CLST_OK) {
+            ret = cli_failf(CMD, "evidence rejected: %s", err.msg);
+            goto out;
+        }
+        if (inside == CLST_EVIDENCE_TDX && certs_path != NULL) {
+            ret = cli_usage_error(CMD, "verify: this is a TDX CVM's evidence: --certs is for "
+                                       "SEV-SNP; give the Intel collateral with --collateral DIR");
+            goto out;
+        }
+        if (inside == CLST_EVIDENCE_SEVSNP && (collateral_dir != NULL || tcb_status != NULL)) {
+            ret = cli_usage_error(CMD, "verify: this is an SEV-SNP CVM's evidence: --collateral "
+                                       "and --tcb-status are for TDX CVMs");
+            goto out;
+        }
+        if (inside == CLST_EVIDENCE_TDX && collateral_dir == NULL) {
+            ret = cli_usage_error(CMD, "verify: this is a TDX CVM's evidence: its TD quote needs "
+                                       "Intel's collateral (--collateral DIR)");
+            goto out;
+        }
+    }
     if (tpm && (ret = cli_tpm_verify_input(ak_pub_path, allow_sha1, &in, &tpm_ak)) !=
                    CLI_EXIT_OK) {
         goto out;
@@ -621,7 +650,9 @@ verify(int argc, char **argv)
                       json_is_true(json_object_get(claims, "x-ms-sevsnpvm-is-debuggable")) ||
                       json_is_true(json_object_get(claims, "aws-nitro-is-debuggable")) ||
                       json_is_true(json_object_get(json_object_get(claims, "x-ms-isolation-tee"),
-                                                   "x-ms-sevsnpvm-is-debuggable"));
+                                                   "x-ms-sevsnpvm-is-debuggable")) ||
+                      json_is_true(json_object_get(json_object_get(claims, "x-ms-isolation-tee"),
+                                                   "tdx_td_attributes_debug"));
     if (json) {
         if (json_dumpf(claims, stdout, JSON_INDENT(2)) != 0 || fputc('\n', stdout) == EOF) {
             ret = cli_failf(CMD, "cannot write the claims");
@@ -665,32 +696,41 @@ out:
     return ret;
 }
 
-/* ---- evidence get --tee sev-snp|tdx: configfs-tsm ------------------------------------------- */
+/* ---- evidence get --tee sev-snp|tdx: configfs-tsm or /dev/sev-guest -------------------------- */
 
 static void
 tsm_usage(FILE *f)
 {
-    fprintf(f,
-            "       cloister evidence get --tee sev-snp|tdx --report-data HEX -o FILE\n"
-            "                             [--tsm-dir DIR] [--tsm-entry NAME] [--privlevel N]\n"
-            "                             [--certs-out FILE]\n"
-            "\n"
-            "On an SEV-SNP or TDX guest (Linux 6.7+), collects a report through configfs-tsm:\n"
-            "creates a report entry under DIR (default " CLST_TSM_DEFAULT_DIR "),\n"
-            "writes the 64-byte report data to inblob (and privlevel), reads outblob (and, for\n"
-            "SEV-SNP, auxblob: the certificate table), checks that no other process wrote to the\n"
-            "entry meanwhile (generation), and removes the entry.\n"
-            "  --report-data HEX    up to 64 bytes, zero-padded (e.g. SHA-256 of your runtime\n"
-            "                       data: the binding the attestation service checks)\n"
-            "  -o FILE              the evidence: sev-snp: the report followed by the\n"
-            "                       certificate table when the host supplied one (an extended\n"
-            "                       report, as 'evidence verify --type sevsnp' reads it);\n"
-            "                       tdx: the quote\n"
-            "  --certs-out FILE     sev-snp: write the certificate table here instead, and only\n"
-            "                       the report to -o\n"
-            "  --tsm-entry NAME     use (or create and keep) this entry instead of a fresh one\n"
-            "  --privlevel N        0..3 (SEV-SNP: the VMPL of the report)\n"
-            "The /dev/sev-guest ioctl path is not implemented; configfs-tsm covers SEV-SNP too.\n");
+    fprintf(
+        f, "       cloister evidence get --tee sev-snp|tdx --report-data HEX -o FILE\n"
+           "                             [--tsm-dir DIR] [--tsm-entry NAME] [--privlevel N]\n"
+           "                             [--certs-out FILE]\n"
+           "                             [--source auto|configfs-tsm|sev-guest] [--device PATH]\n"
+           "                             [--no-certs]\n"
+           "\n"
+           "On an SEV-SNP or TDX guest (Linux 6.7+), collects a report through configfs-tsm:\n"
+           "creates a report entry under DIR (default " CLST_TSM_DEFAULT_DIR "),\n"
+           "writes the 64-byte report data to inblob (and privlevel), reads outblob (and, for\n"
+           "SEV-SNP, auxblob: the certificate table), checks that no other process wrote to the\n"
+           "entry meanwhile (generation), and removes the entry.\n"
+           "  --report-data HEX    up to 64 bytes, zero-padded (e.g. SHA-256 of your runtime\n"
+           "                       data: the binding the attestation service checks)\n"
+           "  -o FILE              the evidence: sev-snp: the report followed by the\n"
+           "                       certificate table when the host supplied one (an extended\n"
+           "                       report, as 'evidence verify --type sevsnp' reads it);\n"
+           "                       tdx: the quote\n"
+           "  --certs-out FILE     sev-snp: write the certificate table here instead, and only\n"
+           "                       the report to -o\n"
+           "  --tsm-entry NAME     use (or create and keep) this entry instead of a fresh one\n"
+           "  --privlevel N        0..3 (SEV-SNP: the VMPL of the report)\n"
+           "  --source S           sev-snp: configfs-tsm, or sev-guest: the SNP_GET_EXT_REPORT\n"
+           "                       ioctl of the sev-guest driver (older kernels; the report\n"
+           "                       and the host's certificate table, in the same form as\n"
+           "                       configfs-tsm gives them); auto (default): configfs-tsm when\n"
+           "                       its directory exists, else /dev/sev-guest. tdx: configfs-tsm\n"
+           "  --device PATH        sev-guest: the device (default " CLST_SEV_GUEST_DEFAULT_DEV ")\n"
+           "  --no-certs           sev-guest: SNP_GET_REPORT, the report only (for hosts that\n"
+           "                       do not serve extended reports)\n");
 }
 
 static int
@@ -710,9 +750,15 @@ static int
 tsm_get(int argc, char **argv)
 {
     const char *tee = NULL, *rd_hex = NULL, *out_path = NULL, *dir = NULL, *entry = NULL;
-    const char *privlevel = NULL, *certs_out = NULL;
+    const char *privlevel = NULL, *certs_out = NULL, *source = NULL, *device = NULL;
+    bool no_certs = false;
     struct clst_tsm_request req;
     struct clst_tsm_report rep;
+    struct clst_sev_guest_request sreq;
+    struct clst_sev_guest_report srep;
+    const struct clst_buf *outb = NULL, *auxb = NULL;
+    const char *provider = NULL;
+    bool use_tsm = true;
     struct clst_err err = {0};
     struct clst_buf rd = {0};
     int ret = CLI_EXIT_FAIL;
@@ -720,14 +766,24 @@ tsm_get(int argc, char **argv)
         const char *name;
         const char **slot;
     } opts[] = {
-        {"--tee", &tee},           {"--report-data", &rd_hex}, {"-o", &out_path},
-        {"--tsm-dir", &dir},       {"--tsm-entry", &entry},    {"--privlevel", &privlevel},
+        {"--tee", &tee},
+        {"--report-data", &rd_hex},
+        {"-o", &out_path},
+        {"--tsm-dir", &dir},
+        {"--tsm-entry", &entry},
+        {"--privlevel", &privlevel},
         {"--certs-out", &certs_out},
+        {"--source", &source},
+        {"--device", &device},
     };
     for (int i = 2; i < argc; i++) {
         const char *v = NULL;
         int m = 0;
         size_t k = 0;
+        if (strcmp(argv[i], "--no-certs") == 0) {
+            no_certs = true;
+            continue;
+        }
         for (; k < sizeof(opts) / sizeof(opts[0]); k++) {
             if ((m = opt_value(argc, argv, &i, opts[k].name, &v)) != 0) {
                 break;
@@ -748,8 +804,35 @@ tsm_get(int argc, char **argv)
     if (certs_out != NULL && !snp) {
         return cli_usage_error(CMD, "get: --certs-out is for --tee sev-snp");
     }
+    if (source != NULL && strcmp(source, "auto") != 0 && strcmp(source, "configfs-tsm") != 0 &&
+        strcmp(source, "sev-guest") != 0) {
+        return cli_usage_error(CMD, "get: --source takes auto, configfs-tsm or sev-guest");
+    }
+    if (source != NULL && strcmp(source, "sev-guest") == 0) {
+        if (!snp) {
+            return cli_usage_error(CMD, "get: --source sev-guest is for --tee sev-snp (a TDX "
+                                        "guest reports through configfs-tsm)");
+        }
+        if (dir != NULL || entry != NULL) {
+            return cli_usage_error(CMD, "get: --tsm-dir and --tsm-entry are for configfs-tsm");
+        }
+        use_tsm = false;
+    } else if (source != NULL && strcmp(source, "configfs-tsm") == 0) {
+        use_tsm = true;
+    } else if (snp && dir == NULL && entry == NULL && device == NULL) {
+        /* auto: configfs-tsm when its report directory exists, else /dev/sev-guest */
+        struct stat st;
+        use_tsm = stat(CLST_TSM_DEFAULT_DIR, &st) == 0 && S_ISDIR(st.st_mode);
+    } else {
+        use_tsm = device == NULL;
+    }
+    if ((device != NULL || no_certs) && use_tsm) {
+        return cli_usage_error(CMD, "get: --device and --no-certs are for --source sev-guest");
+    }
     memset(&req, 0, sizeof(req));
     memset(&rep, 0, sizeof(rep));
+    memset(&sreq, 0, sizeof(sreq));
+    memset(&srep, 0, sizeof(srep));
     req.dir = dir;
     req.name = entry;
     req.provider = snp ? "sev_guest" : "tdx_guest";
@@ -769,31 +852,45 @@ tsm_get(int argc, char **argv)
                                CLST_TSM_INBLOB_SIZE);
     }
     memcpy(req.inblob, rd.data ? rd.data : (const uint8_t *)"", rd.size);
+    memcpy(sreq.user_data, rd.data ? rd.data : (const uint8_t *)"", rd.size);
     clst_buf_cleanup(&rd);
-    if (clst_evidence_tsm_get(&req, &rep, &err) != CLST_OK) {
-        clst_err_prefix(&err, "configfs-tsm");
-        return cli_fail(CMD, &err);
+    if (use_tsm) {
+        if (clst_evidence_tsm_get(&req, &rep, &err) != CLST_OK) {
+            clst_err_prefix(&err, "configfs-tsm");
+            return cli_fail(CMD, &err);
+        }
+        outb = &rep.outblob;
+        auxb = &rep.auxblob;
+        provider = rep.provider;
+    } else {
+        sreq.device = device;
+        sreq.vmpl = req.privlevel >= 0 ? (uint32_t)req.privlevel : 0;
+        sreq.extended = !no_certs;
+        if (clst_evidence_sev_guest_get(&sreq, &srep, &err) != CLST_OK) {
+            return cli_fail(CMD, &err);
+        }
+        outb = &srep.report;
+        auxb = &srep.certs;
+        provider = "sev-guest ioctl";
     }
     if (certs_out != NULL) {
-        if ((ret = write_out(certs_out, rep.auxblob.data, rep.auxblob.size, NULL, 0)) !=
-                CLI_EXIT_OK ||
-            (ret = write_out(out_path, rep.outblob.data, rep.outblob.size, NULL, 0)) !=
-                CLI_EXIT_OK) {
+        if ((ret = write_out(certs_out, auxb->data, auxb->size, NULL, 0)) != CLI_EXIT_OK ||
+            (ret = write_out(out_path, outb->data, outb->size, NULL, 0)) != CLI_EXIT_OK) {
             goto out;
         }
-    } else if ((ret = write_out(out_path, rep.outblob.data, rep.outblob.size, rep.auxblob.data,
-                                rep.auxblob.size)) != CLI_EXIT_OK) {
+    } else if ((ret = write_out(out_path, outb->data, outb->size, auxb->data, auxb->size)) !=
+               CLI_EXIT_OK) {
         goto out;
     }
     if (strcmp(out_path, "-") != 0) {
-        fprintf(stderr, "wrote %zu bytes of %s evidence (provider %s%s) to %s\n",
-                rep.outblob.size + (certs_out ? 0 : rep.auxblob.size), snp ? "SEV-SNP" : "TDX",
-                rep.provider, rep.auxblob.size && !certs_out ? ", with its certificate table" : "",
-                out_path);
+        fprintf(stderr, "wrote %zu bytes of %s evidence (%s%s) to %s\n",
+                outb->size + (certs_out ? 0 : auxb->size), snp ? "SEV-SNP" : "TDX", provider,
+                auxb->size && !certs_out ? ", with its certificate table" : "", out_path);
     }
     ret = CLI_EXIT_OK;
 out:
     clst_tsm_report_cleanup(&rep);
+    clst_sev_guest_report_cleanup(&srep);
     return ret;
 }
 

@@ -1,8 +1,8 @@
 /*
  * Azure confidential VMs ("azure-vtpm", docs/evidence-azure.md): the HCL report with its SEV-SNP
- * report, the binding of its variable data (which carries the vTPM attestation key HCLAkPub) to
- * the report's REPORT_DATA, and the vTPM quote signed by that key. Parse, verify, claims, and the
- * kind's evidence_ops.
+ * report (or, on TDX CVMs, its TDREPORT and the TD quote made of it), the binding of its variable
+ * data (which carries the vTPM attestation key HCLAkPub) to the hardware report data, and the
+ * vTPM quote signed by that key. Parse, verify, claims, and the kind's evidence_ops.
  *
  * Trust: everything in the evidence and the endorsements is untrusted. The only anchors are the
  * AMD ARKs compiled into amd_roots.c (the caller's roots select products among them, as for the
@@ -14,15 +14,22 @@
  *      TCB, chip id, ECDSA P-384 signature, guest policy and options), and VMPL 0 whatever the
  *      options say (only the paravisor runs there; a guest-made report vouches for nothing);
  *   2. the binding: REPORT_DATA == SHA-256(variable data) || 32 zero bytes;
+ *   1-2 (TDX instead): the TD quote by dcap_verify (Intel SGX Root CA compiled in, the caller's
+ *      collateral, time and TCB policy), then evidence_azure_tdx_bind: the TDREPORT's digests,
+ *      every TDREPORT field equal to the quote body's, and the quote's REPORTDATA ==
+ *      SHA-256(variable data) || 32 zero bytes. The TDREPORT's MAC cannot be checked here and is
+ *      not relied on: without a verified quote a TDX HCL report is never accepted;
  *   3. HCLAkPub: the one "keys" entry of the variable data with kid "HCLAkPub", an RSA public JWK;
  *   4. the quote: the tpm kind's verifier with HCLAkPub as the enrolled key (RSASSA-PKCS1-v1_5
  *      SHA-256 over the TPMS_ATTEST bytes as given, or the scheme of an RSA TPMT_SIGNATURE; every
  *      quoted PCR supplied; SHA-1 banks refused; pcrDigest recomputed);
- *   5. (framework) debug: the SNP POLICY.DEBUG bit; the nonce: input->report_data against the
- *      quote's extraData, and input->runtime_data against its first 32 bytes.
+ *   5. (framework) debug: the SNP POLICY.DEBUG bit (TDX: the quote's TD_ATTRIBUTES.DEBUG); the
+ *      nonce: input->report_data against the vTPM quote's extraData, and input->runtime_data
+ *      against its first 32 bytes.
  */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bio.h>
@@ -169,6 +176,208 @@ all_zero(const uint8_t *p, size_t n)
     return acc == 0;
 }
 
+/* ---- the TDREPORT ---------------------------------------------------------------------------- */
+
+static bool
+take_copy(struct clst_cursor *c, size_t n, uint8_t *dst)
+{
+    const uint8_t *p = NULL;
+    if (!clst_cursor_take(c, n, &p)) {
+        return false;
+    }
+    memcpy(dst, p, n);
+    return true;
+}
+
+enum clst_status
+evidence_azure_tdreport_parse(const uint8_t *data, size_t size, struct azure_tdreport *out,
+                              struct clst_err *err)
+{
+    struct azure_tdreport t;
+    struct clst_cursor c;
+    const uint8_t *rt = NULL;
+
+    if (data == NULL || out == NULL) {
+        return clst_err_set(err, CLST_E_INVAL, "TDREPORT: no input or no output given");
+    }
+    if (size != AZURE_TDREPORT_SIZE) {
+        return clst_err_set(err, CLST_E_MALFORMED, "TDREPORT: %zu bytes, not %u", size,
+                            AZURE_TDREPORT_SIZE);
+    }
+    memset(&t, 0, sizeof(t));
+    c = clst_cursor_make(data, size);
+    /* REPORTMACSTRUCT (256 bytes) */
+    if (!clst_cursor_take(&c, 4, &rt)) {
+        return clst_err_set(err, CLST_E_INTERNAL, "TDREPORT: type");
+    }
+    if (rt[0] != AZURE_TDREPORT_TYPE_TDX) {
+        return clst_err_set(err, CLST_E_MALFORMED,
+                            "TDREPORT offset 0x000: report type 0x%02x is not TDX (0x81)",
+                            (unsigned)rt[0]);
+    }
+    t.subtype = rt[1];
+    t.version = rt[2];
+    if (t.subtype != 0 || t.version > AZURE_TDREPORT_MAX_VER) {
+        return clst_err_set(err, CLST_E_MALFORMED,
+                            "TDREPORT offset 0x001: subtype %u / version %u is unknown (subtype 0, "
+                            "version 0 or 1 are supported)",
+                            (unsigned)t.subtype, (unsigned)t.version);
+    }
+    if (rt[3] != 0 || !clst_cursor_zeros(&c, 12)) {
+        return clst_err_set(
+            err, CLST_E_MALFORMED,
+            "TDREPORT offset 0x003: reserved bytes of REPORTMACSTRUCT are not zero");
+    }
+    if (!take_copy(&c, sizeof(t.cpusvn), t.cpusvn) ||
+        !take_copy(&c, sizeof(t.tee_tcb_info_hash), t.tee_tcb_info_hash) ||
+        !take_copy(&c, sizeof(t.tee_info_hash), t.tee_info_hash) ||
+        !take_copy(&c, sizeof(t.report_data), t.report_data)) {
+        return clst_err_set(err, CLST_E_INTERNAL, "TDREPORT: REPORTMACSTRUCT");
+    }
+    if (!clst_cursor_zeros(&c, 32)) {
+        return clst_err_set(
+            err, CLST_E_MALFORMED,
+            "TDREPORT offset 0x0c0: reserved bytes of REPORTMACSTRUCT are not zero");
+    }
+    if (!take_copy(&c, sizeof(t.mac), t.mac)) {
+        return clst_err_set(err, CLST_E_INTERNAL, "TDREPORT: MAC");
+    }
+    /* TEE_TCB_INFO (239 bytes) and 17 reserved bytes */
+    memcpy(t.tee_tcb_info, data + AZURE_TEE_TCB_INFO_OFF, AZURE_TEE_TCB_INFO_SIZE);
+    if (!take_copy(&c, sizeof(t.tcb_valid), t.tcb_valid) ||
+        !take_copy(&c, sizeof(t.tee_tcb_svn), t.tee_tcb_svn) ||
+        !take_copy(&c, sizeof(t.mrseam), t.mrseam) ||
+        !take_copy(&c, sizeof(t.mrsignerseam), t.mrsignerseam) ||
+        !take_copy(&c, sizeof(t.seam_attributes), t.seam_attributes) ||
+        !take_copy(&c, sizeof(t.tee_tcb_svn2), t.tee_tcb_svn2)) {
+        return clst_err_set(err, CLST_E_INTERNAL, "TDREPORT: TEE_TCB_INFO");
+    }
+    if (!clst_cursor_zeros(&c, AZURE_TEE_TCB_INFO_SIZE - 144) ||
+        !clst_cursor_zeros(&c,
+                           AZURE_TDINFO_OFF - AZURE_TEE_TCB_INFO_OFF - AZURE_TEE_TCB_INFO_SIZE)) {
+        return clst_err_set(err, CLST_E_MALFORMED,
+                            "TDREPORT offset 0x190: reserved bytes of TEE_TCB_INFO (or the 17 "
+                            "after it) are not zero");
+    }
+    /* TDINFO (512 bytes) */
+    memcpy(t.tdinfo, data + AZURE_TDINFO_OFF, AZURE_TDINFO_SIZE);
+    if (!take_copy(&c, sizeof(t.td_attributes), t.td_attributes) ||
+        !take_copy(&c, sizeof(t.xfam), t.xfam) || !take_copy(&c, sizeof(t.mrtd), t.mrtd) ||
+        !take_copy(&c, sizeof(t.mrconfigid), t.mrconfigid) ||
+        !take_copy(&c, sizeof(t.mrowner), t.mrowner) ||
+        !take_copy(&c, sizeof(t.mrownerconfig), t.mrownerconfig) ||
+        !take_copy(&c, sizeof(t.rtmr), &t.rtmr[0][0]) ||
+        !take_copy(&c, sizeof(t.servtd_hash), t.servtd_hash)) {
+        return clst_err_set(err, CLST_E_INTERNAL, "TDREPORT: TDINFO");
+    }
+    if (!clst_cursor_zeros(&c, 64) || c.left != 0) {
+        return clst_err_set(err, CLST_E_MALFORMED,
+                            "TDREPORT offset 0x3c0: reserved bytes of TDINFO are not zero");
+    }
+    *out = t;
+    return CLST_OK;
+}
+
+static enum clst_status
+same_field(const char *name, const uint8_t *hcl, const uint8_t *quote, size_t n,
+           struct clst_err *err)
+{
+    if (CRYPTO_memcmp(hcl, quote, n) != 0) {
+        return clst_err_set(err, CLST_E_VERIFY,
+                            "azure-vtpm evidence: the TD quote does not describe the HCL's "
+                            "TDREPORT: %s differs (the quote is for another TD, or the HCL report "
+                            "was altered)",
+                            name);
+    }
+    return CLST_OK;
+}
+
+enum clst_status
+evidence_azure_tdx_bind(const struct azure_tdreport *td, const struct dcap_quote *q,
+                        const uint8_t *var, size_t var_size, struct clst_err *err)
+{
+    uint8_t h384[CLST_SHA384_SIZE], h256[CLST_SHA256_SIZE];
+    const struct dcap_td_report *b;
+    enum clst_status rc;
+
+    if (td == NULL || q == NULL || (var == NULL && var_size != 0)) {
+        return clst_err_set(err, CLST_E_INVAL, "azure-vtpm: TDX binding without its inputs");
+    }
+    if (q->tee_type != DCAP_TEE_TDX ||
+        (q->body_type != DCAP_BODY_TD10 && q->body_type != DCAP_BODY_TD15)) {
+        return clst_err_set(err, CLST_E_VERIFY,
+                            "azure-vtpm evidence: \"td_quote\" is not a TDX quote");
+    }
+    b = &q->td;
+    /* 1. The TDREPORT's own digests (its MAC covers them; only the TDX module can check that). */
+    if (clst_hash(CLST_HASH_SHA384, td->tee_tcb_info, sizeof(td->tee_tcb_info), h384) != CLST_OK) {
+        return clst_err_set(err, CLST_E_CRYPTO, "azure-vtpm evidence: cannot hash TEE_TCB_INFO");
+    }
+    if (CRYPTO_memcmp(h384, td->tee_tcb_info_hash, sizeof(h384)) != 0) {
+        return clst_err_set(err, CLST_E_VERIFY,
+                            "azure-vtpm evidence: the HCL's TDREPORT is inconsistent: "
+                            "TEE_TCB_INFO_HASH is not SHA-384 of its TEE_TCB_INFO");
+    }
+    if (clst_hash(CLST_HASH_SHA384, td->tdinfo, sizeof(td->tdinfo), h384) != CLST_OK) {
+        return clst_err_set(err, CLST_E_CRYPTO, "azure-vtpm evidence: cannot hash TDINFO");
+    }
+    if (CRYPTO_memcmp(h384, td->tee_info_hash, sizeof(h384)) != 0) {
+        return clst_err_set(err, CLST_E_VERIFY,
+                            "azure-vtpm evidence: the HCL's TDREPORT is inconsistent: "
+                            "TEE_INFO_HASH is not SHA-384 of its TDINFO");
+    }
+    /* 2. The (verified) quote is of this TDREPORT. */
+    const struct {
+        const char *name;
+        const uint8_t *hcl, *quote;
+        size_t n;
+    } f[] = {
+        {"TEE_TCB_SVN", td->tee_tcb_svn, b->tee_tcb_svn, sizeof(b->tee_tcb_svn)},
+        {"MRSEAM", td->mrseam, b->mrseam, sizeof(b->mrseam)},
+        {"MRSIGNERSEAM", td->mrsignerseam, b->mrsignerseam, sizeof(b->mrsignerseam)},
+        {"SEAM_ATTRIBUTES", td->seam_attributes, b->seam_attributes, sizeof(b->seam_attributes)},
+        {"TD_ATTRIBUTES", td->td_attributes, b->td_attributes, sizeof(b->td_attributes)},
+        {"XFAM", td->xfam, b->xfam, sizeof(b->xfam)},
+        {"MRTD", td->mrtd, b->mrtd, sizeof(b->mrtd)},
+        {"MRCONFIGID", td->mrconfigid, b->mrconfigid, sizeof(b->mrconfigid)},
+        {"MROWNER", td->mrowner, b->mrowner, sizeof(b->mrowner)},
+        {"MROWNERCONFIG", td->mrownerconfig, b->mrownerconfig, sizeof(b->mrownerconfig)},
+        {"RTMR0", td->rtmr[0], b->rtmr[0], sizeof(b->rtmr[0])},
+        {"RTMR1", td->rtmr[1], b->rtmr[1], sizeof(b->rtmr[1])},
+        {"RTMR2", td->rtmr[2], b->rtmr[2], sizeof(b->rtmr[2])},
+        {"RTMR3", td->rtmr[3], b->rtmr[3], sizeof(b->rtmr[3])},
+        {"REPORTDATA", td->report_data, b->report_data, sizeof(b->report_data)},
+    };
+    for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+        if ((rc = same_field(f[i].name, f[i].hcl, f[i].quote, f[i].n, err)) != CLST_OK) {
+            return rc;
+        }
+    }
+    if (q->body_type == DCAP_BODY_TD15 &&
+        ((rc = same_field("TEE_TCB_SVN2", td->tee_tcb_svn2, b->tee_tcb_svn2,
+                          sizeof(b->tee_tcb_svn2), err)) != CLST_OK ||
+         (rc = same_field("MRSERVICETD", td->servtd_hash, b->mrservicetd, sizeof(b->mrservicetd),
+                          err)) != CLST_OK)) {
+        return rc;
+    }
+    /* 3. The quote vouches for the variable data (and so for HCLAkPub). */
+    if (clst_sha256(var != NULL ? var : (const uint8_t *)"", var_size, h256) != CLST_OK) {
+        return clst_err_set(err, CLST_E_CRYPTO,
+                            "azure-vtpm evidence: cannot hash the variable data");
+    }
+    if (CRYPTO_memcmp(h256, b->report_data, sizeof(h256)) != 0 ||
+        !all_zero(b->report_data + sizeof(h256), sizeof(b->report_data) - sizeof(h256))) {
+        return clst_err_set(
+            err, CLST_E_VERIFY,
+            "azure-vtpm evidence: the HCL variable data is not bound to the TD "
+            "quote (its REPORTDATA must be SHA-256 of the variable data and 32 zero "
+            "bytes): the attestation key in it is not vouched for");
+    }
+    return CLST_OK;
+}
+
+/* ---- the HCL report (continued) ------------------------------------------------------------- */
+
 enum clst_status
 evidence_azure_hcl_parse(const uint8_t *data, size_t size, struct azure_hcl *out,
                          struct clst_err *err)
@@ -273,8 +482,13 @@ evidence_azure_hcl_parse(const uint8_t *data, size_t size, struct azure_hcl *out
         }
         break;
     case AZURE_REPORT_TYPE_TDX:
-        /* A 1024-byte TDREPORT and zero padding; verify refuses it (no TD quote path yet). */
-        if (!all_zero(hw + 1024, AZURE_HCL_HW_SIZE - 1024)) {
+        /* A 1024-byte TDREPORT and zero padding. Nothing in it is trusted until a verified TD
+         * quote matches it (evidence_azure_tdx_bind). */
+        rc = evidence_azure_tdreport_parse(hw, AZURE_TDREPORT_SIZE, &h.td, err);
+        if (rc != CLST_OK) {
+            return clst_err_prefix(err, "azure HCL report: the TDREPORT at offset 0x020");
+        }
+        if (!all_zero(hw + AZURE_TDREPORT_SIZE, AZURE_HCL_HW_SIZE - AZURE_TDREPORT_SIZE)) {
             return clst_err_set(err, CLST_E_MALFORMED,
                                 "azure HCL report: offset 0x420: the padding after the TDREPORT "
                                 "is not zero");
@@ -516,6 +730,33 @@ parse_quote(json_t *q, struct azure_evidence *ev, struct clst_err *err)
     return CLST_OK;
 }
 
+/* The TD quote of a TDX CVM: base64url (trustee az-tdx-vtpm), base64, or an array of bytes. */
+static enum clst_status
+parse_td_quote(const json_t *v, struct azure_evidence *ev, struct clst_err *err)
+{
+    enum clst_status rc;
+    if (v == NULL) {
+        return clst_err_set(err, CLST_E_MALFORMED,
+                            "azure-vtpm evidence: the HCL report holds a TDX TDREPORT but there is "
+                            "no \"td_quote\"; a TDREPORT is not signed, so send the TD quote the "
+                            "host made of it (Azure IMDS /acc/tdquote) as \"td_quote\"");
+    }
+    rc = field_bytes(v, "td_quote", ENC_B64, ev->td_quote_raw, sizeof(ev->td_quote_raw),
+                     &ev->td_quote_size, err);
+    if (rc != CLST_OK) {
+        return rc;
+    }
+    rc = dcap_quote_parse(ev->td_quote_raw, ev->td_quote_size, &ev->tdq, err);
+    if (rc != CLST_OK) {
+        return clst_err_prefix(err, "azure-vtpm evidence: \"td_quote\"");
+    }
+    if (ev->tdq.tee_type != DCAP_TEE_TDX) {
+        return clst_err_set(err, CLST_E_MALFORMED,
+                            "azure-vtpm evidence: \"td_quote\" is an SGX quote, not a TDX quote");
+    }
+    return CLST_OK;
+}
+
 enum clst_status
 evidence_azure_parse(const uint8_t *data, size_t size, struct azure_evidence *out,
                      struct clst_err *err)
@@ -525,7 +766,7 @@ evidence_azure_parse(const uint8_t *data, size_t size, struct azure_evidence *ou
     json_error_t jerr;
     const char *key;
     json_t *v;
-    json_t *version = NULL, *report = NULL, *quote = NULL, *vcek = NULL;
+    json_t *version = NULL, *report = NULL, *quote = NULL, *vcek = NULL, *td_quote = NULL;
 
     if ((data == NULL && size != 0) || out == NULL) {
         return clst_err_set(err, CLST_E_INVAL, "azure-vtpm evidence: no input or no output");
@@ -555,10 +796,12 @@ evidence_azure_parse(const uint8_t *data, size_t size, struct azure_evidence *ou
             slot = &quote;
         } else if (strcmp(key, "vcek") == 0) {
             slot = &vcek;
+        } else if (strcmp(key, "td_quote") == 0 || strcmp(key, "tdx_quote") == 0) {
+            slot = &td_quote;
         } else {
             rc = clst_err_set(err, CLST_E_MALFORMED,
                               "azure-vtpm evidence: unknown member \"%.40s\" (version, "
-                              "hcl_report, tpm_quote, vcek; or report, quote, vcek)",
+                              "hcl_report, tpm_quote, vcek, td_quote; or report, quote, vcek)",
                               key);
             goto out;
         }
@@ -593,6 +836,22 @@ evidence_azure_parse(const uint8_t *data, size_t size, struct azure_evidence *ou
     out->snp.report = out->hcl.snp;
     out->snp.has_table = false;
     if ((rc = parse_quote(quote, out, err)) != CLST_OK) {
+        goto out;
+    }
+    if (out->hcl.report_type == AZURE_REPORT_TYPE_TDX) {
+        if (vcek != NULL) {
+            rc = clst_err_set(err, CLST_E_MALFORMED,
+                              "azure-vtpm evidence: \"vcek\" is for SEV-SNP, but the HCL report "
+                              "holds a TDX TDREPORT");
+            goto out;
+        }
+        if ((rc = parse_td_quote(td_quote, out, err)) != CLST_OK) {
+            goto out;
+        }
+    } else if (td_quote != NULL) {
+        rc = clst_err_set(err, CLST_E_MALFORMED,
+                          "azure-vtpm evidence: \"td_quote\" is for TDX, but the HCL report holds "
+                          "an SEV-SNP report");
         goto out;
     }
     if (vcek != NULL) {
@@ -843,59 +1102,108 @@ spki_sha256(EVP_PKEY *key, uint8_t out[static CLST_SHA256_SIZE], struct clst_err
     return CLST_OK;
 }
 
-enum clst_status
-evidence_azure_verify_with(const struct azure_evidence *ev, const struct clst_evidence_input *in,
-                           const struct sevsnp_roots *roots, struct clst_err *err)
+/* SNP inside: the hardware report, VMPL 0, and the binding of the variable data. */
+static enum clst_status
+verify_snp(const struct azure_evidence *ev, const struct clst_evidence_input *in,
+           const struct sevsnp_roots *roots, struct clst_buf *certs, struct clst_err *err)
 {
-    enum clst_status rc = CLST_E_VERIFY;
-    struct clst_buf certs;
-    struct clst_evidence_input snp_in, tpm_in;
-    struct azure_result res;
-    EVP_PKEY *ak = NULL;
-
-    clst_buf_init(&certs, SEVSNP_ENDORSEMENTS_MAX_SIZE);
-    memset(&res, 0, sizeof(res));
-    if (ev == NULL || in == NULL || roots == NULL || ev->result == NULL || ev->tpm.result == NULL ||
-        ev->hcl_size > sizeof(ev->hcl_raw) || ev->hcl_size < AZURE_HCL_VAR_OFFSET ||
-        ev->hcl.var_size > ev->hcl_size - AZURE_HCL_VAR_OFFSET) {
-        rc = clst_err_set(err, CLST_E_INVAL, "azure-vtpm: inconsistent verification input");
-        goto out;
-    }
-    if (ev->hcl.report_type != AZURE_REPORT_TYPE_SNP) {
-        rc = clst_err_set(err, CLST_E_VERIFY,
-                          "azure-vtpm evidence: the HCL report holds a TDX report; TDX-based "
-                          "confidential VMs are not supported by this build (only SEV-SNP)");
-        goto out;
+    enum clst_status rc;
+    if (roots == NULL) {
+        return clst_err_set(err, CLST_E_INVAL, "azure-vtpm: no AMD roots");
     }
     /* 1. The hardware report, by the sevsnp kind's verifier. */
-    if ((rc = build_endorsements(ev, in, &certs, err)) != CLST_OK) {
-        goto out;
+    if ((rc = build_endorsements(ev, in, certs, err)) != CLST_OK) {
+        return rc;
     }
-    snp_in = *in;
-    snp_in.endorsements = certs.data;
-    snp_in.endorsements_size = certs.size;
+    struct clst_evidence_input snp_in = *in;
+    snp_in.endorsements = certs->data;
+    snp_in.endorsements_size = certs->size;
     rc = evidence_sevsnp_verify_with(&ev->snp, ev->hcl_raw + AZURE_HCL_HW_OFFSET,
                                      SEVSNP_REPORT_SIZE, &snp_in, roots, err);
     if (rc != CLST_OK) {
-        rc = clst_err_prefix(err, "azure-vtpm evidence: the hardware report");
-        goto out;
+        return clst_err_prefix(err, "azure-vtpm evidence: the hardware report");
     }
     /* Only the paravisor (HCL) runs at VMPL 0 in an Azure CVM: a report requested from a higher
      * VMPL was made by the guest, which could have put any key's hash in REPORT_DATA. Whatever
      * the sevsnp options allow, this kind accepts VMPL 0 only. */
     if (ev->snp.report.vmpl != 0) {
-        rc =
-            clst_err_set(err, CLST_E_VERIFY,
-                         "azure-vtpm evidence: the SNP report was requested at VMPL %u, not by the "
-                         "paravisor at VMPL 0, so it does not vouch for the HCL variable data",
-                         (unsigned)ev->snp.report.vmpl);
-        goto out;
+        return clst_err_set(err, CLST_E_VERIFY,
+                            "azure-vtpm evidence: the SNP report was requested at VMPL %u, not by "
+                            "the paravisor at VMPL 0, so it does not vouch for the HCL variable "
+                            "data",
+                            (unsigned)ev->snp.report.vmpl);
     }
     /* 2. The variable data is what the hardware report vouches for. */
-    if ((rc = check_binding(ev, err)) != CLST_OK) {
+    return check_binding(ev, err);
+}
+
+/* TDX inside: the TD quote (Intel DCAP), then the TDREPORT and variable data against it. */
+static enum clst_status
+verify_tdx(const struct azure_evidence *ev, const struct clst_evidence_input *in,
+           STACK_OF(X509) *intel_roots, struct clst_err *err)
+{
+    struct clst_evidence_input q_in;
+    enum clst_status rc;
+
+    if (ev->td_quote_size == 0 || ev->td_quote_size > sizeof(ev->td_quote_raw) ||
+        ev->tdq.result == NULL) {
+        return clst_err_set(err, CLST_E_VERIFY,
+                            "azure-vtpm evidence: a TDX HCL report without a TD quote is never "
+                            "accepted (a TDREPORT is only MAC'd, not signed)");
+    }
+    if (intel_roots == NULL || sk_X509_num(intel_roots) <= 0) {
+        return clst_err_set(err, CLST_E_INVAL, "azure-vtpm: no Intel root for the TD quote");
+    }
+    if (in->endorsements == NULL || in->endorsements_size == 0) {
+        return clst_err_set(err, CLST_E_VERIFY,
+                            "azure-vtpm evidence: the TD quote needs Intel DCAP collateral (pass "
+                            "--collateral DIR, or configure the service with it)");
+    }
+    memset(&q_in, 0, sizeof(q_in));
+    q_in.evidence = ev->td_quote_raw;
+    q_in.evidence_size = ev->td_quote_size;
+    q_in.endorsements = in->endorsements;
+    q_in.endorsements_size = in->endorsements_size;
+    q_in.roots = intel_roots;
+    q_in.crls = in->crls;
+    q_in.at = in->at;
+    q_in.tcb_statuses = in->tcb_statuses;
+    rc = dcap_verify(&ev->tdq, ev->td_quote_raw, ev->td_quote_size, &q_in, "tdx", err);
+    if (rc != CLST_OK) {
+        return clst_err_prefix(err, "azure-vtpm evidence: the TD quote");
+    }
+    return evidence_azure_tdx_bind(&ev->hcl.td, &ev->tdq, ev->hcl_raw + AZURE_HCL_VAR_OFFSET,
+                                   ev->hcl.var_size, err);
+}
+
+enum clst_status
+evidence_azure_verify_with(const struct azure_evidence *ev, const struct clst_evidence_input *in,
+                           const struct sevsnp_roots *roots, STACK_OF(X509) *intel_roots,
+                           struct clst_err *err)
+{
+    enum clst_status rc = CLST_E_VERIFY;
+    struct clst_buf certs;
+    struct clst_evidence_input tpm_in;
+    struct azure_result res;
+    EVP_PKEY *ak = NULL;
+
+    clst_buf_init(&certs, SEVSNP_ENDORSEMENTS_MAX_SIZE);
+    memset(&res, 0, sizeof(res));
+    if (ev == NULL || in == NULL || ev->result == NULL || ev->tpm.result == NULL ||
+        ev->hcl_size > sizeof(ev->hcl_raw) || ev->hcl_size < AZURE_HCL_VAR_OFFSET ||
+        ev->hcl.var_size > ev->hcl_size - AZURE_HCL_VAR_OFFSET) {
+        rc = clst_err_set(err, CLST_E_INVAL, "azure-vtpm: inconsistent verification input");
         goto out;
     }
-    /* 3. The attestation key it carries. */
+    if (ev->hcl.report_type == AZURE_REPORT_TYPE_TDX) {
+        /* 1-2 (TDX). The TD quote, and the TDREPORT and variable data it vouches for. */
+        if ((rc = verify_tdx(ev, in, intel_roots, err)) != CLST_OK) {
+            goto out;
+        }
+    } else if ((rc = verify_snp(ev, in, roots, &certs, err)) != CLST_OK) {
+        goto out;
+    }
+    /* 3. The attestation key the variable data carries. */
     rc = evidence_azure_ak_from_var(ev->hcl_raw + AZURE_HCL_VAR_OFFSET, ev->hcl.var_size, &ak, err);
     if (rc != CLST_OK) {
         goto out;
@@ -934,20 +1242,33 @@ static enum clst_status
 azure_verify(const void *parsed, const uint8_t *data, size_t size,
              const struct clst_evidence_input *in, struct clst_err *err)
 {
+    const struct azure_evidence *ev = parsed;
     const struct sevsnp_roots *roots = NULL;
-    enum clst_status rc = evidence_sevsnp_builtin_roots(&roots, err);
+    STACK_OF(X509) *intel = NULL;
+    enum clst_status rc;
     (void)data;
     (void)size;
-    if (rc != CLST_OK) {
+    /* The anchors are always the ones compiled in (in->roots selects nothing here). */
+    if (ev->hcl.report_type == AZURE_REPORT_TYPE_TDX) {
+        if ((rc = clst_evidence_intel_roots(&intel, err)) != CLST_OK) {
+            return rc;
+        }
+    } else if ((rc = evidence_sevsnp_builtin_roots(&roots, err)) != CLST_OK) {
         return rc;
     }
-    return evidence_azure_verify_with(parsed, in, roots, err);
+    rc = evidence_azure_verify_with(ev, in, roots, intel, err);
+    sk_X509_pop_free(intel, X509_free);
+    return rc;
 }
 
 static bool
 azure_is_debuggable(const void *parsed)
 {
     const struct azure_evidence *ev = parsed;
+    if (ev->hcl.report_type == AZURE_REPORT_TYPE_TDX) {
+        /* TD_ATTRIBUTES bit 0 (DEBUG) of the verified quote. */
+        return (ev->tdq.td.td_attributes[0] & 1u) != 0;
+    }
     return (ev->hcl.snp.policy & SEVSNP_POLICY_DEBUG) != 0;
 }
 
@@ -980,7 +1301,8 @@ set_hex(json_t *obj, const char *name, const uint8_t *bytes, size_t size)
     return set_new(obj, name, json_string(hex));
 }
 
-/* The hardware verdict: the sevsnp kind's claims, and the variable data as x-ms-runtime. */
+/* The hardware verdict: the sevsnp (or tdx) kind's claims, and the variable data as
+ * x-ms-runtime. For TDX the claims come from the verified TD quote, never from the TDREPORT. */
 static enum clst_status
 tee_claims(const struct azure_evidence *ev, const json_t *var, json_t *claims, struct clst_err *err)
 {
@@ -990,7 +1312,9 @@ tee_claims(const struct azure_evidence *ev, const json_t *var, json_t *claims, s
     if (tee == NULL) {
         return clst_err_set(err, CLST_E_NOMEM, "out of memory");
     }
-    rc = evidence_sevsnp_ops.claims(&ev->snp, tee, err);
+    rc = ev->hcl.report_type == AZURE_REPORT_TYPE_TDX
+             ? evidence_tdx_ops.claims(&ev->tdq, tee, err)
+             : evidence_sevsnp_ops.claims(&ev->snp, tee, err);
     if (rc == CLST_OK) {
         rc = set_new(tee, AZURE_CLAIM_RUNTIME, json_deep_copy(var));
     }
@@ -1109,3 +1433,32 @@ const struct evidence_ops evidence_azure_ops = {
     .report_data = azure_report_data,
     .claims = azure_claims,
 };
+
+/* ---- which hardware is inside (for the service's choice of collateral) ----------------------- */
+
+enum clst_status
+clst_evidence_azure_tee_kind(const uint8_t *evidence, size_t size, enum clst_evidence_kind *out,
+                             struct clst_err *err)
+{
+    struct azure_evidence *ev;
+    enum clst_status rc;
+
+    if (out == NULL) {
+        return clst_err_set(err, CLST_E_INVAL, "azure-vtpm: no output given");
+    }
+    if (size > AZURE_EVIDENCE_MAX_SIZE) {
+        return clst_err_set(err, CLST_E_LIMIT,
+                            "azure-vtpm evidence is %zu bytes, more than the limit of %u", size,
+                            AZURE_EVIDENCE_MAX_SIZE);
+    }
+    if ((ev = calloc(1, sizeof(*ev))) == NULL) {
+        return clst_err_set(err, CLST_E_NOMEM, "out of memory");
+    }
+    rc = evidence_azure_parse(evidence, size, ev, err);
+    if (rc == CLST_OK) {
+        *out =
+            ev->hcl.report_type == AZURE_REPORT_TYPE_TDX ? CLST_EVIDENCE_TDX : CLST_EVIDENCE_SEVSNP;
+    }
+    free(ev);
+    return rc;
+}

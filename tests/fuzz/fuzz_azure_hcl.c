@@ -9,9 +9,13 @@
  *    whole pipeline (clst_evidence_verify, kind azure-vtpm, the built-in AMD roots, 2026-01-01)
  *    runs. It may accept only evidence whose SEV-SNP report an AMD VCEK really signed: the 1184
  *    report bytes of an accepted input must be one of the five stored reports (SHA-256 below).
+ *    A TDX container is never accepted here: no DCAP collateral is given, and a TDREPORT alone
+ *    must never be enough;
+ * 3. a TDREPORT (the first 1024 bytes): evidence_azure_tdreport_parse answers OK or MALFORMED.
  *
  * Seeds in tests/fuzz/corpus/azure_hcl/: the stored HCL report, a truncated and a damaged copy,
- * the unit container (hcl-report.bin + tpm-quote-v1.json, with its VCEK), small containers.
+ * the unit container (hcl-report.bin + tpm-quote-v1.json, with its VCEK), small containers, the
+ * real Azure TDX container (tests/vectors/azure/tdx/evidence-v1.json) and its HCL report.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
@@ -85,7 +89,11 @@ check_container(const uint8_t *data, size_t size)
             ev.tpm.quote_size == 0 || ev.tpm.quote_size > sizeof(ev.tpm.quote) ||
             ev.tpm_sig_size == 0 || ev.tpm_sig_size > sizeof(ev.tpm_sig) ||
             ev.vcek_size > sizeof(ev.vcek) || ev.result != &ev.result_store ||
-            ev.tpm.result != &ev.tpm.result_store) {
+            ev.tpm.result != &ev.tpm.result_store ||
+            (ev.hcl.report_type == AZURE_REPORT_TYPE_TDX &&
+             (ev.td_quote_size == 0 || ev.td_quote_size > sizeof(ev.td_quote_raw) ||
+              ev.tdq.result != &ev.tdq.result_store || ev.vcek_size != 0)) ||
+            (ev.hcl.report_type == AZURE_REPORT_TYPE_SNP && ev.td_quote_size != 0)) {
             abort();
         }
     } else if ((rc != CLST_E_MALFORMED && rc != CLST_E_LIMIT) || err.msg[0] == '\0') {
@@ -128,5 +136,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check_hcl(data, size);
     check_container(data, size);
+    if (size >= AZURE_TDREPORT_SIZE) {
+        static struct azure_tdreport td;
+        struct clst_err err;
+        memset(&err, 0, sizeof(err));
+        enum clst_status rc = evidence_azure_tdreport_parse(data, AZURE_TDREPORT_SIZE, &td, &err);
+        if (rc != CLST_OK && (rc != CLST_E_MALFORMED || err.msg[0] == '\0')) {
+            abort();
+        }
+    }
     return 0;
 }

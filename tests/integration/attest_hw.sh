@@ -120,6 +120,24 @@ attest_refused dcap tdx "$sgx/quote_v3_sgx_00606a000000.bin" 'evidence rejected'
 attest_refused dcap tpm "$vec/tpm2/containers/gce-nonce9009-sha256.json" 'tpm-ak-roots'
 attest_refused dcap azure-vtpm "$vec/sev-snp/virtee-sev/report_milan.bin" 'evidence rejected'
 
+# AzureVm on TDX (trustee's real Azure TDX CVM evidence, its TD quote inside; FMSPC 00806F050000):
+# the service verifies the TD quote with its TDX collateral set and accepts UpToDate only for
+# AzureVm on TDX; this platform is OutOfDate in the 2025-02 collateral, so it is refused for that.
+attest_refused dcap azure-vtpm "$vec/azure/tdx/evidence-v1.json" 'OutOfDate'
+# Offline, the TCB policy is a flag: accepted with OutOfDate allowed, refused without.
+"$CLOISTER" evidence verify --type azure-vtpm "$vec/azure/tdx/evidence-v1.json" \
+    --collateral "$work/coll/tdx" --tcb-status UpToDate,OutOfDate --time 2025-03-01T00:00:00Z \
+    --report-data 6368616c6c656e6765 --json >"$work/aztdx.json" 2>"$work/aztdx.err" ||
+    fail "azure-vtpm (TDX) offline: $(cat "$work/aztdx.err")"
+[ "$(jq -r '."x-ms-isolation-tee"."x-ms-attestation-type"' "$work/aztdx.json")" = tdxvm ] ||
+    fail "azure-vtpm (TDX): x-ms-isolation-tee is not tdxvm"
+[ "$(jq -r '."x-ms-attestation-type"' "$work/aztdx.json")" = azurevm ] || fail "azure-vtpm (TDX): type"
+if "$CLOISTER" evidence verify --type azure-vtpm "$vec/azure/tdx/evidence-v1.json" \
+    --collateral "$work/coll/tdx" --time 2025-03-01T00:00:00Z >/dev/null 2>"$work/aztdx.err"; then
+    fail "azure-vtpm (TDX): OutOfDate accepted by the default TCB policy"
+fi
+grep -q OutOfDate "$work/aztdx.err" || fail "azure-vtpm (TDX): $(cat "$work/aztdx.err")"
+
 # Sim evidence is never verified as hardware.
 "$CLOISTER" sim init "$work/plat" >/dev/null
 "$CLOISTER" sim report --platform "$work/plat" --mrenclave "$(printf 'c3%.0s' $(seq 48))" \
@@ -180,5 +198,7 @@ tok=$(attest azure azure-vtpm "$vec/azure/evidence-v1.json") || fail "AzureVm: $
     fail "AzureVm: x-ms-isolation-tee"
 sed 's/"version"/"versio"/' "$vec/azure/evidence-v1.json" >"$work/azure-bad.json"
 attest_refused azure azure-vtpm "$work/azure-bad.json" 'evidence rejected'
+# A TDX CVM's evidence at a service without Intel collateral: refused, saying so.
+attest_refused azure azure-vtpm "$vec/azure/tdx/evidence-v1.json" 'collateral'
 
 echo "attest_hw: ok"

@@ -114,4 +114,35 @@ fi
 if "$CLOISTER" evidence get --tee sev-snp --report-data 00 --privlevel 4 -o "$work/x" 2>/dev/null; then
     fail "privlevel 4 was accepted"
 fi
+
+# --source sev-guest (the /dev/sev-guest ioctls). No SEV-SNP guest here: only the refusals are
+# exercised end to end (the ioctl marshalling is unit-tested with an injected ioctl).
+rc=0
+"$CLOISTER" evidence get --tee sev-snp --source sev-guest --device "$work/no-such-device" \
+    --report-data 00 -o "$work/x" 2>"$work/get.err" || rc=$?
+[ "$rc" = 1 ] || fail "a missing sev-guest device: exit $rc"
+if ! grep -q "no-such-device" "$work/get.err" || ! grep -q "configfs-tsm" "$work/get.err"; then
+    fail "missing device message: $(cat "$work/get.err")"
+fi
+: >"$work/regular-file"
+rc=0
+"$CLOISTER" evidence get --tee sev-snp --source sev-guest --device "$work/regular-file" \
+    --report-data 00 -o "$work/x" 2>"$work/get.err" || rc=$?
+[ "$rc" = 1 ] || fail "a regular file as the sev-guest device: exit $rc"
+grep -q "not the SEV-SNP guest device" "$work/get.err" || fail "ENOTTY message: $(cat "$work/get.err")"
+[ ! -e "$work/x" ] || fail "evidence was written although the ioctl failed"
+rc=0
+"$CLOISTER" evidence get --tee sev-snp --source sev-guest --no-certs --device "$work/regular-file" \
+    --report-data 00 -o "$work/x" 2>"$work/get.err" || rc=$?
+[ "$rc" = 1 ] || fail "--no-certs with a regular file: exit $rc"
+grep -q "SNP_GET_REPORT:" "$work/get.err" || fail "--no-certs: $(cat "$work/get.err")"
+# Usage errors: sev-guest is SEV-SNP only; --device is for sev-guest; an unknown source.
+for args in "--tee tdx --source sev-guest" "--tee sev-snp --source configfs-tsm --device /dev/null" \
+    "--tee sev-snp --source ioctl" "--tee sev-snp --source sev-guest --tsm-dir $tsm" \
+    "--tee sev-snp --source configfs-tsm --no-certs"; do
+    rc=0
+    # shellcheck disable=SC2086
+    "$CLOISTER" evidence get $args --report-data 00 -o "$work/x" 2>/dev/null || rc=$?
+    [ "$rc" = 2 ] || fail "evidence get $args: exit $rc, not a usage error"
+done
 echo "attest_tsm: ok"

@@ -29,9 +29,30 @@
  * variable data not bound to REPORT_DATA (wrong hash; non-zero upper half), AK mismatch (quote
  * signed by another key), no/duplicate/EC HCLAkPub, nonce and runtime-data binding, the debug
  * policy bit (refused unless allow_debug), a report from VMPL 1 (refused even with max_vmpl 3),
- * a TDX report type (refused), and the claims' shape. The
+ * a TDX HCL report without its TD quote (refused at parse), and the claims' shape. The
  * synthetic pipeline mirrors the order of clst_evidence_verify (parse, verify, debug, report data,
  * claims) because the production pipeline only knows the built-in AMD roots.
+ *
+ * TDX inside (tests/vectors/azure/tdx/README.md: trustee az-tdx-vtpm evidence-v1.json from a real
+ * Azure TDX CVM, verified with Intel's collateral of tests/vectors/tdx/dcap-rs/collateral-2025-02
+ * for its FMSPC 00806F050000 at 2025-03-01):
+ *   - positive end to end through clst_evidence_verify (TD quote by DCAP, TDREPORT == quote body,
+ *     REPORTDATA == SHA-256(variable data) || 0, HCLAkPub, the vTPM quote, nonce "challenge"), with
+ *     the claims (tdx_* under x-ms-isolation-tee, x-ms-attestation-type tdxvm inside); the default
+ *     TCB policy (UpToDate only) refuses its OutOfDate platform;
+ *   - negative: no td_quote, a vcek with TDX, td_quote on an SNP HCL, no collateral, the time
+ *     outside the collateral, another real TD's quote (dcap-rs, same FMSPC: DCAP accepts it, the
+ *     comparison names the first differing field, TEE_TCB_SVN), an SGX quote, an oversized quote,
+ *     truncated quotes, flipped bytes in the TDREPORT (sampled over every field the quote or the
+ *     digests cover), in the variable data, in the IGVM fields, in the TD quote's signed part, the
+ *     vTPM signature and the nonce;
+ *   - the comparison function evidence_azure_tdx_bind on parsed structs: a real TD 1.0 quote
+ *     (dcap-rs) and a real TD 1.5 one (go-tdx-guest v5), with a TDREPORT built from the quote body
+ *     and its REPORTDATA set to SHA-256 of a constructed variable data (on the parsed struct: a
+ *     real quote's signed report data cannot bind synthetic data), then each compared field
+ *     changed in turn.
+ * Not checked by anything (and so accepted when altered, asserted below): the TDREPORT's MAC and
+ * CPUSVN, which only the TDX module of that machine can check; no claim comes from them.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
@@ -41,6 +62,7 @@
 
 #include <cmocka.h>
 
+#include "test_dcap_fixture.h"
 #include "test_sevsnp_fixture.h"
 
 #include "evidence/azure_int.h"
@@ -66,6 +88,35 @@ az_read(const char *rel, size_t *out_size)
 }
 
 static STACK_OF(X509) *roots_all;
+
+/* A TDREPORT (1024 bytes, version 0) describing the TD quote body `b`, with consistent
+ * TEE_TCB_INFO_HASH and TEE_INFO_HASH (MAC and CPUSVN: fixed filler). */
+static void
+tdreport_encode(const struct dcap_td_report *b, uint8_t *out)
+{
+    uint8_t *tcb = out + AZURE_TEE_TCB_INFO_OFF, *ti = out + AZURE_TDINFO_OFF;
+    memset(out, 0, AZURE_TDREPORT_SIZE);
+    out[0] = AZURE_TDREPORT_TYPE_TDX;
+    memset(out + 16, 0x06, 16);            /* CPUSVN */
+    memcpy(out + 128, b->report_data, 64); /* REPORTDATA */
+    memset(out + 224, 0x5a, 32);           /* MAC */
+    tcb[0] = 0xff;                         /* VALID */
+    memcpy(tcb + 8, b->tee_tcb_svn, 16);
+    memcpy(tcb + 24, b->mrseam, 48);
+    memcpy(tcb + 72, b->mrsignerseam, 48);
+    memcpy(tcb + 120, b->seam_attributes, 8);
+    memcpy(tcb + 128, b->tee_tcb_svn2, 16);
+    memcpy(ti, b->td_attributes, 8);
+    memcpy(ti + 8, b->xfam, 8);
+    memcpy(ti + 16, b->mrtd, 48);
+    memcpy(ti + 64, b->mrconfigid, 48);
+    memcpy(ti + 112, b->mrowner, 48);
+    memcpy(ti + 160, b->mrownerconfig, 48);
+    memcpy(ti + 208, b->rtmr, 4 * 48);
+    memcpy(ti + 400, b->mrservicetd, 48);
+    assert_int_equal(clst_hash(CLST_HASH_SHA384, tcb, AZURE_TEE_TCB_INFO_SIZE, out + 32), CLST_OK);
+    assert_int_equal(clst_hash(CLST_HASH_SHA384, ti, AZURE_TDINFO_SIZE, out + 80), CLST_OK);
+}
 
 static int
 group_setup(void **state)
@@ -883,7 +934,11 @@ synth_parts(const struct az_spec *spec, struct parts *p)
     }
     r.vmpl = spec->vmpl;
     if (spec->report_type == AZURE_REPORT_TYPE_TDX) {
+        struct dcap_td_report body;
+        memset(&body, 0, sizeof(body));
+        memcpy(body.report_data, r.report_data, sizeof(body.report_data));
         memset(h + AZURE_HCL_HW_OFFSET, 0, AZURE_HCL_HW_SIZE);
+        tdreport_encode(&body, h + AZURE_HCL_HW_OFFSET);
     } else {
         assert_int_equal(synth_sign(&r, z->s->vcek_key, h + AZURE_HCL_HW_OFFSET), 0);
     }
@@ -978,7 +1033,7 @@ synth_run(const struct parts *p, const struct az_check *chk, json_t **out_claims
     in.options = chk != NULL ? chk->options : NULL;
     rc = evidence_azure_parse(in.evidence, in.evidence_size, ev, err);
     if (rc == CLST_OK) {
-        rc = evidence_azure_verify_with(ev, &in, &z->s->roots, err);
+        rc = evidence_azure_verify_with(ev, &in, &z->s->roots, NULL, err);
     }
     if (rc == CLST_OK && !in.allow_debug && evidence_azure_ops.is_debuggable(ev)) {
         rc = clst_err_set(err, CLST_E_VERIFY, "debuggable");
@@ -1190,15 +1245,557 @@ test_synth_debug_and_tdx(void **state)
     assert_non_null(strstr(err.msg, "VMPL 1"));
     json_decref(opts);
 
+    /* A TDX HCL report without its TD quote: refused before anything else. */
     struct az_spec tdx = {.report_type = AZURE_REPORT_TYPE_TDX};
     synth_parts(&tdx, p);
-    assert_int_equal(synth_run(p, NULL, NULL, &err), CLST_E_VERIFY);
-    assert_non_null(strstr(err.msg, "TDX"));
+    p->vcek_size = 0;
+    assert_int_equal(synth_run(p, NULL, NULL, &err), CLST_E_MALFORMED);
+    assert_non_null(strstr(err.msg, "td_quote"));
+    assert_non_null(strstr(err.msg, "/acc/tdquote"));
+    /* ... and with the VCEK of an SNP report: refused too. */
+    synth_parts(&tdx, p);
+    assert_int_equal(synth_run(p, NULL, NULL, &err), CLST_E_MALFORMED);
+    assert_non_null(strstr(err.msg, "vcek"));
     /* An unknown report type does not parse. */
     clst_put_le32(p->hcl + 0x4C8, 3);
     assert_int_equal(synth_run(p, NULL, NULL, &err), CLST_E_MALFORMED);
     free(p);
 }
+
+/* ---- TDX inside: the real Azure TDX evidence ----------------------------------------------------
+ */
+
+#define AZ_T_2025_03_01 INT64_C(1740787200) /* inside collateral-2025-02's validity */
+#define TDX_C25         "tdx/dcap-rs/collateral-2025-02/"
+#define TDX_EVIDENCE    "tdx/evidence-v1.json"
+#define TDX_OTHER_QUOTE "tdx/dcap-rs/quote_v4_tdx_00806f050000.dat"
+#define TDX_MRTD                                                                                   \
+    "024a32b070383331181619fa387cb4d55d1e38879f989933055ccad5bc2db795d1737b66205949d15469dc8c1ba7" \
+    "ab7b"
+
+static STACK_OF(X509) *intel_roots;
+
+static int
+tdx_setup(void **state)
+{
+    (void)state;
+    return clst_evidence_intel_roots(&intel_roots, NULL) == CLST_OK ? 0 : -1;
+}
+
+static int
+tdx_teardown(void **state)
+{
+    (void)state;
+    sk_X509_pop_free(intel_roots, X509_free);
+    return 0;
+}
+
+/* The real evidence as a JSON object, with its decoded HCL report and TD quote. */
+struct tdx_real {
+    json_t *doc;
+    uint8_t hcl[4096];
+    size_t hcl_size;
+    uint8_t quote[8192];
+    size_t quote_size;
+    struct clst_buf coll;
+};
+
+static void
+b64url_field(const json_t *doc, const char *name, uint8_t *out, size_t cap, size_t *out_size)
+{
+    const char *s = json_string_value(json_object_get(doc, name));
+    assert_non_null(s);
+    size_t len = strlen(s);
+    while (len > 0 && s[len - 1] == '=') {
+        len--;
+    }
+    struct clst_buf b;
+    clst_buf_init(&b, cap);
+    assert_int_equal(clst_b64url_decode(s, len, &b), CLST_OK);
+    memcpy(out, b.data, b.size);
+    *out_size = b.size;
+    clst_buf_cleanup(&b);
+}
+
+static void
+set_b64url(json_t *doc, const char *name, const uint8_t *p, size_t n)
+{
+    struct clst_buf b;
+    clst_buf_init(&b, 1u << 20);
+    assert_int_equal(clst_b64url_encode(p, n, &b), CLST_OK);
+    assert_int_equal(clst_buf_terminate(&b), CLST_OK);
+    json_object_set_new(doc, name, json_string(b.size > 0 ? (const char *)b.data : ""));
+    clst_buf_cleanup(&b);
+}
+
+static void
+tdx_real_load(struct tdx_real *r)
+{
+    size_t n = 0;
+    uint8_t *text = az_read(TDX_EVIDENCE, &n);
+    json_error_t jerr;
+    memset(r, 0, sizeof(*r));
+    r->doc = json_loadb((const char *)text, n, 0, &jerr);
+    free(text);
+    assert_non_null(r->doc);
+    b64url_field(r->doc, "hcl_report", r->hcl, sizeof(r->hcl), &r->hcl_size);
+    b64url_field(r->doc, "td_quote", r->quote, sizeof(r->quote), &r->quote_size);
+    assert_int_equal(r->hcl_size, 2600);
+    assert_int_equal(r->quote_size, 5006);
+    fx_vector_bundle(TDX_C25 "tcbinfov3_00806f050000.json", TDX_C25 "qeidentityv2_apiv4.json",
+                     "tdx/dcap-rs/tcb_signing_cert.pem", TDX_C25 "pck_platform_crl.der",
+                     TDX_C25 "intel_root_ca_crl.der", &r->coll);
+}
+
+static void
+tdx_real_free(struct tdx_real *r)
+{
+    json_decref(r->doc);
+    clst_buf_cleanup(&r->coll);
+}
+
+/* Verifies `doc` (with r's collateral unless `no_coll`) through the public pipeline. */
+static enum clst_status
+tdx_run(const struct tdx_real *r, const json_t *doc, const char *statuses, int64_t at, bool no_coll,
+        json_t **claims, struct clst_err *err)
+{
+    struct clst_evidence_input in;
+    json_t *c = NULL;
+    char *text = json_dumps(doc, JSON_COMPACT);
+    assert_non_null(text);
+    memset(&in, 0, sizeof(in));
+    in.evidence = (const uint8_t *)text;
+    in.evidence_size = strlen(text);
+    if (!no_coll) {
+        in.endorsements = r->coll.data;
+        in.endorsements_size = r->coll.size;
+    }
+    in.report_data = (const uint8_t *)"challenge";
+    in.report_data_size = 9;
+    in.roots = intel_roots;
+    in.at = at;
+    in.tcb_statuses = statuses;
+    clst_err_clear(err);
+    enum clst_status rc = clst_evidence_verify(CLST_EVIDENCE_AZURE_VTPM, &in, &c, err);
+    free(text);
+    if (rc == CLST_OK) {
+        assert_non_null(c);
+    } else {
+        assert_null(c);
+        assert_true(strlen(err->msg) > 10);
+    }
+    if (claims != NULL) {
+        *claims = c;
+    } else {
+        json_decref(c);
+    }
+    return rc;
+}
+
+static void
+tdx_expect(const struct tdx_real *r, const json_t *doc, enum clst_status want, const char *part)
+{
+    struct clst_err err = {0};
+    enum clst_status rc = tdx_run(r, doc, "UpToDate,OutOfDate", AZ_T_2025_03_01, false, NULL, &err);
+    if (rc != want || (part != NULL && strstr(err.msg, part) == NULL)) {
+        fail_msg("want %s (\"%s\"), got %s: %s", clst_status_str(want), part ? part : "",
+                 clst_status_str(rc), err.msg);
+    }
+}
+
+static void
+test_tdx_real_positive(void **state)
+{
+    (void)state;
+    struct tdx_real r;
+    struct clst_err err = {0};
+    json_t *claims = NULL;
+    tdx_real_load(&r);
+
+    /* The platform is OutOfDate in the 2025-02 collateral: the default policy refuses it. */
+    assert_int_equal(tdx_run(&r, r.doc, NULL, AZ_T_2025_03_01, false, NULL, &err), CLST_E_VERIFY);
+    assert_non_null(strstr(err.msg, "TD quote"));
+    assert_non_null(strstr(err.msg, "OutOfDate"));
+
+    assert_int_equal(
+        tdx_run(&r, r.doc, "UpToDate,OutOfDate", AZ_T_2025_03_01, false, &claims, &err), CLST_OK);
+    assert_string_equal(claim_str(claims, "x-ms-attestation-type"), "azurevm");
+    assert_string_equal(claim_str(claims, "x-ms-azurevm-vmid"),
+                        "6332533D-5649-4D02-8AA7-8F64B7C3EE21");
+    assert_true(json_is_true(json_object_get(claims, "secureboot")));
+    assert_int_equal(json_array_size(json_object_get(claims, "x-ms-azurevm-attested-pcrs")), 24);
+    assert_string_equal(claim_str(claims, "x-cloister-azurevm-tpm-nonce"), "6368616c6c656e6765");
+    assert_string_equal(tee_str(claims, "x-ms-attestation-type"), "tdxvm");
+    assert_string_equal(tee_str(claims, "tdx_mrtd"), TDX_MRTD);
+    assert_string_equal(tee_str(claims, "attester_tcb_status"), "OutOfDate");
+    assert_string_equal(tee_str(claims, "tdx_report_data"),
+                        "9734504f161d104c74e3165c15f779b06a9bb40dfa71937817d7eee68e593839"
+                        "0000000000000000000000000000000000000000000000000000000000000000");
+    const json_t *tee = json_object_get(claims, "x-ms-isolation-tee");
+    assert_true(json_is_false(json_object_get(tee, "tdx_is_debuggable")));
+    assert_null(json_object_get(tee, "x-ms-sevsnpvm-launchmeasurement"));
+    const json_t *keys = json_object_get(json_object_get(tee, "x-ms-runtime"), "keys");
+    assert_int_equal(json_array_size(keys), 2);
+    json_decref(claims);
+
+    /* The service's question: which hardware is inside. */
+    char *text = json_dumps(r.doc, JSON_COMPACT);
+    enum clst_evidence_kind kind = CLST_EVIDENCE_SIM;
+    assert_int_equal(clst_evidence_azure_tee_kind((const uint8_t *)text, strlen(text), &kind, &err),
+                     CLST_OK);
+    assert_int_equal(kind, CLST_EVIDENCE_TDX);
+    free(text);
+    size_t n = 0;
+    uint8_t *snp = az_read("evidence-v1.json", &n);
+    assert_int_equal(clst_evidence_azure_tee_kind(snp, n, &kind, &err), CLST_OK);
+    assert_int_equal(kind, CLST_EVIDENCE_SEVSNP);
+    assert_int_equal(clst_evidence_azure_tee_kind((const uint8_t *)"{}", 2, &kind, &err),
+                     CLST_E_MALFORMED);
+    free(snp);
+    tdx_real_free(&r);
+}
+
+static void
+test_tdx_real_negative(void **state)
+{
+    (void)state;
+    struct tdx_real r;
+    struct clst_err err = {0};
+    tdx_real_load(&r);
+    json_t *d;
+
+    /* No TD quote: a TDREPORT alone is never accepted. */
+    d = json_deep_copy(r.doc);
+    json_object_del(d, "td_quote");
+    tdx_expect(&r, d, CLST_E_MALFORMED, "no \"td_quote\"");
+    json_decref(d);
+    /* Given twice (under both names), a vcek with TDX, an empty quote. */
+    d = json_deep_copy(r.doc);
+    json_object_set(d, "tdx_quote", json_object_get(d, "td_quote"));
+    tdx_expect(&r, d, CLST_E_MALFORMED, "twice");
+    json_decref(d);
+    d = json_deep_copy(r.doc);
+    json_object_set_new(d, "vcek", json_string("MIIB"));
+    tdx_expect(&r, d, CLST_E_MALFORMED, "\"vcek\" is for SEV-SNP");
+    json_decref(d);
+    d = json_deep_copy(r.doc);
+    json_object_set_new(d, "td_quote", json_string(""));
+    tdx_expect(&r, d, CLST_E_MALFORMED, "td_quote");
+    json_decref(d);
+    /* A td_quote with an SNP HCL report. */
+    {
+        size_t n = 0;
+        uint8_t *text = az_read("evidence-v1.json", &n);
+        json_t *snp = json_loadb((const char *)text, n, 0, NULL);
+        assert_non_null(snp);
+        json_object_set(snp, "td_quote", json_object_get(r.doc, "td_quote"));
+        tdx_expect(&r, snp, CLST_E_MALFORMED, "\"td_quote\" is for TDX");
+        json_decref(snp);
+        free(text);
+    }
+    /* No collateral; the time outside the collateral's and certificates' validity. */
+    assert_int_equal(tdx_run(&r, r.doc, "UpToDate,OutOfDate", AZ_T_2025_03_01, true, NULL, &err),
+                     CLST_E_VERIFY);
+    assert_non_null(strstr(err.msg, "collateral"));
+    assert_int_equal(tdx_run(&r, r.doc, "UpToDate,OutOfDate", AZ_T_2040, false, NULL, &err),
+                     CLST_E_VERIFY);
+    assert_int_equal(tdx_run(&r, r.doc, "UpToDate,OutOfDate", AZ_T_2020, false, NULL, &err),
+                     CLST_E_VERIFY);
+    /* Another real TD's quote (same platform FMSPC: DCAP accepts it): the HCL does not bind it. */
+    {
+        size_t n = 0;
+        unsigned char *other = fx_vector(TDX_OTHER_QUOTE, &n);
+        d = json_deep_copy(r.doc);
+        set_b64url(d, "td_quote", other, n);
+        tdx_expect(&r, d, CLST_E_VERIFY, "does not describe the HCL's TDREPORT");
+        tdx_expect(&r, d, CLST_E_VERIFY, "TEE_TCB_SVN differs");
+        json_decref(d);
+        /* Truncated quotes do not parse. */
+        d = json_deep_copy(r.doc);
+        for (size_t cut = 0; cut < r.quote_size; cut += 397) {
+            set_b64url(d, "td_quote", r.quote, cut);
+            tdx_expect(&r, d, CLST_E_MALFORMED, "td_quote");
+        }
+        json_decref(d);
+        free(other);
+    }
+    /* An oversized quote: CLST_E_LIMIT before anything is parsed or verified. */
+    {
+        uint8_t *big = calloc(1, DCAP_QUOTE_MAX_SIZE + 1);
+        assert_non_null(big);
+        d = json_deep_copy(r.doc);
+        set_b64url(d, "td_quote", big, DCAP_QUOTE_MAX_SIZE + 1);
+        tdx_expect(&r, d, CLST_E_LIMIT, "td_quote");
+        json_decref(d);
+        free(big);
+    }
+    /* An SGX quote is not a TD quote. */
+    {
+        size_t n = 0;
+        unsigned char *sgx = fx_vector("sgx/dcap-rs/quote_v3_sgx_00606a000000.bin", &n);
+        d = json_deep_copy(r.doc);
+        set_b64url(d, "td_quote", sgx, n);
+        tdx_expect(&r, d, CLST_E_MALFORMED, "td_quote");
+        json_decref(d);
+        free(sgx);
+    }
+    /* Flipped bytes in the TD quote's signed part (header, body), sampled. */
+    d = json_deep_copy(r.doc);
+    for (size_t off = 0; off < 632; off += 37) {
+        uint8_t q[8192];
+        memcpy(q, r.quote, r.quote_size);
+        q[off] ^= 0x01;
+        set_b64url(d, "td_quote", q, r.quote_size);
+        struct clst_err e = {0};
+        enum clst_status rc =
+            tdx_run(&r, d, "UpToDate,OutOfDate", AZ_T_2025_03_01, false, NULL, &e);
+        if (rc == CLST_OK) {
+            fail_msg("TD quote byte %zu flipped: accepted", off);
+        }
+    }
+    json_decref(d);
+    /* The vTPM quote's signature and the nonce. */
+    d = json_deep_copy(r.doc);
+    {
+        json_t *tq = json_object_get(d, "tpm_quote");
+        char *sig = strdup(json_string_value(json_object_get(tq, "signature")));
+        sig[0] = sig[0] == 'a' ? 'b' : 'a';
+        json_object_set_new(tq, "signature", json_string(sig));
+        free(sig);
+        tdx_expect(&r, d, CLST_E_VERIFY, "vTPM quote");
+    }
+    json_decref(d);
+    {
+        char *text = json_dumps(r.doc, JSON_COMPACT);
+        struct clst_evidence_input in;
+        json_t *c = NULL;
+        memset(&in, 0, sizeof(in));
+        in.evidence = (const uint8_t *)text;
+        in.evidence_size = strlen(text);
+        in.endorsements = r.coll.data;
+        in.endorsements_size = r.coll.size;
+        in.report_data = (const uint8_t *)"challengf";
+        in.report_data_size = 9;
+        in.roots = intel_roots;
+        in.at = AZ_T_2025_03_01;
+        in.tcb_statuses = "UpToDate,OutOfDate";
+        assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_AZURE_VTPM, &in, &c, &err),
+                         CLST_E_VERIFY);
+        assert_null(c);
+        free(text);
+    }
+    tdx_real_free(&r);
+}
+
+/* Flips one byte of the HCL report and expects `want` naming `part`. */
+static void
+tdx_flip_hcl(const struct tdx_real *r, size_t off, enum clst_status want, const char *part)
+{
+    uint8_t h[4096];
+    json_t *d = json_deep_copy(r->doc);
+    memcpy(h, r->hcl, r->hcl_size);
+    h[off] ^= 0x01;
+    set_b64url(d, "hcl_report", h, r->hcl_size);
+    struct clst_err err = {0};
+    enum clst_status rc = tdx_run(r, d, "UpToDate,OutOfDate", AZ_T_2025_03_01, false, NULL, &err);
+    if (rc != want || (part != NULL && strstr(err.msg, part) == NULL)) {
+        fail_msg("HCL byte 0x%zx: want %s (\"%s\"), got %s: %s", off, clst_status_str(want),
+                 part ? part : "", clst_status_str(rc), err.msg);
+    }
+    json_decref(d);
+}
+
+static void
+test_tdx_real_flip_hcl(void **state)
+{
+    (void)state;
+    struct tdx_real r;
+    tdx_real_load(&r);
+    const size_t td = AZURE_HCL_HW_OFFSET;
+
+    /* The header and the IGVM fields: every byte. */
+    for (size_t off = 0; off < 0x14; off++) {
+        tdx_flip_hcl(&r, off, CLST_E_MALFORMED, NULL);
+    }
+    for (size_t off = 0x4C0; off < 0x4D4; off++) {
+        tdx_flip_hcl(&r, off, CLST_E_MALFORMED, NULL);
+    }
+    /* REPORTMACSTRUCT: type and reserved bytes do not parse; the digests and REPORTDATA are
+     * compared. */
+    tdx_flip_hcl(&r, td + 0, CLST_E_MALFORMED, "not TDX");
+    tdx_flip_hcl(&r, td + 1, CLST_E_MALFORMED, "subtype");
+    tdx_flip_hcl(&r, td + 5, CLST_E_MALFORMED, "reserved");
+    tdx_flip_hcl(&r, td + 200, CLST_E_MALFORMED, "reserved");
+    for (size_t off = 32; off < 80; off += 7) {
+        tdx_flip_hcl(&r, td + off, CLST_E_VERIFY, "TEE_TCB_INFO_HASH");
+    }
+    for (size_t off = 80; off < 128; off += 7) {
+        tdx_flip_hcl(&r, td + off, CLST_E_VERIFY, "TEE_INFO_HASH");
+    }
+    for (size_t off = 128; off < 192; off += 5) {
+        tdx_flip_hcl(&r, td + off, CLST_E_VERIFY, "REPORTDATA differs");
+    }
+    /* TEE_TCB_INFO and TDINFO: covered by their digests in the TDREPORT (sampled: every 5th and
+     * 9th byte, each one a full verification). */
+    for (size_t off = AZURE_TEE_TCB_INFO_OFF; off < AZURE_TEE_TCB_INFO_OFF + 144; off += 5) {
+        tdx_flip_hcl(&r, td + off, CLST_E_VERIFY, "TEE_TCB_INFO_HASH");
+    }
+    tdx_flip_hcl(&r, td + AZURE_TEE_TCB_INFO_OFF + 150, CLST_E_MALFORMED, "reserved");
+    tdx_flip_hcl(&r, td + 500, CLST_E_MALFORMED, "reserved");
+    for (size_t off = AZURE_TDINFO_OFF; off < AZURE_TDINFO_OFF + 448; off += 9) {
+        tdx_flip_hcl(&r, td + off, CLST_E_VERIFY, "TEE_INFO_HASH");
+    }
+    tdx_flip_hcl(&r, td + AZURE_TDINFO_OFF + 460, CLST_E_MALFORMED, "reserved");
+    /* The padding after the TDREPORT. */
+    tdx_flip_hcl(&r, td + AZURE_TDREPORT_SIZE + 3, CLST_E_MALFORMED, "padding");
+    /* The variable data: not bound to the quote any more (sampled). */
+    for (size_t off = AZURE_HCL_VAR_OFFSET; off < AZURE_HCL_VAR_OFFSET + 1201; off += 61) {
+        tdx_flip_hcl(&r, off, CLST_E_VERIFY, NULL);
+    }
+    tdx_flip_hcl(&r, AZURE_HCL_VAR_OFFSET + 1000, CLST_E_VERIFY, "not bound to the TD quote");
+    /* What nothing can check off the machine: the MAC and CPUSVN. Altered, still accepted; no
+     * claim comes from them (the claims are the quote's). */
+    tdx_flip_hcl(&r, td + 16, CLST_OK, NULL);
+    tdx_flip_hcl(&r, td + 224, CLST_OK, NULL);
+    tdx_flip_hcl(&r, td + 255, CLST_OK, NULL);
+    tdx_real_free(&r);
+}
+
+/* ---- TDX inside: the comparison on parsed structs -------------------------------------------- */
+
+static const char bind_var[] = "{\"keys\":[],\"user-data\":\"constructed for the unit test\"}";
+
+/* A parsed real quote `rel`, its body's REPORTDATA set to SHA-256(bind_var) || 0 (on the struct),
+ * and a parsed TDREPORT built from that body. */
+static void
+bind_fixture(const char *rel, struct dcap_quote *q, struct azure_tdreport *td)
+{
+    size_t n = 0;
+    unsigned char *raw = fx_vector(rel, &n);
+    uint8_t buf[AZURE_TDREPORT_SIZE];
+    struct clst_err err = {0};
+    assert_int_equal(dcap_quote_parse(raw, n, q, &err), CLST_OK);
+    free(raw);
+    memset(q->td.report_data, 0, sizeof(q->td.report_data));
+    assert_int_equal(clst_sha256(bind_var, strlen(bind_var), q->td.report_data), CLST_OK);
+    tdreport_encode(&q->td, buf);
+    assert_int_equal(evidence_azure_tdreport_parse(buf, sizeof(buf), td, &err), CLST_OK);
+}
+
+static void
+bind_expect(const struct azure_tdreport *td, const struct dcap_quote *q, const char *var,
+            enum clst_status want, const char *part)
+{
+    struct clst_err err = {0};
+    enum clst_status rc = evidence_azure_tdx_bind(td, q, (const uint8_t *)var, strlen(var), &err);
+    if (rc != want || (part != NULL && strstr(err.msg, part) == NULL)) {
+        fail_msg("want %s (\"%s\"), got %s: %s", clst_status_str(want), part ? part : "",
+                 clst_status_str(rc), err.msg);
+    }
+}
+
+static void
+test_tdx_bind_parsed(void **state)
+{
+    (void)state;
+    struct dcap_quote *q = calloc(1, sizeof(*q));
+    struct azure_tdreport *td = calloc(1, sizeof(*td)), *t2 = calloc(1, sizeof(*t2));
+    uint8_t buf[AZURE_TDREPORT_SIZE];
+    struct clst_err err = {0};
+    assert_non_null(q);
+    assert_non_null(td);
+    assert_non_null(t2);
+
+    static const char *const quotes[] = {TDX_OTHER_QUOTE, "tdx/go-tdx-guest/quote_v5_sample.dat"};
+    size_t td15 = 0;
+    for (size_t k = 0; k < 2; k++) {
+        bind_fixture(quotes[k], q, td);
+        td15 += q->body_type == DCAP_BODY_TD15;
+        bind_expect(td, q, bind_var, CLST_OK, NULL);
+        /* Each compared field of the quote body changed in turn: named. */
+        struct {
+            const char *name;
+            uint8_t *p;
+        } f[] = {
+            {"TEE_TCB_SVN", q->td.tee_tcb_svn},
+            {"MRSEAM", q->td.mrseam},
+            {"MRSIGNERSEAM", q->td.mrsignerseam},
+            {"SEAM_ATTRIBUTES", q->td.seam_attributes},
+            {"TD_ATTRIBUTES", q->td.td_attributes},
+            {"XFAM", q->td.xfam},
+            {"MRTD", q->td.mrtd},
+            {"MRCONFIGID", q->td.mrconfigid},
+            {"MROWNER", q->td.mrowner},
+            {"MROWNERCONFIG", q->td.mrownerconfig},
+            {"RTMR0", q->td.rtmr[0]},
+            {"RTMR1", q->td.rtmr[1]},
+            {"RTMR2", q->td.rtmr[2]},
+            {"RTMR3", q->td.rtmr[3]},
+            {"REPORTDATA", q->td.report_data},
+            {"TEE_TCB_SVN2", q->td.tee_tcb_svn2},
+            {"MRSERVICETD", q->td.mrservicetd},
+        };
+        for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+            bool compared = i < 15 || q->body_type == DCAP_BODY_TD15;
+            f[i].p[3] ^= 0x80;
+            char want[64];
+            snprintf(want, sizeof(want), "%s differs", f[i].name);
+            bind_expect(td, q, bind_var, compared ? CLST_E_VERIFY : CLST_OK,
+                        compared ? want : NULL);
+            f[i].p[3] ^= 0x80;
+        }
+        /* Another variable data, or a non-zero upper half of REPORTDATA (in both, so that the
+         * comparison passes and the binding is what fails). */
+        bind_expect(td, q, "{\"keys\":[]}", CLST_E_VERIFY, "not bound to the TD quote");
+        q->td.report_data[40] = 1;
+        tdreport_encode(&q->td, buf);
+        assert_int_equal(evidence_azure_tdreport_parse(buf, sizeof(buf), t2, &err), CLST_OK);
+        bind_expect(t2, q, bind_var, CLST_E_VERIFY, "not bound to the TD quote");
+        q->td.report_data[40] = 0;
+        /* A TDREPORT whose digests do not match its own contents. */
+        *t2 = *td;
+        t2->mrtd[0] ^= 1; /* the field, not the raw TDINFO bytes */
+        bind_expect(t2, q, bind_var, CLST_E_VERIFY, "MRTD differs");
+        *t2 = *td;
+        t2->tdinfo[20] ^= 1;
+        bind_expect(t2, q, bind_var, CLST_E_VERIFY, "TEE_INFO_HASH");
+        *t2 = *td;
+        t2->tee_tcb_info[30] ^= 1;
+        bind_expect(t2, q, bind_var, CLST_E_VERIFY, "TEE_TCB_INFO_HASH");
+    }
+    assert_int_equal(td15, 1); /* the v5 sample carries a TD 1.5 body */
+
+    /* Not a TD quote. */
+    size_t n = 0;
+    unsigned char *sgx = fx_vector("sgx/dcap-rs/quote_v3_sgx_00606a000000.bin", &n);
+    struct dcap_quote *sq = calloc(1, sizeof(*sq));
+    assert_non_null(sq);
+    assert_int_equal(dcap_quote_parse(sgx, n, sq, &err), CLST_OK);
+    bind_expect(td, sq, bind_var, CLST_E_VERIFY, "not a TDX quote");
+    free(sq);
+    free(sgx);
+
+    /* The TDREPORT parser: sizes, type, version, reserved ranges. */
+    tdreport_encode(&q->td, buf);
+    assert_int_equal(evidence_azure_tdreport_parse(buf, 1023, t2, &err), CLST_E_MALFORMED);
+    buf[2] = 2;
+    assert_int_equal(evidence_azure_tdreport_parse(buf, sizeof(buf), t2, &err), CLST_E_MALFORMED);
+    buf[2] = 1;
+    assert_int_equal(evidence_azure_tdreport_parse(buf, sizeof(buf), t2, &err), CLST_OK);
+    assert_int_equal(t2->version, 1);
+    static const size_t reserved[] = {3,         4,   15,  192, 223, 256 + 144,
+                                      256 + 238, 495, 511, 960, 1023};
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+        tdreport_encode(&q->td, buf);
+        buf[reserved[i]] = 1;
+        assert_int_equal(evidence_azure_tdreport_parse(buf, sizeof(buf), t2, &err),
+                         CLST_E_MALFORMED);
+    }
+    free(t2);
+    free(td);
+    free(q);
+}
+
 int
 main(void)
 {
@@ -1214,6 +1811,13 @@ main(void)
         cmocka_unit_test(test_flip_quote),       cmocka_unit_test(test_time_and_certificates),
         cmocka_unit_test(test_container),
     };
+    const struct CMUnitTest tdx_tests[] = {
+        cmocka_unit_test(test_tdx_real_positive),
+        cmocka_unit_test(test_tdx_real_negative),
+        cmocka_unit_test(test_tdx_real_flip_hcl),
+        cmocka_unit_test(test_tdx_bind_parsed),
+    };
     int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
-    return failed + cmocka_run_group_tests(synth_tests, synth_setup, synth_teardown);
+    failed += cmocka_run_group_tests(synth_tests, synth_setup, synth_teardown);
+    return failed + cmocka_run_group_tests(tdx_tests, tdx_setup, tdx_teardown);
 }
