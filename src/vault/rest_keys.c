@@ -1327,7 +1327,8 @@ holds_anywhere(const struct clst_vault_principal *p, enum clst_vault_perm perm)
 /* A restored version must be what this vault would have stored: known kty, key_ops, a public
  * part that matches the private material. */
 static enum clst_status
-check_restored(const struct clst_vault_backup_item *it, struct clst_err *err)
+check_restored(const struct clst_vault_backup_item *it, struct clst_vault_keymat_spec *out_spec,
+               struct clst_err *err)
 {
     enum clst_vault_keymat_type type;
     struct clst_vault_keymat *km = NULL;
@@ -1342,6 +1343,9 @@ check_restored(const struct clst_vault_backup_item *it, struct clst_err *err)
     if (st == CLST_OK &&
         !clst_vault_keymat_matches_public(km, it->meta.public_data, it->meta.public_size)) {
         st = CLST_E_VERIFY;
+    }
+    if (st == CLST_OK) {
+        clst_vault_keymat_spec_of(km, out_spec);
     }
     clst_vault_keymat_free(km);
     if (st != CLST_OK) {
@@ -1363,6 +1367,7 @@ h_restore(void *ctx, const struct clst_http_request *req, struct clst_http_respo
     json_t *body = NULL;
     enum clst_status st;
     size_t restored = 0;
+    bool replied = false;
 
     memset(&b, 0, sizeof(b));
     memset(&obj, 0, sizeof(obj));
@@ -1397,8 +1402,25 @@ h_restore(void *ctx, const struct clst_http_request *req, struct clst_http_respo
     if (st == CLST_OK) {
         st = clst_vault_authorize(&rc, CLST_VAULT_PERM_KEY_RESTORE, KIND, b.name, err);
     }
+    /* Governance: a restore brings versions into this vault, so each must pass every rule as
+     * if it were created now, its validity counted from its own creation. Nothing is restored
+     * when one fails. */
     for (size_t i = 0; st == CLST_OK && i < b.count; i++) {
-        st = check_restored(&b.items[i], err);
+        struct clst_vault_keymat_spec spec;
+        st = check_restored(&b.items[i], &spec, err);
+        const struct clst_vault_governance *g = clst_vault_governance_of(rc.vault);
+        if (st == CLST_OK && g != NULL) {
+            struct clst_gov_violation gv[CLST_GOV_RULE_COUNT];
+            size_t n = clst_gov_check(g, &b.items[i].meta, &spec, b.items[i].meta.attrs.created,
+                                      CLST_GOV_R_ALL, gv);
+            if (n > 0) {
+                st = clst_gov_reply(&rc, gv, n);
+                replied = st == CLST_OK;
+                if (replied) {
+                    st = CLST_E_DENIED; /* answered: stop here */
+                }
+            }
+        }
     }
     /* The name must be free: neither live nor soft-deleted. */
     if (st == CLST_OK) {
@@ -1436,7 +1458,11 @@ h_restore(void *ctx, const struct clst_http_request *req, struct clst_http_respo
     if (st == CLST_OK) {
         st = clst_vault_store_get(rc.vault->store, KIND, b.name, "", &obj, NULL, err);
     }
-    st = st == CLST_OK ? reply_bundle(&rc, &obj, err) : fail(&rc, err);
+    if (replied) {
+        st = CLST_OK; /* answered already (403 from the governance rules) */
+    } else {
+        st = st == CLST_OK ? reply_bundle(&rc, &obj, err) : fail(&rc, err);
+    }
     OPENSSL_cleanse(key, sizeof(key));
     clst_vault_object_cleanup(&obj);
     clst_vault_backup_cleanup(&b);

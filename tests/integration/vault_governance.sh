@@ -7,8 +7,8 @@
 #   3. `cloister serve --governance FILE` refuses a bad rules file, naming the file and field;
 #   4. with the rules on, every rule broken on create / import / update / rotate / secret set /
 #      secret update is a 403 ForbiddenByPolicy naming the rule, compliant requests succeed, and
-#      an object from before the rules can still be disabled.
-# Needs: curl, node (to make JWKs for import). Fails, never skips.
+#      an object from before the rules can still be disabled; a restored backup must pass them.
+# Needs: curl, jq, node (to make JWKs for import). Fails, never skips.
 set -euo pipefail
 
 : "${CLOISTER:?CLOISTER must point at the cloister binary}"
@@ -282,6 +282,28 @@ expect_refused require-expiry PATCH /secrets/s1 '{"attributes": {"exp": null}}'
 expect_ok PATCH /secrets/s1 '{"contentType": "text/plain"}'
 expect_ok PATCH /secrets/legacy-secret '{"attributes": {"enabled": false}}'
 ok "secrets: set and update refused and accepted by the rules"
+
+# restore: the versions in a backup must pass the rules too; nothing is restored otherwise
+restore_blob() { # restore_blob NAME: backs the key up, deletes and purges it, prints the blob
+    expect_ok POST "/keys/$1/backup"
+    local blob
+    blob=$(jq -r .value "$tmp/body")
+    [[ -n "$blob" && "$blob" != null ]] || fail "no backup blob for $1"
+    expect_ok DELETE "/keys/$1"
+    local got
+    got=$(api DELETE "/deletedkeys/$1")
+    [[ "$got" == 204 ]] || fail "purge $1: status $got"
+    printf '%s' "$blob"
+}
+blob=$(restore_blob legacy-export)
+expect_refused exportable-needs-immutable-policy POST /keys/restore "{\"value\": \"$blob\"}"
+grep -qF "rule 'release-policy-non-debug'" "$tmp/body" || fail "restore: not every broken rule named"
+got=$(api GET /keys/legacy-export)
+[[ "$got" == 404 ]] || fail "a refused restore left key legacy-export behind (status $got)"
+blob=$(restore_blob good)
+expect_ok POST /keys/restore "{\"value\": \"$blob\"}"
+expect_ok GET /keys/good
+ok "restore: a backup that breaks the rules is refused whole, a compliant one restored"
 
 stop_server
 # after the fixes the check still names what remains: legacy-rsa lost required-tags
