@@ -361,6 +361,9 @@ struct clst_vault_sqlite_options {
     const char *path;         /* the database file (created 0600 if missing) */
     unsigned busy_timeout_ms; /* 0 = 10000 */
     unsigned reader_count;    /* reader connections, 0 = 4 (max 32) */
+    /* Inspect only: the file must exist and have the current schema (never created, never
+     * migrated, never write-locked); every connection is query-only, so writes fail. */
+    bool read_only;
 };
 
 /*

@@ -118,7 +118,8 @@ check(int argc, char **argv)
                               db_path);
         goto out;
     }
-    struct clst_vault_sqlite_options sopt = {.path = db_path, .reader_count = 1};
+    /* Read-only: never migrates, never takes the write lock, so it runs beside a live serve. */
+    struct clst_vault_sqlite_options sopt = {.path = db_path, .reader_count = 1, .read_only = true};
     /* The HSM's key is only looked up, never made (create_key false). */
     enum clst_status st = any_p11 ? clst_vault_masterkey_pkcs11_open(&p11, &mk, &err)
                                   : clst_vault_masterkey_file_load(mk_path, &mk, &err);

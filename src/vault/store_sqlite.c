@@ -26,6 +26,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -1759,6 +1760,32 @@ create_private(const char *path, struct clst_err *err)
     return CLST_OK;
 }
 
+/* Read-only opening: the "writer" connection is query-only too, and the schema must be the
+ * current one (a migration would write). */
+static enum clst_status
+check_schema_read_only(struct sqlite_be *be, struct clst_err *err)
+{
+    struct stat sb;
+    int version = 0;
+    if (stat(be->path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        return clst_err_set(err, CLST_E_NOTFOUND, "no vault database at %s", be->path);
+    }
+    enum clst_status rc = conn_open(be, &be->writer, false, err);
+    if (rc == CLST_OK) {
+        rc = current_schema(be, &version, err);
+    }
+    if (rc == CLST_OK && version != SCHEMA_LATEST) {
+        rc = clst_err_set(err, CLST_E_CONFLICT,
+                          "the vault database %s has schema version %d, this build reads %d "
+                          "read-only; %s",
+                          be->path, version, SCHEMA_LATEST,
+                          version < SCHEMA_LATEST
+                              ? "start `cloister serve` on it once to migrate it"
+                              : "run a newer cloister");
+    }
+    return rc;
+}
+
 /* The backend alone: the file created 0600 if missing, the writer connection open, the schema
  * migrated. The caller has checked opt. */
 static enum clst_status
@@ -1783,12 +1810,16 @@ be_open(const struct clst_vault_sqlite_options *opt, struct sqlite_be **out, str
         free(be);
         return clst_err_set(err, CLST_E_NOMEM, "cannot create locks for the vault database");
     }
-    rc = create_private(be->path, err);
-    if (rc == CLST_OK) {
-        rc = conn_open(be, &be->writer, true, err);
-    }
-    if (rc == CLST_OK) {
-        rc = migrate(be, err);
+    if (opt->read_only) {
+        rc = check_schema_read_only(be, err);
+    } else {
+        rc = create_private(be->path, err);
+        if (rc == CLST_OK) {
+            rc = conn_open(be, &be->writer, true, err);
+        }
+        if (rc == CLST_OK) {
+            rc = migrate(be, err);
+        }
     }
     if (rc != CLST_OK) {
         sq_close(be);

@@ -409,6 +409,67 @@ test_newer_schema_refused(void **state)
     tv_env_cleanup(&env);
 }
 
+static enum clst_status
+open_read_only(struct tv_env *env, struct clst_err *err)
+{
+    struct clst_vault_sqlite_options opt = {
+        .path = env->db, .busy_timeout_ms = 2000, .reader_count = 1, .read_only = true};
+    return clst_vault_store_open_sqlite(&opt, env->mk, &env->clock, &env->store, err);
+}
+
+/* Read-only opening (admin policy check): reads work, writes fail and change nothing; it never
+ * creates a file, never migrates, and works while another connection holds the write lock. */
+static void
+test_read_only(void **state)
+{
+    (void)state;
+    struct tv_env env;
+    struct clst_err err;
+    struct clst_vault_object out;
+    struct clst_secret *value = NULL;
+    struct stat sb;
+
+    assert_int_equal(tv_env_init(&env), 0);
+    assert_int_equal(tv_put_secret(env.store, "kept", NULL), CLST_OK);
+    tv_close(&env);
+
+    /* a missing file is not created */
+    char missing[256];
+    snprintf(missing, sizeof(missing), "%s/none.db", env.dir);
+    struct clst_vault_sqlite_options opt = {.path = missing, .read_only = true};
+    struct clst_vault_store *none = NULL;
+    assert_int_equal(clst_vault_store_open_sqlite(&opt, env.mk, NULL, &none, &err),
+                     CLST_E_NOTFOUND);
+    assert_null(none);
+    assert_int_not_equal(stat(missing, &sb), 0);
+
+    /* reads work beside a writer holding the write lock */
+    sqlite3 *locker = raw_open(env.db);
+    assert_int_equal(sqlite3_exec(locker, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(open_read_only(&env, &err), CLST_OK);
+    assert_int_equal(clst_vault_store_get(env.store, SECRET, "kept", NULL, &out, &value, &err),
+                     CLST_OK);
+    assert_memory_equal(value->ptr, "kept-value", 10);
+    clst_secret_free(value);
+    clst_vault_object_cleanup(&out);
+    assert_int_equal(sqlite3_exec(locker, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(locker);
+
+    /* writes fail and change nothing */
+    assert_int_not_equal(tv_put_secret(env.store, "new", NULL), CLST_OK);
+    tv_close(&env);
+    assert_int_equal(raw_int(env.db, "SELECT count(*) FROM objects WHERE name = 'new'"), 0);
+
+    /* an older schema is not migrated: refused, and left as it was */
+    raw_exec(env.db, "DROP TABLE role_assignments; DROP TABLE principals; "
+                     "UPDATE schema_version SET version = 1;");
+    clst_err_clear(&err);
+    assert_int_equal(open_read_only(&env, &err), CLST_E_CONFLICT);
+    assert_non_null(strstr(err.msg, "migrate"));
+    assert_int_equal(raw_int(env.db, "SELECT version FROM schema_version"), 1);
+    tv_env_cleanup(&env);
+}
+
 static void
 test_failed_migration_rolls_back(void **state)
 {
@@ -1022,6 +1083,7 @@ main(void)
         cmocka_unit_test(test_migrate_from_schema_1_with_data),
         cmocka_unit_test(test_migrate_from_frozen_schema_1),
         cmocka_unit_test(test_newer_schema_refused),
+        cmocka_unit_test(test_read_only),
         cmocka_unit_test(test_failed_migration_rolls_back),
         cmocka_unit_test(test_tampered_rows_are_refused),
         cmocka_unit_test(test_integrity_key_record_tampered),
