@@ -522,18 +522,47 @@ out:
 static bool
 blob_rejected(CK_RV rv)
 {
-    /* SoftHSM2 answers CKR_GENERAL_ERROR when the RFC 5649 integrity check fails; other
-     * modules answer one of the WRAPPED_KEY / ENCRYPTED_DATA codes. */
     return rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_WRAPPED_KEY_LEN_RANGE ||
-           rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE ||
-           rv == CKR_GENERAL_ERROR;
+           rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_ENCRYPTED_DATA_LEN_RANGE;
+}
+
+static enum clst_status unwrap_with(struct p11 *p, const uint8_t *blob, size_t blob_size,
+                                    uint8_t *out, size_t out_cap, size_t *out_size, bool probing,
+                                    struct clst_err *err);
+
+/*
+ * SoftHSM2 answers CKR_GENERAL_ERROR when the RFC 5649 integrity check fails, and so may a
+ * device that has failed. Tell them apart: wrap a fresh test value and unwrap it. When that
+ * works the HSM is sound and the blob was the problem.
+ */
+static bool
+hsm_unwraps_own_blob(struct p11 *p)
+{
+    static const uint8_t probe[32] = {'c', 'l', 'o', 'i', 's', 't', 'e', 'r', '-',
+                                      'h', 's', 'm', '-', 'p', 'r', 'o', 'b', 'e'};
+    uint8_t blob[CLST_VAULT_WRAPPED_MAX], back[sizeof(probe)];
+    size_t blob_size = 0, back_size = 0;
+    bool ok = p11_wrap(p, probe, sizeof(probe), blob, sizeof(blob), &blob_size, NULL) ==
+                  CLST_OK &&
+              unwrap_with(p, blob, blob_size, back, sizeof(back), &back_size, true, NULL) ==
+                  CLST_OK &&
+              back_size == sizeof(probe) && memcmp(back, probe, sizeof(probe)) == 0;
+    clst_wipe(back, sizeof(back));
+    return ok;
 }
 
 static enum clst_status
 p11_unwrap(void *ctx, const uint8_t *blob, size_t blob_size, uint8_t *out, size_t out_cap,
            size_t *out_size, struct clst_err *err)
 {
-    struct p11 *p = ctx;
+    return unwrap_with(ctx, blob, blob_size, out, out_cap, out_size, false, err);
+}
+
+/* probing: unwrapping the test blob of hsm_unwraps_own_blob (no second probe). */
+static enum clst_status
+unwrap_with(struct p11 *p, const uint8_t *blob, size_t blob_size, uint8_t *out, size_t out_cap,
+            size_t *out_size, bool probing, struct clst_err *err)
+{
     enum clst_status rc = CLST_E_INTERNAL;
     uint8_t in[CLST_VAULT_WRAPPED_MAX];
     uint8_t value[WRAP_INPUT_MAX];
@@ -567,6 +596,23 @@ p11_unwrap(void *ctx, const uint8_t *blob, size_t blob_size, uint8_t *out, size_
     have_session = true;
     rv = p->fl->C_UnwrapKey(h, &mech, p->key, in, (CK_ULONG)blob_size, tmpl,
                             sizeof(tmpl) / sizeof(tmpl[0]), &obj);
+    if (rv == CKR_GENERAL_ERROR && !probing) {
+        /* Give the session back first: the probe needs one, and the pool may hold only this. */
+        session_put(p, h, rv);
+        have_session = false;
+        if (hsm_unwraps_own_blob(p)) {
+            return clst_err_set(err, CLST_E_VERIFY,
+                                "the wrapped key does not unwrap under this HSM master key "
+                                "(altered, or wrapped by another master key) (%s; the HSM "
+                                "unwraps a fresh test blob, so it is sound)",
+                                rv_name(rv));
+        }
+        return clst_err_set(err, CLST_E_IO,
+                            "HSM: unwrapping a key with the master key failed (%s) and the HSM "
+                            "cannot unwrap a fresh test blob either: the device or its token is "
+                            "failing; check it, then restart",
+                            rv_name(rv));
+    }
     if (rv != CKR_OK) {
         obj = CK_INVALID_HANDLE;
         if (blob_rejected(rv)) {

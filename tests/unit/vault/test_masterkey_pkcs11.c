@@ -440,6 +440,56 @@ test_bad_blobs(void **state)
     clst_vault_masterkey_free(mk);
 }
 
+/*
+ * SoftHSM2 answers a tampered blob with CKR_GENERAL_ERROR, which a failing device may answer too.
+ * Through p11-faulty.so (SoftHSM2 whose C_UnwrapKey fails while a fault file exists): a tampered
+ * blob on a sound device is "altered" (CLST_E_VERIFY, the HSM's own test blob unwraps); every
+ * blob on a failing device is a device failure (CLST_E_IO), never blamed on the data.
+ */
+static void
+test_failing_device_is_not_bad_data(void **state)
+{
+    struct fixture *f = *state;
+    struct clst_pkcs11_config c = config(f);
+    struct clst_vault_masterkey *mk = NULL;
+    struct clst_err err;
+    uint8_t key[32], blob[64], mutant[64], back[64];
+    size_t n = 0, nb = 0;
+    char fault[256];
+
+    snprintf(fault, sizeof(fault), "%s/fault", f->dir);
+    assert_int_equal(setenv("CLST_P11_FAULT_FILE", fault, 1), 0);
+    c.module = CLST_P11_FAULTY_MODULE;
+    assert_int_equal(clst_vault_masterkey_pkcs11_open(&c, &mk, &err), CLST_OK);
+    assert_int_equal(clst_random(key, sizeof(key)), CLST_OK);
+    assert_int_equal(clst_vault_masterkey_wrap(mk, key, 32, blob, sizeof(blob), &n, &err), CLST_OK);
+    memcpy(mutant, blob, n);
+    mutant[5] ^= 0x10;
+    clst_err_clear(&err);
+    assert_int_equal(clst_vault_masterkey_unwrap(mk, mutant, n, back, sizeof(back), &nb, &err),
+                     CLST_E_VERIFY);
+    assert_non_null(strstr(err.msg, "sound"));
+
+    FILE *fp = fopen(fault, "w"); /* the device starts failing */
+    assert_non_null(fp);
+    fclose(fp);
+    clst_err_clear(&err);
+    memset(back, 0xEE, sizeof(back));
+    assert_int_equal(clst_vault_masterkey_unwrap(mk, blob, n, back, sizeof(back), &nb, &err),
+                     CLST_E_IO);
+    assert_non_null(strstr(err.msg, "device"));
+    assert_int_equal(back[0], 0xEE);
+    assert_int_equal(clst_vault_masterkey_unwrap(mk, mutant, n, back, sizeof(back), &nb, &err),
+                     CLST_E_IO);
+
+    assert_int_equal(unlink(fault), 0); /* and recovers */
+    assert_int_equal(clst_vault_masterkey_unwrap(mk, blob, n, back, sizeof(back), &nb, &err),
+                     CLST_OK);
+    assert_memory_equal(back, key, 32);
+    clst_vault_masterkey_free(mk);
+    unsetenv("CLST_P11_FAULT_FILE");
+}
+
 static void
 test_other_token_cannot_unwrap(void **state)
 {
@@ -933,6 +983,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_create_find_and_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_key_attributes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_blobs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failing_device_is_not_bad_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_token_cannot_unwrap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_token_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unavailable, setup, teardown),
