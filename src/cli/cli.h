@@ -27,6 +27,16 @@ int cli_fail(const char *cmd, const struct clst_err *err);
 int cli_failf(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* True when argv holds -h or --help before any "--". */
 int cli_wants_help(int argc, char **argv);
+/*
+ * Option values: argv[*i] is NAME=VALUE, or NAME (or ALIAS, when not NULL) followed by the value
+ * in the next argument (*i then advances past it). Returns 1 and sets *out on a match, 0 when
+ * argv[*i] is another option, -1 when the value is missing.
+ */
+int cli_opt_value(int argc, char **argv, int *i, const char *name, const char *alias,
+                  const char **out);
+/* The same for callers that test a string: NULL for another option, "" when the value is
+ * missing. */
+const char *cli_opt_str(int argc, char **argv, int *i, const char *name);
 
 /*
  * Vault connection options of client commands (cli_client.c): --url, --token (avoid: visible in

@@ -52,3 +52,31 @@ cli_wants_help(int argc, char **argv)
     }
     return 0;
 }
+
+int
+cli_opt_value(int argc, char **argv, int *i, const char *name, const char *alias, const char **out)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) == 0 && a[n] == '=') {
+        *out = a + n + 1;
+        return 1;
+    }
+    if (strcmp(a, name) == 0 || (alias != NULL && strcmp(a, alias) == 0)) {
+        if (*i + 1 >= argc) {
+            return -1;
+        }
+        *i += 1;
+        *out = argv[*i];
+        return 1;
+    }
+    return 0;
+}
+
+const char *
+cli_opt_str(int argc, char **argv, int *i, const char *name)
+{
+    const char *v = NULL;
+    int r = cli_opt_value(argc, argv, i, name, NULL, &v);
+    return r > 0 ? v : r < 0 ? "" : NULL;
+}

@@ -76,27 +76,6 @@ struct rewrap_opts {
     bool to_file;
 };
 
-/* "--name VALUE" or "--name=VALUE"; advances *i past the value; "" when the value is missing. */
-static const char *
-opt_value(int argc, char **argv, int *i, const char *name)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0) {
-        return NULL;
-    }
-    if (argv[*i][n] == '=') {
-        return argv[*i] + n + 1;
-    }
-    if (argv[*i][n] != '\0') {
-        return NULL;
-    }
-    if (*i + 1 >= argc) {
-        return "";
-    }
-    (*i)++;
-    return argv[*i];
-}
-
 static int
 rewrap_parse(int argc, char **argv, struct rewrap_opts *o)
 {
@@ -105,19 +84,19 @@ rewrap_parse(int argc, char **argv, struct rewrap_opts *o)
         const char *v;
         const char **slot = NULL;
         const char *what = NULL;
-        if ((v = opt_value(argc, argv, &i, "--data")) != NULL) {
+        if ((v = cli_opt_str(argc, argv, &i, "--data")) != NULL) {
             slot = &o->data;
             what = "--data needs a directory";
-        } else if ((v = opt_value(argc, argv, &i, "--pkcs11-module")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--pkcs11-module")) != NULL) {
             slot = &o->p11.module;
             what = "--pkcs11-module needs the path of a PKCS#11 module";
-        } else if ((v = opt_value(argc, argv, &i, "--pkcs11-token")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--pkcs11-token")) != NULL) {
             slot = &o->p11.token_label;
             what = "--pkcs11-token needs a token label";
-        } else if ((v = opt_value(argc, argv, &i, "--pkcs11-pin-file")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--pkcs11-pin-file")) != NULL) {
             slot = &o->p11.pin_file;
             what = "--pkcs11-pin-file needs a file";
-        } else if ((v = opt_value(argc, argv, &i, "--pkcs11-key-label")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--pkcs11-key-label")) != NULL) {
             slot = &o->p11.key_label;
             what = "--pkcs11-key-label needs a label";
         } else if (strcmp(argv[i], "--to-file") == 0) {

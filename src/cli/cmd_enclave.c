@@ -53,26 +53,6 @@ usage(FILE *f)
             "exit status: 0 success, 1 failure (e.g. a modified image), 2 usage error.\n");
 }
 
-static int
-opt_value(int argc, char **argv, int *i, const char *name, const char *alias, const char **out)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *out = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0 || (alias != NULL && strcmp(a, alias) == 0)) {
-        if (*i + 1 >= argc) {
-            return -1;
-        }
-        *i += 1;
-        *out = argv[*i];
-        return 1;
-    }
-    return 0;
-}
-
 static void
 hex(const uint8_t *b, size_t n, char *out, size_t cap)
 {
@@ -137,15 +117,15 @@ enclave_sign(int argc, char **argv)
     int r, ret = CLI_EXIT_FAIL;
 
     for (int i = 2; i < argc; i++) {
-        if ((r = opt_value(argc, argv, &i, "--key", NULL, &v)) != 0) {
+        if ((r = cli_opt_value(argc, argv, &i, "--key", NULL, &v)) != 0) {
             key_path = v;
-        } else if ((r = opt_value(argc, argv, &i, "--product-id", NULL, &v)) != 0) {
+        } else if ((r = cli_opt_value(argc, argv, &i, "--product-id", NULL, &v)) != 0) {
             pid_s = v;
-        } else if ((r = opt_value(argc, argv, &i, "--svn", NULL, &v)) != 0) {
+        } else if ((r = cli_opt_value(argc, argv, &i, "--svn", NULL, &v)) != 0) {
             svn_s = v;
-        } else if ((r = opt_value(argc, argv, &i, "--heap", NULL, &v)) != 0) {
+        } else if ((r = cli_opt_value(argc, argv, &i, "--heap", NULL, &v)) != 0) {
             heap_s = v;
-        } else if ((r = opt_value(argc, argv, &i, "--output", "-o", &v)) != 0) {
+        } else if ((r = cli_opt_value(argc, argv, &i, "--output", "-o", &v)) != 0) {
             output = v;
         } else if (strcmp(argv[i], "--debug") == 0) {
             params.debug = true;

@@ -106,26 +106,6 @@ usage(FILE *f)
             "exit status: 0 verified, 1 rejected or failed, 2 usage error.\n");
 }
 
-static int
-opt_value(int argc, char **argv, int *i, const char *name, const char **out)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *out = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0) {
-        if (*i + 1 >= argc) {
-            return -1;
-        }
-        *i += 1;
-        *out = argv[*i];
-        return 1;
-    }
-    return 0;
-}
-
 /* Reads a whole file (or standard input for "-") of at most `max` bytes into out. */
 static int
 read_file(const char *path, size_t max, struct clst_buf *out)
@@ -457,7 +437,7 @@ verify(int argc, char **argv)
         int m = 0;
         size_t k = 0;
         for (; k < sizeof(opts) / sizeof(opts[0]); k++) {
-            m = opt_value(argc, argv, &i, opts[k].name, &v);
+            m = cli_opt_value(argc, argv, &i, opts[k].name, NULL, &v);
             if (m != 0) {
                 break;
             }
@@ -785,7 +765,7 @@ tsm_get(int argc, char **argv)
             continue;
         }
         for (; k < sizeof(opts) / sizeof(opts[0]); k++) {
-            if ((m = opt_value(argc, argv, &i, opts[k].name, &v)) != 0) {
+            if ((m = cli_opt_value(argc, argv, &i, opts[k].name, NULL, &v)) != 0) {
                 break;
             }
         }

@@ -60,31 +60,6 @@ usage(FILE *f)
         "an error; 2 usage error. See docs/policy.md for the grammar.\n");
 }
 
-/*
- * Matches argv[*i] against "--name VALUE" or "--name=VALUE". Returns 1 and sets *out (advancing
- * *i past a separate value) on a match, 0 when argv[*i] is another option, -1 when the value is
- * missing.
- */
-static int
-opt_value(int argc, char **argv, int *i, const char *name, const char **out)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *out = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0) {
-        if (*i + 1 >= argc) {
-            return -1;
-        }
-        *i += 1;
-        *out = argv[*i];
-        return 1;
-    }
-    return 0;
-}
-
 /* Reads a whole file (or standard input for "-") of at most `max` bytes into `out` (which this
  * initializes), NUL-terminated. */
 static int
@@ -289,18 +264,18 @@ parse_test_opts(int argc, char **argv, struct test_opts *o)
     for (int i = 2; i < argc; i++) {
         const char *kind = NULL;
         int m;
-        if ((m = opt_value(argc, argv, &i, "--policy", &o->policy)) != 0 ||
-            (m = opt_value(argc, argv, &i, "--claims", &o->claims)) != 0 ||
-            (m = opt_value(argc, argv, &i, "--token", &o->token)) != 0 ||
-            (m = opt_value(argc, argv, &i, "--jwks", &o->jwks)) != 0 ||
-            (m = opt_value(argc, argv, &i, "--audience", &o->audience)) != 0 ||
-            (m = opt_value(argc, argv, &i, "--issuer", &o->issuer)) != 0) {
+        if ((m = cli_opt_value(argc, argv, &i, "--policy", NULL, &o->policy)) != 0 ||
+            (m = cli_opt_value(argc, argv, &i, "--claims", NULL, &o->claims)) != 0 ||
+            (m = cli_opt_value(argc, argv, &i, "--token", NULL, &o->token)) != 0 ||
+            (m = cli_opt_value(argc, argv, &i, "--jwks", NULL, &o->jwks)) != 0 ||
+            (m = cli_opt_value(argc, argv, &i, "--audience", NULL, &o->audience)) != 0 ||
+            (m = cli_opt_value(argc, argv, &i, "--issuer", NULL, &o->issuer)) != 0) {
             if (m < 0) {
                 return cli_usage_error(CMD, "test: %s needs a value", argv[i]);
             }
             continue;
         }
-        if ((m = opt_value(argc, argv, &i, "--kind", &kind)) != 0) {
+        if ((m = cli_opt_value(argc, argv, &i, "--kind", NULL, &kind)) != 0) {
             if (m < 0) {
                 return cli_usage_error(CMD, "test: --kind needs a value");
             }
@@ -450,8 +425,8 @@ policy_check_or_hash(int argc, char **argv, bool hash_only)
 
     for (int i = 2; i < argc; i++) {
         int m;
-        if ((m = opt_value(argc, argv, &i, "--policy", &path)) != 0 ||
-            (m = opt_value(argc, argv, &i, "--kind", &kind_s)) != 0) {
+        if ((m = cli_opt_value(argc, argv, &i, "--policy", NULL, &path)) != 0 ||
+            (m = cli_opt_value(argc, argv, &i, "--kind", NULL, &kind_s)) != 0) {
             if (m < 0) {
                 return cli_usage_error(CMD, "%s: %s needs a value", argv[1], argv[i]);
             }

@@ -76,26 +76,6 @@ usage(FILE *f)
             "2 usage error.\n");
 }
 
-static int
-opt_value(int argc, char **argv, int *i, const char *name, const char **out)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *out = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0) {
-        if (*i + 1 >= argc) {
-            return -1;
-        }
-        *i += 1;
-        *out = argv[*i];
-        return 1;
-    }
-    return 0;
-}
-
 struct run_file {
     const char *spec; /* NAME=PATH */
     unsigned mode;
@@ -148,22 +128,22 @@ cmd_run(int argc, char **argv)
             i++;
             break;
         }
-        if ((r = opt_value(argc, argv, &i, "--tee", &v)) != 0) {
+        if ((r = cli_opt_value(argc, argv, &i, "--tee", NULL, &v)) != 0) {
             tee = v;
-        } else if ((r = opt_value(argc, argv, &i, "--platform", &v)) != 0) {
+        } else if ((r = cli_opt_value(argc, argv, &i, "--platform", NULL, &v)) != 0) {
             platform_dir = v;
-        } else if ((r = opt_value(argc, argv, &i, "--timeout", &v)) != 0) {
+        } else if ((r = cli_opt_value(argc, argv, &i, "--timeout", NULL, &v)) != 0) {
             timeout_s = v;
-        } else if ((r = opt_value(argc, argv, &i, "--attest-url", &v)) != 0) {
+        } else if ((r = cli_opt_value(argc, argv, &i, "--attest-url", NULL, &v)) != 0) {
             relay.attest_url = v;
-        } else if ((r = opt_value(argc, argv, &i, "--vault-url", &v)) != 0) {
+        } else if ((r = cli_opt_value(argc, argv, &i, "--vault-url", NULL, &v)) != 0) {
             relay.vault_url = v;
-        } else if ((r = opt_value(argc, argv, &i, "--ca", &v)) != 0) {
+        } else if ((r = cli_opt_value(argc, argv, &i, "--ca", NULL, &v)) != 0) {
             relay.ca_file = v;
-        } else if ((r = opt_value(argc, argv, &i, "--token-file", &v)) != 0) {
+        } else if ((r = cli_opt_value(argc, argv, &i, "--token-file", NULL, &v)) != 0) {
             relay.token_file = v;
-        } else if ((r = opt_value(argc, argv, &i, "--in", &v)) != 0 ||
-                   (r = opt_value(argc, argv, &i, "--out", &v)) != 0) {
+        } else if ((r = cli_opt_value(argc, argv, &i, "--in", NULL, &v)) != 0 ||
+                   (r = cli_opt_value(argc, argv, &i, "--out", NULL, &v)) != 0) {
             if (r > 0) {
                 if (file_count >= RUN_FILES_MAX) {
                     return cli_usage_error(CMD, "at most %d files", RUN_FILES_MAX);

@@ -158,27 +158,6 @@ struct serve_opts {
     bool no_audit;
 };
 
-/* "--name VALUE" or "--name=VALUE"; advances *i past the value. */
-static const char *
-opt_value(int argc, char **argv, int *i, const char *name)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0) {
-        return NULL;
-    }
-    if (argv[*i][n] == '=') {
-        return argv[*i] + n + 1;
-    }
-    if (argv[*i][n] != '\0') {
-        return NULL;
-    }
-    if (*i + 1 >= argc) {
-        return "";
-    }
-    (*i)++;
-    return argv[*i];
-}
-
 static int
 parse_uint(const char *opt, const char *v, uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -201,43 +180,43 @@ parse_args(int argc, char **argv, struct serve_opts *o)
         const char *v;
         uint64_t n;
         int rc;
-        if ((v = opt_value(argc, argv, &i, "--data")) != NULL) {
+        if ((v = cli_opt_str(argc, argv, &i, "--data")) != NULL) {
             if (v[0] == '\0') {
                 return cli_usage_error("serve", "--data needs a directory");
             }
             o->data = v;
-        } else if ((v = opt_value(argc, argv, &i, "--listen")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--listen")) != NULL) {
             o->listen = v;
-        } else if ((v = opt_value(argc, argv, &i, "--threads")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--threads")) != NULL) {
             if ((rc = parse_uint("--threads", v, 1, CLST_SERVER_MAX_THREADS, &n)) != 0) {
                 return rc;
             }
             o->cfg.thread_count = (unsigned)n;
-        } else if ((v = opt_value(argc, argv, &i, "--max-body")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--max-body")) != NULL) {
             if ((rc = parse_uint("--max-body", v, 1, 1u << 30, &n)) != 0) {
                 return rc;
             }
             o->cfg.max_body_size = (size_t)n;
-        } else if ((v = opt_value(argc, argv, &i, "--max-connections")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--max-connections")) != NULL) {
             if ((rc = parse_uint("--max-connections", v, 1, 100000, &n)) != 0) {
                 return rc;
             }
             o->cfg.max_connections = (unsigned)n;
-        } else if ((v = opt_value(argc, argv, &i, "--idle-timeout")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--idle-timeout")) != NULL) {
             if ((rc = parse_uint("--idle-timeout", v, 1, 3600, &n)) != 0) {
                 return rc;
             }
             o->cfg.idle_timeout_s = (unsigned)n;
-        } else if ((v = opt_value(argc, argv, &i, "--drain-timeout")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--drain-timeout")) != NULL) {
             if ((rc = parse_uint("--drain-timeout", v, 0, 3600, &n)) != 0) {
                 return rc;
             }
             o->drain_seconds = (unsigned)n;
-        } else if ((v = opt_value(argc, argv, &i, "--challenge-authorization")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--challenge-authorization")) != NULL) {
             o->cfg.challenge_authorization = v;
-        } else if ((v = opt_value(argc, argv, &i, "--challenge-resource")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--challenge-resource")) != NULL) {
             o->cfg.challenge_resource = v;
-        } else if ((v = opt_value(argc, argv, &i, "--io")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--io")) != NULL) {
             if (strcmp(v, "epoll") == 0) {
                 o->cfg.io = CLST_SERVER_IO_EPOLL;
             } else if (strcmp(v, "poll") == 0) {
@@ -245,17 +224,17 @@ parse_args(int argc, char **argv, struct serve_opts *o)
             } else {
                 return cli_usage_error("serve", "--io takes epoll or poll");
             }
-        } else if ((v = opt_value(argc, argv, &i, "--metrics")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--metrics")) != NULL) {
             if (strcmp(v, "public") != 0 && strcmp(v, "auth") != 0 && strcmp(v, "off") != 0) {
                 return cli_usage_error("serve", "--metrics needs public, auth or off");
             }
             o->metrics = v;
-        } else if ((v = opt_value(argc, argv, &i, "--audit-dir")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--audit-dir")) != NULL) {
             if (v[0] == '\0') {
                 return cli_usage_error("serve", "--audit-dir needs a directory");
             }
             o->audit_dir = v;
-        } else if ((v = opt_value(argc, argv, &i, "--audit-max-size")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--audit-max-size")) != NULL) {
             struct clst_err perr;
             if (clst_parse_u64(v, CLST_AUDIT_MIN_MAX_SIZE, UINT64_MAX / 2, &o->audit_max_size,
                                &perr) != CLST_OK) {
@@ -263,7 +242,7 @@ parse_args(int argc, char **argv, struct serve_opts *o)
                                        "--audit-max-size takes a size in bytes (at least %u)",
                                        CLST_AUDIT_MIN_MAX_SIZE);
             }
-        } else if ((v = opt_value(argc, argv, &i, "--audit-checkpoint-every")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--audit-checkpoint-every")) != NULL) {
             struct clst_err perr;
             if (clst_parse_u64(v, 1, 1000000000u, &o->audit_checkpoint_every, &perr) != CLST_OK) {
                 return cli_usage_error("serve",
@@ -271,27 +250,27 @@ parse_args(int argc, char **argv, struct serve_opts *o)
             }
         } else if (strcmp(argv[i], "--no-audit") == 0) {
             o->no_audit = true;
-        } else if ((v = opt_value(argc, argv, &i, "--trust-sim")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--trust-sim")) != NULL) {
             if (v[0] == '\0' || o->trust_sim_count == MAX_SIM_ROOTS) {
                 return cli_usage_error("serve", "--trust-sim needs a root.pem (at most %d)",
                                        MAX_SIM_ROOTS);
             }
             o->trust_sim[o->trust_sim_count++] = v;
-        } else if ((v = opt_value(argc, argv, &i, "--token-lifetime")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--token-lifetime")) != NULL) {
             if ((rc = parse_uint("--token-lifetime", v, 60, CLST_ATTEST_MAX_TOKEN_LIFETIME,
                                  &n)) != 0) {
                 return rc;
             }
             o->token_lifetime = (int64_t)n;
-        } else if ((v = opt_value(argc, argv, &i, "--issuer")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--issuer")) != NULL) {
             o->issuer = v;
-        } else if ((v = opt_value(argc, argv, &i, "--test-fixed-time")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--test-fixed-time")) != NULL) {
             struct clst_err terr;
             if (clst_time_parse(v, &o->fixed_time, &terr) != CLST_OK) {
                 return cli_usage_error("serve", "--test-fixed-time: %s", terr.msg);
             }
             o->fixed_time_set = true;
-        } else if ((v = opt_value(argc, argv, &i, "--trust-authority")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--trust-authority")) != NULL) {
             if (v[0] == '\0' || o->authority_count == CLST_RELEASE_MAX_AUTHORITIES - 1) {
                 return cli_usage_error("serve", "--trust-authority needs ISSUER=JWKS (at most %d)",
                                        CLST_RELEASE_MAX_AUTHORITIES - 1);
@@ -300,7 +279,7 @@ parse_args(int argc, char **argv, struct serve_opts *o)
                 return cli_usage_error("serve", "--trust-authority: ISSUER=JWKS is too long");
             }
             memcpy(o->authority[o->authority_count++], v, strlen(v) + 1);
-        } else if ((v = opt_value(argc, argv, &i, "--authority-ca")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--authority-ca")) != NULL) {
             if (v[0] == '\0' || o->authority_count == 0 ||
                 o->authority_ca[o->authority_count - 1] != NULL) {
                 return cli_usage_error("serve", "--authority-ca PEM follows the --trust-authority "
@@ -311,43 +290,43 @@ parse_args(int argc, char **argv, struct serve_opts *o)
             o->no_trust_local = true;
         } else if (strcmp(argv[i], "--redact-denials") == 0) {
             o->redact_denials = true;
-        } else if ((v = opt_value(argc, argv, &i, "--pkcs11-module")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--pkcs11-module")) != NULL) {
             if (v[0] == '\0') {
                 return cli_usage_error("serve", "--pkcs11-module needs the module's path");
             }
             o->pkcs11_module = v;
-        } else if ((v = opt_value(argc, argv, &i, "--pkcs11-token")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--pkcs11-token")) != NULL) {
             if (v[0] == '\0') {
                 return cli_usage_error("serve", "--pkcs11-token needs the token's label");
             }
             o->pkcs11_token = v;
-        } else if ((v = opt_value(argc, argv, &i, "--pkcs11-pin-file")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--pkcs11-pin-file")) != NULL) {
             if (v[0] == '\0') {
                 return cli_usage_error("serve", "--pkcs11-pin-file needs a file");
             }
             o->pkcs11_pin_file = v;
-        } else if ((v = opt_value(argc, argv, &i, "--pkcs11-key-label")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--pkcs11-key-label")) != NULL) {
             if (v[0] == '\0') {
                 return cli_usage_error("serve", "--pkcs11-key-label needs a label");
             }
             o->pkcs11_key_label = v;
-        } else if ((v = opt_value(argc, argv, &i, "--governance")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--governance")) != NULL) {
             if (v[0] == '\0') {
                 return cli_usage_error("serve", "--governance needs a rules file (JSON; see "
                                                 "docs/operations.md)");
             }
             o->governance = v;
-        } else if ((v = opt_value(argc, argv, &i, "--collateral")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--collateral")) != NULL) {
             if (v[0] == '\0') {
                 return cli_usage_error("serve", "--collateral needs a directory");
             }
             o->collateral_dir = v;
-        } else if ((v = opt_value(argc, argv, &i, "--vcek-cache")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--vcek-cache")) != NULL) {
             if (v[0] == '\0') {
                 return cli_usage_error("serve", "--vcek-cache needs a directory");
             }
             o->vcek_cache_dir = v;
-        } else if ((v = opt_value(argc, argv, &i, "--tpm-ak-roots")) != NULL) {
+        } else if ((v = cli_opt_str(argc, argv, &i, "--tpm-ak-roots")) != NULL) {
             if (v[0] == '\0') {
                 return cli_usage_error("serve", "--tpm-ak-roots needs a PEM file");
             }

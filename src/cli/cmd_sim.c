@@ -63,31 +63,6 @@ usage(FILE *f)
         "exit status: 0 success, 1 failure, 2 usage error.\n");
 }
 
-/*
- * Matches argv[*i] against "--name VALUE" or "--name=VALUE" (or `alias VALUE` when alias is not
- * NULL). Returns 1 and sets *out (advancing *i past a separate value) on a match, 0 when argv[*i]
- * is another option, -1 when the value is missing.
- */
-static int
-opt_value(int argc, char **argv, int *i, const char *name, const char *alias, const char **out)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *out = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0 || (alias != NULL && strcmp(a, alias) == 0)) {
-        if (*i + 1 >= argc) {
-            return -1;
-        }
-        *i += 1;
-        *out = argv[*i];
-        return 1;
-    }
-    return 0;
-}
-
 static int
 sim_init(int argc, char **argv)
 {
@@ -264,7 +239,7 @@ sim_report(int argc, char **argv)
                                 &svn,      &report_data_hex, &runtime_path, &output};
         size_t k = 0;
         for (; k < sizeof(opts) / sizeof(opts[0]); k++) {
-            m = opt_value(argc, argv, &i, opts[k].name, opts[k].alias, &v);
+            m = cli_opt_value(argc, argv, &i, opts[k].name, opts[k].alias, &v);
             if (m != 0) {
                 break;
             }

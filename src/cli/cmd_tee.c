@@ -133,26 +133,6 @@ load_certs(const char *path, STACK_OF(X509) **out)
     return ret;
 }
 
-static int
-opt_value(int argc, char **argv, int *i, const char *name, const char **out)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) == 0 && a[n] == '=') {
-        *out = a + n + 1;
-        return 1;
-    }
-    if (strcmp(a, name) == 0) {
-        if (*i + 1 >= argc) {
-            return -1;
-        }
-        *i += 1;
-        *out = argv[*i];
-        return 1;
-    }
-    return 0;
-}
-
 int
 cli_evidence_get(int argc, char **argv)
 {
@@ -192,7 +172,7 @@ cli_evidence_get(int argc, char **argv)
         int m = 0;
         size_t k = 0;
         for (; k < sizeof(opts) / sizeof(opts[0]); k++) {
-            m = opt_value(argc, argv, &i, opts[k].name, &v);
+            m = cli_opt_value(argc, argv, &i, opts[k].name, NULL, &v);
             if (m != 0) {
                 break;
             }
