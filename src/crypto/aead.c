@@ -17,6 +17,8 @@
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 
+#include "crypto/fetch_int.h"
+
 /* The provider's IV buffer (GCM_IV_MAX_SIZE): 1024 bits. */
 #define GCM_MAX_NONCE_SIZE 128
 /* NIST SP 800-38D: plaintext of at most 2^39 - 256 bits per invocation. */
@@ -34,7 +36,8 @@ clst_aead_new(const uint8_t *key, size_t key_size, struct clst_aead **out)
 {
     enum clst_status rc = CLST_E_CRYPTO;
     struct clst_aead *a = NULL;
-    EVP_CIPHER *cipher = NULL;
+    const EVP_CIPHER *cipher = NULL;
+    EVP_CIPHER *fetched = NULL; /* ours to free when the cached one was not there */
     const char *name;
 
     if (key == NULL || out == NULL) {
@@ -58,8 +61,8 @@ clst_aead_new(const uint8_t *key, size_t key_size, struct clst_aead **out)
         rc = CLST_E_NOMEM;
         goto out;
     }
-    cipher = EVP_CIPHER_fetch(NULL, name, NULL);
-    if (cipher == NULL) {
+    cipher = clst_fetched_cipher(name);
+    if (cipher == NULL && (cipher = fetched = EVP_CIPHER_fetch(NULL, name, NULL)) == NULL) {
         goto out;
     }
     a->ctx = EVP_CIPHER_CTX_new();
@@ -68,7 +71,7 @@ clst_aead_new(const uint8_t *key, size_t key_size, struct clst_aead **out)
         goto out;
     }
     /* Key only: the nonce comes with each message. The context keeps its own reference to the
-     * cipher, so ours is dropped below. */
+     * cipher, so ours (when we fetched it here) is dropped below. */
     if (EVP_CipherInit_ex2(a->ctx, cipher, key, NULL, 1, NULL) != 1) {
         goto out;
     }
@@ -77,7 +80,7 @@ clst_aead_new(const uint8_t *key, size_t key_size, struct clst_aead **out)
     a = NULL;
     rc = CLST_OK;
 out:
-    EVP_CIPHER_free(cipher);
+    EVP_CIPHER_free(fetched);
     clst_aead_free(a);
     return rc;
 }

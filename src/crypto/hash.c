@@ -11,6 +11,8 @@
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 
+#include "crypto/fetch_int.h"
+
 size_t
 clst_hash_size(enum clst_hash h)
 {
@@ -46,6 +48,10 @@ clst_hash_name(enum clst_hash h)
 const EVP_MD *
 clst_hash_md(enum clst_hash h)
 {
+    const EVP_MD *md = clst_fetched_md(h); /* fetched once: no provider lookup per use */
+    if (md != NULL) {
+        return md;
+    }
     switch (h) {
     case CLST_HASH_SHA1:
         return EVP_sha1();
@@ -178,11 +184,11 @@ clst_hmac(enum clst_hash h, const uint8_t *key, size_t key_size, const void *dat
         (data == NULL && size > 0)) {
         return CLST_E_INVAL;
     }
-    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-    if (mac == NULL) {
+    EVP_MAC *shared = clst_fetched_hmac();
+    if (shared == NULL && (mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL) {
         goto out;
     }
-    mctx = EVP_MAC_CTX_new(mac);
+    mctx = EVP_MAC_CTX_new(shared != NULL ? shared : mac);
     if (mctx == NULL) {
         rc = CLST_E_NOMEM;
         goto out;

@@ -15,6 +15,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include "crypto/fetch_int.h"
+
 /* EVP_CipherUpdate takes an int length; keys to wrap are far smaller in practice. */
 #define WRAP_MAX_INPUT_SIZE ((size_t)INT_MAX - 16)
 /* Both modes work on 64-bit semiblocks. */
@@ -45,14 +47,19 @@ run_cipher(const uint8_t *kek, size_t kek_size, bool pad, int enc, const uint8_t
            size_t in_size, uint8_t *out, size_t *out_size, enum clst_status step_failure)
 {
     enum clst_status rc = CLST_E_CRYPTO;
-    EVP_CIPHER *cipher = NULL;
+    const EVP_CIPHER *cipher = NULL;
+    EVP_CIPHER *fetched = NULL; /* ours to free when the cached one was not there */
     EVP_CIPHER_CTX *ctx = NULL;
     uint8_t final_block[2 * SEMIBLOCK_SIZE];
     int outl = 0;
     int finl = 0;
 
-    cipher = EVP_CIPHER_fetch(NULL, cipher_name(kek_size, pad), NULL);
-    if (cipher == NULL) {
+    const char *name = cipher_name(kek_size, pad);
+    if (name == NULL) {
+        goto out;
+    }
+    cipher = clst_fetched_cipher(name);
+    if (cipher == NULL && (cipher = fetched = EVP_CIPHER_fetch(NULL, name, NULL)) == NULL) {
         goto out;
     }
     ctx = EVP_CIPHER_CTX_new();
@@ -81,7 +88,7 @@ run_cipher(const uint8_t *kek, size_t kek_size, bool pad, int enc, const uint8_t
     rc = CLST_OK;
 out:
     EVP_CIPHER_CTX_free(ctx); /* wipes the key schedule */
-    EVP_CIPHER_free(cipher);
+    EVP_CIPHER_free(fetched);
     return rc;
 }
 

@@ -130,7 +130,7 @@ slot_key(const uint8_t *cert_der, size_t cert_size, const uint8_t *root_der, siz
 {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned int len = 0;
-    bool ok = md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+    bool ok = md != NULL && EVP_DigestInit_ex(md, clst_hash_md(CLST_HASH_SHA256), NULL) == 1 &&
               EVP_DigestUpdate(md, cert_der, cert_size) == 1 &&
               EVP_DigestUpdate(md, root_der, root_size) == 1 &&
               EVP_DigestFinal_ex(md, out, &len) == 1 && len == CLST_SHA256_SIZE;

@@ -522,7 +522,7 @@ pkey_cache_digest(enum clst_vault_keymat_type type, const uint8_t *data, size_t 
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     uint8_t t = (uint8_t)type;
     unsigned int n = 0;
-    bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
+    bool ok = ctx != NULL && EVP_DigestInit_ex(ctx, clst_hash_md(CLST_HASH_SHA256), NULL) == 1 &&
               EVP_DigestUpdate(ctx, &t, 1) == 1 && EVP_DigestUpdate(ctx, data, size) == 1 &&
               EVP_DigestFinal_ex(ctx, digest, &n) == 1 && n == CLST_SHA256_SIZE;
     EVP_MD_CTX_free(ctx);
