@@ -458,15 +458,31 @@ void sandbox_close_fds(const int *keep, size_t keep_count);
 /* Installs the SIGSYS handler that records a forbidden call in the note (once set) and exits. */
 enum clst_status sandbox_trap_install(struct clst_err *err);
 void sandbox_trap_note(struct chan_note *note);
-/* Stage 1 (before the hand-over and dlopen): kill exec, ptrace, sockets (but receiving on the
- * control socket), process creation and signals to others. */
-enum clst_status sandbox_stage1(struct clst_err *err);
-/* Locks memory where allowed and applies the heap limit. */
-void sandbox_memory(uint32_t heap_mib, struct sandbox_report *out);
-/* Stage 2: the final allow-list (memory, futex, exit, time, randomness; nothing else). Built
- * early (prepare), installed last (load, which also frees it). */
-enum clst_status sandbox_stage2_prepare(void **out, struct clst_err *err);
-enum clst_status sandbox_stage2_load(void *filter, struct clst_err *err);
+/* A compiled seccomp filter (BPF program). */
+struct sandbox_bpf {
+    struct sock_filter *prog;
+    unsigned short len;
+};
+/*
+ * Both filters, compiled before the hand-over (no threads, files or sockets are needed to install
+ * them later). Stage 1 (before the hand-over and dlopen): kill exec, ptrace, sockets (but
+ * receiving on the control socket), process creation and signals to others. Stage 2: the final
+ * allow-list (memory, futex, exit, time, randomness; nothing else).
+ */
+struct sandbox_filters {
+    struct sandbox_bpf stage1;
+    struct sandbox_bpf stage2;
+};
+/* Builds both with libseccomp (before the hand-over: it needs a memory file). */
+enum clst_status sandbox_filters_build(struct sandbox_filters *out, struct clst_err *err);
+void sandbox_filters_free(struct sandbox_filters *f);
+/* Install a filter on every thread (TSYNC). */
+enum clst_status sandbox_stage1_load(const struct sandbox_filters *f, struct clst_err *err);
+enum clst_status sandbox_stage2_load(const struct sandbox_filters *f, struct clst_err *err);
+/* Locks memory where allowed (now and future mappings, as pages are touched). */
+void sandbox_lock_memory(struct sandbox_report *out);
+/* Applies the manifest's heap limit on top of what is allocated now (after the image is loaded). */
+void sandbox_limit_heap(uint32_t heap_mib, struct sandbox_report *out);
 
 /* ---- relays: clst.attest and clst.release (relay.c, host_relay.c, rt_release.c) -------------- */
 

@@ -557,11 +557,24 @@ prewarm_async(const char *loader, bool keep_stderr)
     pthread_attr_destroy(&attr);
 }
 
-/* Starts (or takes a pre-started) loader and hands it the image and the channel. */
+/* Takes the pre-started loader (*spared set), or starts one (its start-up then overlaps the
+ * image's verification: clst_host_enclave_create). */
 static enum clst_status
-start_enclave(struct clst_host_enclave *e, const char *loader, struct clst_err *err)
+loader_acquire(const char *loader, bool keep_stderr, struct loader_proc *lp, bool *spared,
+               struct clst_err *err)
 {
-    struct loader_proc lp;
+    *spared = spare_take(loader, keep_stderr, lp);
+    if (*spared) {
+        return CLST_OK;
+    }
+    return loader_spawn(loader, keep_stderr, lp, err);
+}
+
+/* Hands the started loader the (verified) image and the channel; the enclave is ours from here
+ * on, lp is consumed. */
+static enum clst_status
+handoff(struct clst_host_enclave *e, struct loader_proc *lp, struct clst_err *err)
+{
     union {
         struct cmsghdr h;
         char buf[CMSG_SPACE(2 * sizeof(int))];
@@ -570,14 +583,8 @@ start_enclave(struct clst_host_enclave *e, const char *loader, struct clst_err *
     struct msghdr mh;
     int fds[2] = {e->image.fd, e->chan_fd};
 
-    if (!spare_take(loader, e->opts.keep_stderr, &lp)) {
-        enum clst_status st = loader_spawn(loader, e->opts.keep_stderr, &lp, err);
-        if (st != CLST_OK) {
-            return st;
-        }
-    }
-    e->pid = lp.pid;
-    e->pidfd = lp.pidfd;
+    e->pid = lp->pid;
+    e->pidfd = lp->pidfd;
     e->reaped = false;
     memset(&mh, 0, sizeof(mh));
     memset(&ctl, 0, sizeof(ctl));
@@ -592,10 +599,13 @@ start_enclave(struct clst_host_enclave *e, const char *loader, struct clst_err *
     memcpy(CMSG_DATA(c), fds, sizeof(fds));
     ssize_t n;
     do {
-        n = sendmsg(lp.sock, &mh, MSG_NOSIGNAL);
+        n = sendmsg(lp->sock, &mh, MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
     int saved = errno;
-    close(lp.sock);
+    close(lp->sock);
+    lp->sock = -1;
+    lp->pid = -1;
+    lp->pidfd = -1;
     if (n != ENCL_HANDOFF_SIZE) {
         struct clst_err cerr = {0};
         clst_err_set(&cerr, CLST_E_IO, "handing over the image: %s", strerror(saved));
@@ -687,6 +697,8 @@ clst_host_enclave_create(const char *image_path, const struct clst_host_options 
     struct clst_host_enclave *e = NULL;
     enum clst_status rc = CLST_E_INVAL;
     char loader[PATH_MAX];
+    struct loader_proc lp = {.pid = -1, .pidfd = -1, .sock = -1};
+    bool spared = false;
 
     if (image_path == NULL || out == NULL) {
         return clst_err_set(err, CLST_E_INVAL, "clst_host_enclave_create: NULL argument");
@@ -717,6 +729,15 @@ clst_host_enclave_create(const char *image_path, const struct clst_host_options 
     if (rc != CLST_OK) {
         goto out;
     }
+    /*
+     * The loader is started first: its start-up (exec, dynamic linking, OpenSSL and sandbox
+     * set-up, most of a cold creation) runs on another CPU while this thread reads, verifies and
+     * measures the image. It is given nothing until the image has passed (docs/enclaves.md, 6).
+     */
+    rc = loader_acquire(loader, e->opts.keep_stderr, &lp, &spared, err);
+    if (rc != CLST_OK) {
+        goto out;
+    }
     rc = image_mem_load(image_path, &e->image, err);
     if (rc != CLST_OK) {
         goto out;
@@ -740,7 +761,7 @@ clst_host_enclave_create(const char *image_path, const struct clst_host_options 
     e->wait.alive = host_alive;
     e->wait.alive_ctx = e;
     e->wait.slice_ns = CHAN_HOST_SLICE_NS;
-    rc = start_enclave(e, loader, err);
+    rc = handoff(e, &lp, err);
     if (rc != CLST_OK) {
         goto out;
     }
@@ -756,6 +777,13 @@ clst_host_enclave_create(const char *image_path, const struct clst_host_options 
     e = NULL;
     rc = CLST_OK;
 out:
+    /* A loader that was never handed an image: a pre-started one stays the spare (the
+     * application asked for it), one started for this creation ends. */
+    if (lp.sock >= 0 && spared && e != NULL) {
+        spare_put(&lp, loader, e->opts.keep_stderr);
+    } else {
+        loader_discard(&lp);
+    }
     clst_host_enclave_destroy(e);
     return rc;
 }

@@ -198,15 +198,25 @@ static void
 init_crypto(void)
 {
     uint8_t b[32];
-    if (OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL) != 1 || RAND_bytes(b, sizeof(b)) != 1 ||
-        RAND_priv_bytes(b, sizeof(b)) != 1) {
+    /*
+     * No configuration file: openssl.cnf belongs to the (untrusted) host, is not part of the
+     * measurement, and could name provider modules to load into the enclave. The enclave gets
+     * OpenSSL's built-in defaults; a host's FIPS configuration does not apply inside
+     * (docs/enclaves.md). The flag also marks the configuration as done, so no later call loads
+     * it. Both DRBGs are instantiated and seeded from the kernel here, before READY.
+     */
+    if (OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL) != 1 ||
+        RAND_bytes(b, sizeof(b)) != 1 || RAND_priv_bytes(b, sizeof(b)) != 1) {
         _exit(ENCL_EXIT_LOAD);
     }
-    OPENSSL_cleanse(b, sizeof(b));
     /* Best effort: private keys made inside (key release) then live in locked memory. */
     (void)clst_secret_heap_init(RT_SECURE_HEAP);
-    /* Jansson seeds its hash function from /dev/urandom on first use (runtime data is JSON). */
-    json_object_seed(0);
+    /* Jansson's hash seed (runtime data is JSON), from the DRBG just seeded rather than from
+     * /dev/urandom (0 would make it read the file). */
+    uint32_t seed =
+        (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+    json_object_seed(seed != 0 ? seed : 1);
+    OPENSSL_cleanse(b, sizeof(b));
     /* glibc reads /etc/localtime on the first gmtime_r/localtime (certificate times in key
      * release go through gmtime_r): do it now, while files are allowed. */
     time_t t0 = 0;
@@ -457,9 +467,9 @@ int
 rt_main(int argc, char **argv)
 {
     static const int keep[] = {0, 1, 2, ENCL_FD_CONTROL};
+    static struct sandbox_filters filters;
     struct clst_err err = {0};
     struct sandbox_report rep;
-    void *final_filter = NULL;
     int image_fd, chan_fd;
 
     if (argc != 2 || strcmp(argv[1], ENCL_LOADER_MARKER) != 0) {
@@ -481,7 +491,13 @@ rt_main(int argc, char **argv)
         _exit(ENCL_EXIT_LOAD);
     }
     init_crypto();
-    if (sandbox_stage2_prepare(&final_filter, &err) != CLST_OK || sandbox_stage1(&err) != CLST_OK) {
+    /* Both filters are compiled now, so that the hand-over is followed only by installing the
+     * final one; memory is locked now too (MCL_FUTURE covers the image and what it allocates). */
+    if (sandbox_filters_build(&filters, &err) != CLST_OK) {
+        _exit(ENCL_EXIT_LOAD);
+    }
+    sandbox_lock_memory(&rep);
+    if (sandbox_stage1_load(&filters, &err) != CLST_OK) {
         _exit(ENCL_EXIT_LOAD);
     }
     /* A pre-started loader waits here, fully initialized, until it is given an enclave. */
@@ -494,14 +510,15 @@ rt_main(int argc, char **argv)
     }
     rt.table = load_image(image_fd);
     close(image_fd);
-    sandbox_memory(rt.init.identity.heap_mib, &rep);
+    sandbox_limit_heap(rt.init.identity.heap_mib, &rep);
     if (rt.init.identity.debug) {
         /* A debug enclave may be inspected (gdb -p) by its owner; its evidence says so. */
         (void)prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     }
-    if (sandbox_stage2_load(final_filter, &err) != CLST_OK) {
+    if (sandbox_stage2_load(&filters, &err) != CLST_OK) {
         load_failed(err.status, err.msg);
     }
+    sandbox_filters_free(&filters);
     send_ready(&rep);
     serve();
 }

@@ -5,10 +5,13 @@
  *   sandbox_early     non-dumpable (no ptrace, no /proc/PID/mem for same-uid processes), no new
  *                     privileges, no core files
  *   sandbox_close_fds every descriptor closed but the channel (and /dev/null on 0-2)
+ *   filters           both seccomp filters, compiled to BPF before the hand-over (afterwards only
+ *                     installing the final one is left), installed with TSYNC
+ *   lock memory       mlockall where the limits allow it (before the hand-over)
  *   stage 1           before the image is handed over and loaded: exec, ptrace, sockets (but
  *                     receiving on the control socket), process creation and signals to other
  *                     processes are already fatal
- *   sandbox_memory    mlockall where the limits allow it; the manifest's heap limit (RLIMIT_DATA)
+ *   heap limit        the manifest's heap limit (RLIMIT_DATA), once the image is loaded
  *   stage 2           the final allow-list: memory management (never executable), futex, exit,
  *                     clocks, randomness, yielding; everything else traps and kills
  *
@@ -20,6 +23,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,25 +121,81 @@ sandbox_trap_note(struct chan_note *note)
     trap_note = note;
 }
 
+/*
+ * Compiles a libseccomp filter to its BPF program (what seccomp_load would install, byte for
+ * byte: libseccomp 2.5 exports only to a descriptor, hence the memory file). Frees ctx.
+ */
 static enum clst_status
-load_filter(scmp_filter_ctx ctx, const char *stage, struct clst_err *err)
+export_filter(scmp_filter_ctx ctx, const char *stage, struct sandbox_bpf *out, struct clst_err *err)
 {
+    enum clst_status rc = CLST_E_INTERNAL;
+    int fd = -1;
     int r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-    if (r == 0) {
-        r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1);
+    memset(out, 0, sizeof(*out));
+    if (r != 0) {
+        rc = clst_err_set(err, CLST_E_INTERNAL, "building the %s seccomp filter: %s", stage,
+                          strerror(-r));
+        goto out;
     }
-    if (r == 0) {
-        r = seccomp_load(ctx);
+    fd = memfd_create("clst-seccomp", MFD_CLOEXEC);
+    if (fd < 0) {
+        rc = clst_err_set(err, CLST_E_INTERNAL, "memfd_create: %s", strerror(errno));
+        goto out;
     }
+    r = seccomp_export_bpf(ctx, fd);
+    off_t size = lseek(fd, 0, SEEK_CUR);
+    if (r != 0 || size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0 ||
+        size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS) {
+        rc = clst_err_set(err, CLST_E_INTERNAL, "compiling the %s seccomp filter: %s", stage,
+                          r != 0 ? strerror(-r) : "unexpected program size");
+        goto out;
+    }
+    out->prog = malloc((size_t)size);
+    if (out->prog == NULL) {
+        rc = clst_err_set(err, CLST_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if (pread(fd, out->prog, (size_t)size, 0) != (ssize_t)size) {
+        free(out->prog);
+        out->prog = NULL;
+        rc = clst_err_set(err, CLST_E_INTERNAL, "reading the %s seccomp filter back", stage);
+        goto out;
+    }
+    out->len = (unsigned short)(size / (off_t)sizeof(struct sock_filter));
+    rc = CLST_OK;
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    seccomp_release(ctx);
+    return rc;
+}
+
+/*
+ * Installs a compiled filter on every thread of the process (TSYNC: the loader is
+ * single-threaded, but should that change no thread could be left outside). Filters stack: a
+ * later one can only forbid more.
+ */
+static enum clst_status
+load_bpf(const struct sandbox_bpf *b, const char *stage, struct clst_err *err)
+{
+    struct sock_fprog prog = {.len = b->len, .filter = b->prog};
+    if (b->prog == NULL || b->len == 0) {
+        return clst_err_set(err, CLST_E_INTERNAL, "the %s seccomp filter was not built", stage);
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        return clst_err_set(err, CLST_E_INTERNAL, "PR_SET_NO_NEW_PRIVS: %s", strerror(errno));
+    }
+    long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
     if (r != 0) {
         return clst_err_set(err, CLST_E_INTERNAL, "loading the %s seccomp filter: %s", stage,
-                            strerror(-r));
+                            r < 0 ? strerror(errno) : "another thread could not be synchronized");
     }
     return CLST_OK;
 }
 
-enum clst_status
-sandbox_stage1(struct clst_err *err)
+static enum clst_status
+build_stage1(struct sandbox_bpf *out, struct clst_err *err)
 {
     static const int denied[] = {
         SCMP_SYS(execve),
@@ -217,7 +278,7 @@ sandbox_stage1(struct clst_err *err)
         rc = clst_err_set(err, CLST_E_INTERNAL, "seccomp rule recvmsg: %s", strerror(-r));
         goto out;
     }
-    rc = load_filter(ctx, "first", err);
+    return export_filter(ctx, "first", out, err);
 out:
     seccomp_release(ctx);
     return rc;
@@ -245,7 +306,7 @@ current_data_bytes(void)
 }
 
 void
-sandbox_memory(uint32_t heap_mib, struct sandbox_report *out)
+sandbox_lock_memory(struct sandbox_report *out)
 {
     struct rlimit rl;
     memset(out, 0, sizeof(*out));
@@ -265,12 +326,11 @@ sandbox_memory(uint32_t heap_mib, struct sandbox_report *out)
          * can apply. Sanitizer builds are for tests only (docs/enclaves.md). */
         return;
     }
-    uint64_t heap = (uint64_t)heap_mib * 1024u * 1024u;
-    uint64_t data = current_data_bytes();
     /*
      * MCL_FUTURE under a finite limit would make every allocation past the limit fail, so lock
      * only when nothing can run into it: root (CAP_IPC_LOCK) or an unlimited RLIMIT_MEMLOCK.
-     * MCL_ONFAULT locks pages as they are touched instead of populating everything now.
+     * MCL_ONFAULT locks pages as they are touched instead of populating everything now; with
+     * MCL_FUTURE it covers the image mapped later, and everything the enclave allocates.
      */
     if (geteuid() == 0 || out->memlock_limit == UINT64_MAX) {
         if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) == 0) {
@@ -281,6 +341,16 @@ sandbox_memory(uint32_t heap_mib, struct sandbox_report *out)
     } else {
         out->lock_errno = ENOMEM;
     }
+}
+
+void
+sandbox_limit_heap(uint32_t heap_mib, struct sandbox_report *out)
+{
+    if (SANDBOX_SANITIZED) {
+        return;
+    }
+    uint64_t heap = (uint64_t)heap_mib * 1024u * 1024u;
+    uint64_t data = current_data_bytes();
     if (data > 0) {
         struct rlimit dl = {(rlim_t)(data + heap), (rlim_t)(data + heap)};
         out->heap_applied = setrlimit(RLIMIT_DATA, &dl) == 0;
@@ -303,8 +373,8 @@ allow(scmp_filter_ctx ctx, int nr, unsigned count, struct scmp_arg_cmp a, struct
     return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, a, b);
 }
 
-enum clst_status
-sandbox_stage2_prepare(void **out, struct clst_err *err)
+static enum clst_status
+build_stage2(struct sandbox_bpf *out, struct clst_err *err)
 {
     static const int plain[] = {
         /* exit and signal return */
@@ -361,23 +431,44 @@ sandbox_stage2_prepare(void **out, struct clst_err *err)
     r = r ? r : allow(ctx, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()), none);
     /* Standard error only, which is /dev/null unless the host kept its own for debugging. */
     r = r ? r : allow(ctx, SCMP_SYS(write), 1, SCMP_A0(SCMP_CMP_EQ, 2), none);
-    if (r == 0) {
-        r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-    }
     if (r != 0) {
         seccomp_release(ctx);
         return clst_err_set(err, CLST_E_INTERNAL, "building the seccomp allow-list: %s",
                             strerror(-r));
     }
-    *out = ctx;
-    return CLST_OK;
+    return export_filter(ctx, "final", out, err);
 }
 
 enum clst_status
-sandbox_stage2_load(void *filter, struct clst_err *err)
+sandbox_filters_build(struct sandbox_filters *out, struct clst_err *err)
 {
-    scmp_filter_ctx ctx = filter;
-    enum clst_status rc = load_filter(ctx, "final", err);
-    seccomp_release(ctx);
+    memset(out, 0, sizeof(*out));
+    enum clst_status rc = build_stage1(&out->stage1, err);
+    if (rc == CLST_OK) {
+        rc = build_stage2(&out->stage2, err);
+    }
+    if (rc != CLST_OK) {
+        sandbox_filters_free(out);
+    }
     return rc;
+}
+
+void
+sandbox_filters_free(struct sandbox_filters *f)
+{
+    free(f->stage1.prog);
+    free(f->stage2.prog);
+    memset(f, 0, sizeof(*f));
+}
+
+enum clst_status
+sandbox_stage1_load(const struct sandbox_filters *f, struct clst_err *err)
+{
+    return load_bpf(&f->stage1, "first", err);
+}
+
+enum clst_status
+sandbox_stage2_load(const struct sandbox_filters *f, struct clst_err *err)
+{
+    return load_bpf(&f->stage2, "final", err);
 }

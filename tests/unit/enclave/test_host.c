@@ -8,6 +8,7 @@
  * calls fail with the same reason.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -152,6 +153,55 @@ test_large_messages_small_ring(void **state)
     free(out);
 }
 
+/* Writes a copy of the signed hello enclave with one bit of its code flipped. */
+static void
+write_tampered(const struct fx *f, char *path, size_t cap)
+{
+    FILE *in = fopen(f->hello, "rb");
+    assert_non_null(in);
+    uint8_t *b = malloc(4 << 20);
+    assert_non_null(b);
+    size_t n = fread(b, 1, 4 << 20, in);
+    fclose(in);
+    assert_true(n > 1000);
+    b[1000] ^= 1;
+    fx_fmt(path, cap, "%s/tampered.so", f->dir);
+    FILE *out = fopen(path, "wb");
+    assert_non_null(out);
+    assert_int_equal(fwrite(b, 1, n, out), n);
+    fclose(out);
+    free(b);
+}
+
+/* The processes this test program has started and not reaped (any thread's children). */
+static int
+count_children(void)
+{
+    char path[64], buf[4096];
+    int count = 0;
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+        fx_fmt(path, sizeof(path), "/proc/self/task/%s/children", de->d_name);
+        FILE *c = fopen(path, "r");
+        if (c == NULL) {
+            continue;
+        }
+        size_t n = fread(buf, 1, sizeof(buf) - 1, c);
+        fclose(c);
+        buf[n] = '\0';
+        for (char *t = strtok(buf, " \n"); t != NULL; t = strtok(NULL, " \n")) {
+            count++;
+        }
+    }
+    closedir(d);
+    return count;
+}
+
 static void
 test_refusals(void **state)
 {
@@ -162,20 +212,7 @@ test_refusals(void **state)
     char path[PATH_MAX + 32], src[PATH_MAX];
     fx_options(&o);
     /* A tampered image is never started. */
-    size_t n = 0;
-    FILE *in = fopen(f->hello, "rb");
-    assert_non_null(in);
-    uint8_t *b = malloc(4 << 20);
-    assert_non_null(b);
-    n = fread(b, 1, 4 << 20, in);
-    fclose(in);
-    b[1000] ^= 1;
-    fx_fmt(path, sizeof(path), "%s/tampered.so", f->dir);
-    FILE *out = fopen(path, "wb");
-    assert_non_null(out);
-    assert_int_equal(fwrite(b, 1, n, out), n);
-    fclose(out);
-    free(b);
+    write_tampered(f, path, sizeof(path));
     assert_int_equal(clst_host_enclave_create(path, &o, &e, &err), CLST_E_VERIFY);
     assert_non_null(strstr(err.msg, "modified after signing"));
     assert_null(e);
@@ -252,6 +289,44 @@ test_prewarm(void **state)
     struct clst_host_enclave *e = fx_create(f->hello, &o);
     fx_call_expect(e, "null", NULL, 0, NULL, 0, NULL, CLST_OK, NULL);
     clst_host_enclave_destroy(e);
+}
+
+/*
+ * A creation starts its loader before it verifies the image (the two overlap): a refused image
+ * must leave no process behind, and must not use up a pre-started loader the application asked
+ * for.
+ */
+static void
+test_refusal_leaves_no_loader(void **state)
+{
+    struct fx *f = *state;
+    struct clst_host_options o;
+    struct clst_host_enclave *e = NULL;
+    struct clst_err err = {0};
+    char path[PATH_MAX + 32];
+    char out[64];
+    fx_options(&o);
+    write_tampered(f, path, sizeof(path));
+    assert_int_equal(count_children(), 0);
+    /* Cold: the loader started for the creation is ended and reaped. */
+    assert_int_equal(clst_host_enclave_create(path, &o, &e, &err), CLST_E_VERIFY);
+    assert_null(e);
+    assert_int_equal(count_children(), 0);
+    uint8_t other[32] = {1};
+    o.expect_mrsigner = other;
+    assert_int_equal(clst_host_enclave_create(f->hello, &o, &e, &err), CLST_E_VERIFY);
+    assert_int_equal(count_children(), 0);
+    o.expect_mrsigner = NULL;
+    /* Warm: the spare survives the refusal and serves the next creation. */
+    assert_int_equal(clst_host_prewarm(&o, &err), CLST_OK);
+    assert_int_equal(count_children(), 1);
+    assert_int_equal(clst_host_enclave_create(path, &o, &e, &err), CLST_E_VERIFY);
+    assert_int_equal(count_children(), 1);
+    e = fx_create(f->hello, &o);
+    assert_int_equal(count_children(), 1); /* the spare became this enclave */
+    fx_call_expect(e, "hello", "x", 1, out, sizeof(out), NULL, CLST_OK, NULL);
+    clst_host_enclave_destroy(e);
+    assert_int_equal(count_children(), 0);
 }
 
 /* Calls `entry` of the misbehaving enclave and checks the failure and the enclave's end. */
@@ -369,6 +444,7 @@ main(void)
         cmocka_unit_test(test_large_messages_small_ring),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_main),
+        cmocka_unit_test(test_refusal_leaves_no_loader), /* before any opts.prewarm */
         cmocka_unit_test(test_prewarm),
         cmocka_unit_test(test_enclave_deaths),
         cmocka_unit_test(test_enclave_sends_bad_frames),

@@ -2,8 +2,9 @@
  * Unit tests for src/enclave/sandbox.c, seen from outside the enclave process: every forbidden
  * kind of system call (open, socket, exec, ptrace, fork, threads, executable memory, blocking
  * outside the channel) kills the enclave and the host names the call and the entry point; the
- * process state the sandbox promises (no new privileges, seccomp filters, no core files, only
- * descriptors 0-2, an empty environment, locked memory as root); and the manifest's heap limit.
+ * process state the sandbox promises (no new privileges, seccomp filters, a single thread, no core
+ * files, only descriptors 0-2, an empty environment, locked memory as root); and the manifest's
+ * heap limit.
  *
  * The checks of ptrace and /proc/PID/mem by another unprivileged process are in
  * tests/integration/enclave_isolation.sh: as root (which runs the unit tests) they would succeed
@@ -142,6 +143,9 @@ test_process_state(void **state)
     assert_string_equal(v, "2");
     assert_true(status_field(pid, "Seccomp_filters", v, sizeof(v)));
     assert_string_equal(v, "2");
+    /* One thread: the loader starts none (and the sandbox forbids creating any). */
+    assert_true(status_field(pid, "Threads", v, sizeof(v)));
+    assert_string_equal(v, "1");
     if (geteuid() == 0) {
         /* Root may look inside: only 0-2 are open, the environment is empty, cores are off,
          * and memory is locked (as pages are touched). */
