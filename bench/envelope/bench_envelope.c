@@ -1,7 +1,7 @@
 /*
  * bench_envelope: throughput and memory of the .clst envelope, beside `openssl speed` and `age`.
  *
- *   bench_envelope [--cloister PATH] [--dir DIR] [--runs N] [--skip-5g]
+ *   bench_envelope [--cloister PATH] [--dir DIR] [--runs N] [--skip-5g] [--only-16m [ROUNDS]]
  *
  * Prints, in one run: MB/s (10^6 bytes per second, like openssl speed's "1000s of bytes") for
  * in-memory encryption and decryption of 1 GiB (one thread through the streaming API, and one
@@ -20,6 +20,9 @@
  * the absolute MB/s are printed too.
  *
  * DIR (default /tmp) must have room for about 13 GiB of temporary files (removed at the end).
+ *
+ * --only-16m [ROUNDS] runs only the file -> file 16 MiB library measurement (ROUNDS paired rounds,
+ * default 15) between two `openssl speed` runs, and its verdict: for working on that target.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -439,10 +442,89 @@ verdict(bool ok)
     return ok ? "PASS" : "FAIL";
 }
 
+static void
+print_load(const char *when)
+{
+    FILE *la = fopen("/proc/loadavg", "r");
+    char load[128] = "?";
+    if (la != NULL && fgets(load, sizeof(load), la) != NULL) {
+        load[strcspn(load, "\n")] = '\0';
+    }
+    if (la != NULL) {
+        fclose(la);
+    }
+    printf("load average at %s: %s\n", when, load);
+}
+
+/* The file -> file 16 MiB library measurement: encrypt (automatic: 2 threads), decrypt, and
+ * encrypt with 1 thread, each paired with the EVP loop run just before it; then the round trip
+ * is checked. */
+static void
+bench_lib_16m(struct clst_envelope_provider *p, int rounds, const char *f16, const char *c16,
+              const char *d16, struct series *e2, struct series *d2, struct series *e1)
+{
+    lib_file(p, true, f16, c16, 0, 16 * MiB); /* warm-up */
+    for (int k = 0; k < rounds; k++) {
+        double base = evp_mbps(0.02);
+        add(e2, lib_file(p, true, f16, c16, 0, 16 * MiB), base);
+        base = evp_mbps(0.02);
+        add(d2, lib_file(p, false, c16, d16, 0, 16 * MiB), base);
+        base = evp_mbps(0.02);
+        add(e1, lib_file(p, true, f16, c16, 1, 16 * MiB), base);
+    }
+    same_file(f16, d16);
+}
+
+/* --only-16m: the file -> file 16 MiB measurement alone (the same as in the full run). */
+static int
+bench_16m_only(struct clst_envelope_provider *p, int rounds)
+{
+    char f16[512], c16[512], d16[512];
+    path_in(f16, sizeof(f16), "16m");
+    path_in(c16, sizeof(c16), "16m.clst");
+    path_in(d16, sizeof(d16), "16m.out");
+    printf("bench_envelope --only-16m: files in %s, %d paired rounds (after one warm-up)\n", dir,
+           rounds);
+    print_load("start");
+    double ossl_start = openssl_speed();
+    printf("openssl speed -elapsed -seconds 2 -bytes 16384 -aead -evp aes-256-gcm: %6.0f MB/s "
+           "(start)\n",
+           ossl_start);
+    make_file(f16, 16 * MiB, false);
+    sync();
+    struct series lib_e16 = {0}, lib_d16 = {0}, lib_e16_1 = {0};
+    bench_lib_16m(p, rounds, f16, c16, d16, &lib_e16, &lib_d16, &lib_e16_1);
+    printf("file -> file, library (MB/s median / best; ratio = median of per-run ratios to the "
+           "paired reference):\n");
+    printf("  %-36s %6.0f / %6.0f   %3.0f%% of the EVP loop\n", "16 MiB warm, encrypt, 2 threads",
+           s_median(&lib_e16), s_best(&lib_e16), 100 * s_ratio(&lib_e16));
+    printf("  %-36s %6.0f / %6.0f   %3.0f%% of the EVP loop\n", "16 MiB warm, decrypt, 2 threads",
+           s_median(&lib_d16), s_best(&lib_d16), 100 * s_ratio(&lib_d16));
+    printf("  %-36s %6.0f / %6.0f   %3.0f%% of the EVP loop\n", "16 MiB warm, encrypt, 1 thread",
+           s_median(&lib_e16_1), s_best(&lib_e16_1), 100 * s_ratio(&lib_e16_1));
+    double ossl_end = openssl_speed();
+    double ossl = ossl_end > ossl_start ? ossl_end : ossl_start;
+    printf("openssl speed -elapsed -seconds 2 -bytes 16384 -aead -evp aes-256-gcm: %6.0f MB/s "
+           "(end)\n",
+           ossl_end);
+    print_load("the end");
+    unlink(f16);
+    unlink(c16);
+    unlink(d16);
+    double e16 = s_median(&lib_e16) / ossl, d16r = s_median(&lib_d16) / ossl;
+    bool t2 = e16 >= 0.70 && d16r >= 0.70;
+    printf("  %s  file->file 16 MiB >= 70%% of openssl (%.0f MB/s): encrypt %.0f%%, decrypt "
+           "%.0f%% [%.0f%%, %.0f%%]\n",
+           verdict(t2), ossl, 100 * e16, 100 * d16r, 100 * s_ratio(&lib_e16),
+           100 * s_ratio(&lib_d16));
+    return t2 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
     bool skip_5g = false;
+    int only_16m = 0;
     char self[4096];
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--cloister") == 0 && i + 1 < argc) {
@@ -456,8 +538,18 @@ main(int argc, char **argv)
             }
         } else if (strcmp(argv[i], "--skip-5g") == 0) {
             skip_5g = true;
+        } else if (strcmp(argv[i], "--only-16m") == 0) {
+            only_16m = 15;
+            if (i + 1 < argc && argv[i + 1][0] != '-') {
+                only_16m = atoi(argv[++i]);
+                if (only_16m < 1 || only_16m > MAX_ROUNDS) {
+                    die("--only-16m ROUNDS must be 1..32");
+                }
+            }
         } else {
-            fprintf(stderr, "usage: %s [--cloister PATH] [--dir DIR] [--runs N] [--skip-5g]\n",
+            fprintf(stderr,
+                    "usage: %s [--cloister PATH] [--dir DIR] [--runs N] [--skip-5g] "
+                    "[--only-16m [ROUNDS]]\n",
                     argv[0]);
             return 2;
         }
@@ -495,6 +587,19 @@ main(int argc, char **argv)
     path_in(s5, sizeof(s5), "5g.sparse");
     path_in(c5, sizeof(c5), "5g.clst");
 
+    if (only_16m > 0) {
+        char *kg[] = {(char *)cloister, "keygen", "-o", key, NULL};
+        struct clst_envelope_provider *kp = NULL;
+        struct clst_err kerr;
+        run(kg, NULL, "/dev/null", NULL);
+        if (clst_envelope_provider_from_key_file(key, &kp, &kerr) != CLST_OK) {
+            die(kerr.msg);
+        }
+        unlink(key);
+        int status = bench_16m_only(kp, only_16m);
+        clst_envelope_provider_free(kp);
+        return status;
+    }
     {
         char *kg[] = {(char *)cloister, "keygen", "-o", key, NULL};
         char *kr[] = {(char *)cloister, "keygen", "--type", "rsa", "-o", priv, "--public-out", pub,
@@ -682,16 +787,7 @@ main(int argc, char **argv)
     sync(); /* the 5 GiB file's write-back must not slow these down */
     struct series lib_e16 = {0}, lib_d16 = {0}, lib_e16_1 = {0};
     struct series lib_e1 = {0}, lib_e2 = {0}, lib_d1 = {0}, lib_d2 = {0};
-    lib_file(p, true, f16, c16, 0, 16 * MiB); /* warm-up */
-    for (int k = 0; k < small_rounds; k++) {
-        double base = evp_mbps(0.02);
-        add(&lib_e16, lib_file(p, true, f16, c16, 0, 16 * MiB), base);
-        base = evp_mbps(0.02);
-        add(&lib_d16, lib_file(p, false, c16, d16, 0, 16 * MiB), base);
-        base = evp_mbps(0.02);
-        add(&lib_e16_1, lib_file(p, true, f16, c16, 1, 16 * MiB), base);
-    }
-    same_file(f16, d16);
+    bench_lib_16m(p, small_rounds, f16, c16, d16, &lib_e16, &lib_d16, &lib_e16_1);
     for (int k = 0; k < runs; k++) {
         sync();
         double one = lib_file(p, true, f1g, c1g, 1, GiB);

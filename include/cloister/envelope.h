@@ -379,9 +379,10 @@ struct clst_envelope_fd_opts {
 };
 
 #define CLST_ENVELOPE_PARALLEL_MIN_SIZE ((uint64_t)4 << 20)
-/* Chunks each thread reads, seals or opens in place, and writes at a time: 256 KiB, so that a
- * batch stays in the core's L2 cache between the read, the cipher and the write (memory use is
- * one such buffer per thread, whatever the file size). */
+/* Chunks each thread seals or opens at a time in memory (clst_envelope_encrypt_mem and
+ * decrypt_mem): 256 KiB, so that a batch stays in the core's L2 cache. File to file, the output
+ * is written in 256 KiB units aligned on the output's offsets, through one 2 MiB mapping of unit
+ * buffers per call, whatever the file size. */
 #define CLST_ENVELOPE_BATCH_CHUNKS 16
 
 /*

@@ -2,12 +2,13 @@
  * File descriptors and whole buffers, with one or two threads.
  *
  * Chunks are independent once the per-file key and base nonce are known (chunk k's nonce is
- * base_nonce XOR k and its position is fixed), so a file is cut into batches of
- * CLST_ENVELOPE_BATCH_CHUNKS chunks and each thread takes every other batch: it reads the batch
- * into its buffer, seals or opens it in place with its own AES-GCM context, and writes the result
- * at its final offset. Memory is one 256 KiB batch buffer per thread whatever the file size.
- * Pipes and terminals (no pread/pwrite) are streamed through the one-threaded
- * clst_envelope_enc/dec API instead.
+ * base_nonce XOR k and its position is fixed). In memory each thread takes every other batch of
+ * CLST_ENVELOPE_BATCH_CHUNKS chunks. File to file the output is cut into 256 KiB units aligned on
+ * the output's offsets; a thread claims the next unit, reads its chunks into its buffer, seals or
+ * opens them in place with its own AES-GCM context and writes the unit at its final offset (see
+ * "the parallel engine" below). Memory is one mapping of 2 MiB (a unit buffer per thread)
+ * whatever the file size. Pipes and terminals (no pread/pwrite) are streamed
+ * through the one-threaded clst_envelope_enc/dec API instead.
  *
  * Trust boundary: when decrypting, the header, commitment and the body's length are checked
  * before any plaintext is written, and every chunk is authenticated before it is written.
@@ -141,20 +142,139 @@ buf_free(uint8_t *p, size_t size, bool secret)
     }
 }
 
+/*
+ * The unit buffers of the file-to-file engine, one mapping for all of them. On this kind of VM
+ * every 4 KiB page costs at each step (populating, locking, unlocking and unmapping: mlock moves
+ * every page between LRU lists), which for 512 KiB of locked buffers came to 0.3-1.9 ms per call
+ * against 6 ms for the whole 16 MiB file. So the mapping is 2 MiB-aligned and asks for a
+ * transparent huge page: one page to populate, lock and free. Where THP is turned off, it is
+ * just the pages the buffers need.
+ * Plaintext passes through it: locked (best effort, as clst_secret_alloc_raw), kept out of core
+ * dumps and wiped before it is unmapped.
+ */
+#define BULK_ALIGN ((size_t)2 << 20)
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older kernels reject it (EINVAL): pages then fault */
+#endif
+
+static pthread_once_t thp_once = PTHREAD_ONCE_INIT;
+static bool thp_off;
+
+/* With transparent huge pages turned off ("[never]"), a 2 MiB mapping would only lock more small
+ * pages than the buffers need. */
+static void
+thp_probe(void)
+{
+    char line[128] = "";
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "re");
+    if (f == NULL) {
+        thp_off = true;
+        return;
+    }
+    if (fgets(line, sizeof(line), f) != NULL) {
+        thp_off = strstr(line, "[never]") != NULL;
+    }
+    fclose(f);
+}
+
+static uint8_t *
+bulk_alloc(size_t size, size_t *mapped)
+{
+    (void)pthread_once(&thp_once, thp_probe);
+    if (thp_off) {
+        size_t len = (size + 4095) / 4096 * 4096;
+        uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) {
+            return NULL;
+        }
+        (void)madvise(p, len, MADV_DONTDUMP);
+        if (mlock(p, len) != 0) {
+            (void)madvise(p, len, MADV_POPULATE_WRITE);
+        }
+        *mapped = len;
+        return p;
+    }
+    size_t len = (size + BULK_ALIGN - 1) / BULK_ALIGN * BULK_ALIGN;
+    uint8_t *m = mmap(NULL, len + BULK_ALIGN, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
+    if (m == MAP_FAILED) {
+        return NULL;
+    }
+    uint8_t *a = m + ((BULK_ALIGN - (uintptr_t)m % BULK_ALIGN) % BULK_ALIGN);
+    if (a > m) {
+        (void)munmap(m, (size_t)(a - m));
+    }
+    if (a + len < m + len + BULK_ALIGN) {
+        (void)munmap(a + len, (size_t)(m + len + BULK_ALIGN - (a + len)));
+    }
+    (void)madvise(a, len, MADV_HUGEPAGE);
+    (void)madvise(a, len, MADV_DONTDUMP);
+    /* Best effort: RLIMIT_MEMLOCK may be small for unprivileged users; then just populate. */
+    if (mlock(a, len) != 0) {
+        (void)madvise(a, len, MADV_POPULATE_WRITE);
+    }
+    *mapped = len;
+    return a;
+}
+
+static void
+bulk_free(uint8_t *p, size_t used, size_t mapped)
+{
+    if (p != NULL) {
+        clst_wipe(p, used);
+        (void)munmap(p, mapped);
+    }
+}
+
 /* ---- the parallel engine ----------------------------------------------------------------- */
+
+/*
+ * File to file, the output is cut into units of UNIT_BYTES aligned on the output file's offsets
+ * (not on chunk boundaries): the kernel then gets page-aligned writes of a whole unit, which ext4
+ * turns into large page-cache folios (on this machine a 16 MiB file written in aligned 256 KiB
+ * pieces took 1.9 ms, in unaligned ones 2.7 ms). A chunk that straddles two units is sealed (or
+ * opened) by both; AES-GCM is deterministic, so both produce the same bytes and each writes its
+ * part (encrypting, one chunk in 16 is sealed twice; decrypting to offset 0, a unit is exactly 16
+ * chunks). Each thread claims the next unit, reads its chunks into the thread's buffer, seals or
+ * opens them in place and writes the unit at its offset. With aligned writes the two threads'
+ * writes, which serialize on the file's inode lock, are short enough that a hand-off (one thread
+ * writing what the other sealed, the sealer waiting when the queue was full) measured no better
+ * at 16 MiB and at 1 GiB some runs fell to 1.1-1.7 GB/s instead of 4. Memory is one unit buffer
+ * per thread in one mapping, whatever the file size.
+ */
+#define UNIT_BYTES ((uint64_t)256 << 10)
+/* Most chunks a unit's output can touch: the unit's length over the chunk's, plus the straddling
+ * chunks at both ends. */
+#define UNIT_CHUNKS ((size_t)((UNIT_BYTES - 1) / CHUNK + 2))
+#define UNIT_BUF    (UNIT_CHUNKS * CT_CHUNK)
+_Static_assert(MAX_LANES * UNIT_BUF <= BULK_ALIGN, "the unit buffers fit in one huge page");
+
+struct par_unit {
+    uint64_t lo, hi; /* the output bytes [lo, hi) this unit writes (file offsets) */
+    uint64_t c0, c1; /* the chunks whose output overlaps them (c1 included) */
+    uint8_t *buf;    /* chunk c0 + i at buf + i * CT_CHUNK */
+};
 
 struct par_shared {
     const struct clst_env_par *job;
     atomic_bool stop;
     atomic_uint_fast64_t done;
     atomic_uint_fast64_t written;
+    /* File to file only. */
+    uint64_t out_unit;         /* output bytes per whole chunk */
+    uint64_t out_end;          /* end of the output */
+    uint64_t unit0;            /* index of the first unit (out_base / UNIT_BYTES) */
+    uint64_t units;            /* number of units */
+    atomic_uint_fast64_t next; /* next unit to claim (0-based) */
+    pthread_mutex_t gate;      /* held while the buffers are allocated */
+    uint8_t *bufs;             /* one buffer per lane, in one mapping */
+    size_t bufs_size, bufs_mapped;
 };
 
 struct par_lane {
     struct par_shared *sh;
     unsigned index;
     struct clst_env_lane lane;
-    uint8_t *buf; /* fd mode: one batch, chunks in place at i * CT_CHUNK */
     enum clst_status rc;
     struct clst_err err;
     uint64_t fail_chunk; /* the chunk that failed, for choosing which error to report */
@@ -233,6 +353,7 @@ run_batch_mem(struct par_lane *l, uint64_t first, uint64_t last)
     const struct clst_env_par *job = l->sh->job;
     const uint8_t *in = job->in_mem + job->in_base + first * (job->encrypt ? CHUNK : CT_CHUNK);
     uint8_t *out = job->out_mem + job->out_base + first * (job->encrypt ? CT_CHUNK : CHUNK);
+    uint64_t in_total = 0;
 
     for (uint64_t k = first; k <= last; k++) {
         size_t n = pt_len(job, k);
@@ -249,99 +370,15 @@ run_batch_mem(struct par_lane *l, uint64_t first, uint64_t last)
         if (rc != CLST_OK) {
             return chunk_failed(l, rc, k);
         }
+        in_total += job->encrypt ? n : n + TAG;
     }
+    atomic_fetch_add(&l->sh->done, (uint_fast64_t)in_total);
     return CLST_OK;
 }
 
-/*
- * File to file, in place in one buffer so that a batch stays in the core's cache: chunk i of the
- * batch occupies buf[i * CT_CHUNK ..]. Encryption preadv's the plaintext chunks into their slots,
- * seals each in place (the tag lands right after it) and writes the buffer in one pwrite;
- * decryption preads the ciphertext, opens each chunk in place and pwritev's the plaintexts.
- */
-static enum clst_status
-run_batch_fd(struct par_lane *l, uint64_t first, uint64_t last, uint64_t ct_total)
-{
-    const struct clst_env_par *job = l->sh->job;
-    struct iovec iov[BATCH];
-    int count = (int)(last - first + 1);
-    enum clst_status rc;
-
-    for (int i = 0; i < count; i++) {
-        iov[i].iov_base = l->buf + (size_t)i * CT_CHUNK;
-        iov[i].iov_len = pt_len(job, first + (uint64_t)i);
-    }
-    /* Ask for the input a few MiB ahead: two threads reading interleaved batches through
-     * vectors of 16 KiB look like small reads to the kernel's readahead, which matters for files
-     * that are not in the page cache (a no-op for those that are). */
-    {
-        uint64_t unit = job->encrypt ? CHUNK : CT_CHUNK;
-        (void)posix_fadvise(job->in_fd, (off_t)(job->in_base + (first + READAHEAD_CHUNKS) * unit),
-                            (off_t)((uint64_t)count * unit), POSIX_FADV_WILLNEED);
-    }
-    if (job->encrypt) {
-        rc = rwv_all(false, job->in_fd, iov, count, job->in_base + first * CHUNK, &l->err);
-    } else {
-        rc = clst_env_pread_all(job->in_fd, l->buf, (size_t)ct_total,
-                                job->in_base + first * CT_CHUNK, &l->err);
-    }
-    if (rc != CLST_OK) {
-        l->fail_chunk = first;
-        return rc;
-    }
-    for (int i = 0; i < count; i++) {
-        uint64_t k = first + (uint64_t)i;
-        uint8_t *slot = l->buf + (size_t)i * CT_CHUNK;
-        size_t n = pt_len(job, k);
-        rc = job->encrypt ? clst_env_seal_chunk(&l->lane, k, slot, n, slot)
-                          : clst_env_open_chunk(&l->lane, k, slot, n + TAG, slot);
-        if (rc != CLST_OK) {
-            return chunk_failed(l, rc, k);
-        }
-    }
-    if (job->encrypt) {
-        rc = clst_env_pwrite_all(job->out_fd, l->buf, (size_t)ct_total,
-                                 job->out_base + first * CT_CHUNK, &l->err);
-    } else {
-        for (int i = 0; i < count; i++) {
-            iov[i].iov_base = l->buf + (size_t)i * CT_CHUNK;
-            iov[i].iov_len = pt_len(job, first + (uint64_t)i);
-        }
-        rc = rwv_all(true, job->out_fd, iov, count, job->out_base + first * CHUNK, &l->err);
-    }
-    if (rc != CLST_OK) {
-        l->fail_chunk = first;
-    }
-    return rc;
-}
-
-static enum clst_status
-run_batch(struct par_lane *l, uint64_t first, uint64_t count)
-{
-    const struct clst_env_par *job = l->sh->job;
-    uint64_t last = first + count - 1;
-    uint64_t pt_total = (count - 1) * CHUNK + pt_len(job, last);
-    uint64_t ct_total = pt_total + count * TAG;
-    enum clst_status rc;
-
-    if (job->in_mem != NULL) {
-        rc = run_batch_mem(l, first, last);
-    } else {
-        rc = run_batch_fd(l, first, last, ct_total);
-        if (rc == CLST_OK) {
-            atomic_fetch_add(&l->sh->written,
-                             (uint_fast64_t)(job->encrypt ? ct_total : pt_total));
-        }
-    }
-    if (rc != CLST_OK) {
-        return rc;
-    }
-    atomic_fetch_add(&l->sh->done, (uint_fast64_t)(job->encrypt ? pt_total : ct_total));
-    return CLST_OK;
-}
-
+/* Memory: thread i takes every other batch of BATCH chunks. */
 static void *
-lane_main(void *arg)
+lane_main_mem(void *arg)
 {
     struct par_lane *l = arg;
     const struct clst_env_par *job = l->sh->job;
@@ -354,7 +391,7 @@ lane_main(void *arg)
         }
         uint64_t first = b * BATCH;
         uint64_t count = job->chunk_count - first < BATCH ? job->chunk_count - first : BATCH;
-        l->rc = run_batch(l, first, count);
+        l->rc = run_batch_mem(l, first, first + count - 1);
         if (l->rc != CLST_OK) {
             atomic_store(&l->sh->stop, true);
             break;
@@ -367,6 +404,226 @@ lane_main(void *arg)
     return NULL;
 }
 
+/* Output offset of chunk k. */
+static uint64_t
+out_at(const struct par_shared *sh, uint64_t k)
+{
+    return sh->job->out_base + k * sh->out_unit;
+}
+
+/* The output range and chunks of unit u (0-based). */
+static void
+unit_bounds(const struct par_shared *sh, uint64_t u, struct par_unit *pu)
+{
+    const struct clst_env_par *job = sh->job;
+    uint64_t lo = (sh->unit0 + u) * UNIT_BYTES, hi = lo + UNIT_BYTES;
+
+    pu->lo = lo > job->out_base ? lo : job->out_base;
+    pu->hi = hi < sh->out_end ? hi : sh->out_end;
+    pu->c0 = (pu->lo - job->out_base) / sh->out_unit;
+    /* The last unit also takes a final chunk with no output bytes (an empty final chunk when
+     * decrypting), so that every chunk is opened. */
+    pu->c1 = u + 1 == sh->units || pu->hi == pu->lo ? job->chunk_count - 1
+                                                      : (pu->hi - 1 - job->out_base) / sh->out_unit;
+    if (pu->c0 > pu->c1) {
+        pu->c0 = pu->c1;
+    }
+}
+
+/* Reads the unit's chunks into its buffer and seals or opens them in place. */
+static enum clst_status
+unit_fill(struct par_lane *l, struct par_unit *pu)
+{
+    const struct clst_env_par *job = l->sh->job;
+    struct iovec iov[UNIT_CHUNKS];
+    int count = (int)(pu->c1 - pu->c0 + 1);
+    uint64_t in_unit = job->encrypt ? CHUNK : CT_CHUNK;
+    uint64_t in_total = 0;
+    enum clst_status rc;
+
+    if (pu->c1 - pu->c0 >= UNIT_CHUNKS) {
+        l->fail_chunk = pu->c0;
+        return clst_err_set(&l->err, CLST_E_INTERNAL, "envelope: unit of %llu chunks",
+                            (unsigned long long)(pu->c1 - pu->c0 + 1));
+    }
+    for (int i = 0; i < count; i++) {
+        size_t n = pt_len(job, pu->c0 + (uint64_t)i);
+        iov[i].iov_base = pu->buf + (size_t)i * CT_CHUNK;
+        iov[i].iov_len = job->encrypt ? n : n + TAG;
+        in_total += iov[i].iov_len;
+    }
+    /* Ask for the input a few MiB ahead: the units are read interleaved by two threads, which
+     * looks like small reads to the kernel's readahead; this matters for files that are not in
+     * the page cache (a no-op for those that are). */
+    (void)posix_fadvise(job->in_fd, (off_t)(job->in_base + (pu->c0 + READAHEAD_CHUNKS) * in_unit),
+                        (off_t)in_total, POSIX_FADV_WILLNEED);
+    if (job->encrypt) {
+        rc = rwv_all(false, job->in_fd, iov, count, job->in_base + pu->c0 * CHUNK, &l->err);
+    } else {
+        /* The ciphertext chunks are contiguous, as are the slots. */
+        rc = clst_env_pread_all(job->in_fd, pu->buf, (size_t)in_total,
+                                job->in_base + pu->c0 * CT_CHUNK, &l->err);
+    }
+    if (rc != CLST_OK) {
+        l->fail_chunk = pu->c0;
+        return rc;
+    }
+    for (int i = 0; i < count; i++) {
+        uint64_t k = pu->c0 + (uint64_t)i;
+        uint8_t *slot = pu->buf + (size_t)i * CT_CHUNK;
+        size_t n = pt_len(job, k);
+        rc = job->encrypt ? clst_env_seal_chunk(&l->lane, k, slot, n, slot)
+                          : clst_env_open_chunk(&l->lane, k, slot, n + TAG, slot);
+        if (rc != CLST_OK) {
+            return chunk_failed(l, rc, k);
+        }
+    }
+    return CLST_OK;
+}
+
+/* Writes the unit's output bytes [lo, hi) from its buffer; counts the input of the chunks whose
+ * output starts in it (each chunk once) as done. */
+static enum clst_status
+unit_write(struct par_lane *l, const struct par_unit *pu)
+{
+    struct par_shared *sh = l->sh;
+    const struct clst_env_par *job = sh->job;
+    struct iovec iov[UNIT_CHUNKS];
+    int count = 0;
+    uint64_t in_done = 0;
+    enum clst_status rc = CLST_OK;
+
+    for (uint64_t k = pu->c0; k <= pu->c1; k++) {
+        size_t n = pt_len(job, k);
+        uint64_t start = out_at(sh, k);
+        uint64_t end = start + (job->encrypt ? n + TAG : n);
+        uint64_t a = start > pu->lo ? start : pu->lo, b = end < pu->hi ? end : pu->hi;
+        if (start >= pu->lo || k == 0) {
+            in_done += job->encrypt ? n : n + TAG;
+        }
+        if (a >= b) {
+            continue;
+        }
+        uint8_t *p = pu->buf + (size_t)(k - pu->c0) * CT_CHUNK + (size_t)(a - start);
+        /* Sealed chunks lie back to back in the buffer: one iovec for the whole unit. */
+        if (job->encrypt && count > 0) {
+            iov[count - 1].iov_len += (size_t)(b - a);
+        } else {
+            iov[count].iov_base = p;
+            iov[count].iov_len = (size_t)(b - a);
+            count++;
+        }
+    }
+    if (count > 0) {
+        rc = rwv_all(true, job->out_fd, iov, count, pu->lo, &l->err);
+        if (rc != CLST_OK) {
+            l->fail_chunk = pu->c0;
+            return rc;
+        }
+        atomic_fetch_add(&sh->written, (uint_fast64_t)(pu->hi - pu->lo));
+    }
+    atomic_fetch_add(&sh->done, (uint_fast64_t)in_done);
+    return CLST_OK;
+}
+
+/* File to file: each lane claims the next unit, reads and seals or opens it in its own buffer
+ * and writes it at its offset. */
+static void *
+lane_main_fd(void *arg)
+{
+    struct par_lane *l = arg;
+    struct par_shared *sh = l->sh;
+    const struct clst_env_par *job = sh->job;
+    struct par_unit pu;
+
+    l->rc = CLST_OK;
+    /* Wait for the buffers (the first lane allocates them while this one starts). */
+    pthread_mutex_lock(&sh->gate);
+    pthread_mutex_unlock(&sh->gate);
+    if (atomic_load(&sh->stop)) {
+        return NULL;
+    }
+    pu.buf = sh->bufs + (size_t)l->index * UNIT_BUF;
+    for (;;) {
+        uint64_t u = (uint64_t)atomic_fetch_add(&sh->next, 1);
+        if (u >= sh->units || atomic_load(&sh->stop)) {
+            break;
+        }
+        unit_bounds(sh, u, &pu);
+        l->rc = unit_fill(l, &pu);
+        if (l->rc == CLST_OK) {
+            l->rc = unit_write(l, &pu);
+        }
+        if (l->rc != CLST_OK) {
+            atomic_store(&sh->stop, true);
+            break;
+        }
+        if (l->index == 0 && job->progress != NULL) {
+            job->progress(job->progress_ctx, (uint64_t)atomic_load(&sh->done),
+                          job->progress_total);
+        }
+    }
+    return NULL;
+}
+
+static void
+lane_main_first(struct par_lane *l)
+{
+    if (l->sh->job->in_mem != NULL) {
+        (void)lane_main_mem(l);
+    } else {
+        (void)lane_main_fd(l);
+    }
+}
+
+/* Lanes other than the first set up their AES-GCM context in their own thread, while the first
+ * thread allocates the buffers. */
+static void *
+lane_main(void *arg)
+{
+    struct par_lane *l = arg;
+    struct par_shared *sh = l->sh;
+
+    if (l->index > 0 && clst_env_lane_init(&l->lane, sh->job->keys) != CLST_OK) {
+        l->rc = clst_err_set(&l->err, CLST_E_INTERNAL, "cannot set up AES-256-GCM");
+        l->fail_chunk = 0;
+        /* The other lane carries on alone (and the run reports this failure). */
+        return NULL;
+    }
+    return sh->job->in_mem != NULL ? lane_main_mem(arg) : lane_main_fd(arg);
+}
+
+/* File to file: the output geometry and the synchronization (buffers come later). */
+static enum clst_status
+fd_setup(struct par_shared *sh, struct clst_err *err)
+{
+    const struct clst_env_par *job = sh->job;
+    uint64_t last = job->chunk_count - 1;
+
+    sh->out_unit = job->encrypt ? CT_CHUNK : CHUNK;
+    sh->out_end = out_at(sh, last) + (job->encrypt ? pt_len(job, last) + TAG : pt_len(job, last));
+    sh->unit0 = job->out_base / UNIT_BYTES;
+    sh->units = sh->out_end == job->out_base ? 1 : (sh->out_end - 1) / UNIT_BYTES - sh->unit0 + 1;
+    atomic_init(&sh->next, 0);
+    if (pthread_mutex_init(&sh->gate, NULL) != 0) {
+        return clst_err_set(err, CLST_E_INTERNAL, "cannot create a mutex");
+    }
+    return CLST_OK;
+}
+
+/* File to file: one unit buffer per lane (called with sh->gate held, so the other lane waits
+ * for them). */
+static enum clst_status
+fd_buffers(struct par_shared *sh, struct clst_err *err)
+{
+    sh->bufs_size = (size_t)sh->job->threads * UNIT_BUF;
+    sh->bufs = bulk_alloc(sh->bufs_size, &sh->bufs_mapped);
+    if (sh->bufs == NULL) {
+        return clst_err_set(err, CLST_E_NOMEM, "out of memory");
+    }
+    return CLST_OK;
+}
+
 enum clst_status
 clst_env_par_run(const struct clst_env_par *job, struct clst_err *err)
 {
@@ -376,12 +633,13 @@ clst_env_par_run(const struct clst_env_par *job, struct clst_err *err)
     pthread_t threads[MAX_LANES];
     bool started[MAX_LANES] = {false, false};
     unsigned n = job->threads;
-    const size_t buf_size = (size_t)BATCH * CT_CHUNK;
+    bool fd = job->in_mem == NULL, sync_made = false;
 
     if (n < 1 || n > MAX_LANES || job->chunk_count == 0 ||
         (job->in_mem == NULL) != (job->out_mem == NULL)) {
         return clst_err_set(err, CLST_E_INVAL, "envelope: bad parallel job");
     }
+    memset(&sh, 0, sizeof(sh));
     sh.job = job;
     atomic_init(&sh.stop, false);
     atomic_init(&sh.done, 0);
@@ -391,30 +649,40 @@ clst_env_par_run(const struct clst_env_par *job, struct clst_err *err)
         lanes[i].sh = &sh;
         lanes[i].index = i;
         lanes[i].fail_chunk = UINT64_MAX;
-        rc = clst_env_lane_init(&lanes[i].lane, job->keys);
-        if (rc != CLST_OK) {
-            clst_err_set(err, rc, "cannot set up AES-256-GCM");
-            goto out;
-        }
-        if (job->in_mem == NULL) {
-            /* Plaintext passes through it either way: secret memory. */
-            lanes[i].buf = buf_alloc(buf_size, true);
-            if (lanes[i].buf == NULL) {
-                rc = clst_err_set(err, CLST_E_NOMEM, "out of memory");
-                goto out;
-            }
-        }
     }
+    if (fd) {
+        rc = fd_setup(&sh, err);
+        if (rc != CLST_OK) {
+            return rc;
+        }
+        sync_made = true;
+        pthread_mutex_lock(&sh.gate);
+    }
+    /* Start the other thread first: its start-up overlaps this one's set-up. */
     for (unsigned i = 1; i < n; i++) {
         if (pthread_create(&threads[i], NULL, lane_main, &lanes[i]) != 0) {
-            atomic_store(&sh.stop, true);
             rc = clst_err_set(err, CLST_E_INTERNAL, "cannot start a worker thread");
             break;
         }
         started[i] = true;
     }
     if (rc == CLST_OK) {
-        lane_main(&lanes[0]);
+        rc = clst_env_lane_init(&lanes[0].lane, job->keys);
+        if (rc != CLST_OK) {
+            clst_err_set(err, rc, "cannot set up AES-256-GCM");
+        }
+    }
+    if (rc == CLST_OK && fd) {
+        rc = fd_buffers(&sh, err);
+    }
+    if (rc != CLST_OK) {
+        atomic_store(&sh.stop, true);
+    }
+    if (fd) {
+        pthread_mutex_unlock(&sh.gate);
+    }
+    if (rc == CLST_OK) {
+        lane_main_first(&lanes[0]);
     }
     for (unsigned i = 1; i < n; i++) {
         if (started[i]) {
@@ -428,7 +696,8 @@ clst_env_par_run(const struct clst_env_par *job, struct clst_err *err)
     {
         struct par_lane *worst = NULL;
         for (unsigned i = 0; i < n; i++) {
-            if (lanes[i].rc != CLST_OK && (worst == NULL || lanes[i].fail_chunk < worst->fail_chunk)) {
+            if (lanes[i].rc != CLST_OK &&
+                (worst == NULL || lanes[i].fail_chunk < worst->fail_chunk)) {
                 worst = &lanes[i];
             }
         }
@@ -449,8 +718,11 @@ out:
     }
     for (unsigned i = 0; i < n; i++) {
         clst_env_lane_cleanup(&lanes[i].lane);
-        buf_free(lanes[i].buf, buf_size, true);
     }
+    if (sync_made) {
+        pthread_mutex_destroy(&sh.gate);
+    }
+    bulk_free(sh.bufs, sh.bufs_size, sh.bufs_mapped);
     return rc;
 }
 
@@ -464,20 +736,18 @@ struct opened {
     uint64_t pt_size;
 };
 
-/* Opens the final chunk of the body described by o into a scratch buffer. */
+/* Opens the final chunk of the body described by o, in place in a buffer on the stack (wiped):
+ * a locked allocation for it cost 140-190 us per call on this VM, 3% of a 16 MiB file. */
 static enum clst_status
 check_final(const struct clst_envelope_source *src, const struct opened *o, struct clst_err *err)
 {
     enum clst_status rc;
     struct clst_env_lane lane;
-    uint8_t *buf = clst_secret_alloc_raw(2 * CT_CHUNK);
+    uint8_t buf[CT_CHUNK];
     size_t ct_size = o->final_pt_size + TAG;
     uint64_t k = o->chunk_count - 1;
 
     memset(&lane, 0, sizeof(lane));
-    if (buf == NULL) {
-        return clst_err_set(err, CLST_E_NOMEM, "out of memory");
-    }
     rc = src->read_at(src->ctx, o->header_size + PREFIX + k * CT_CHUNK, buf, ct_size);
     if (rc != CLST_OK) {
         clst_err_set(err, rc, "cannot read the final chunk");
@@ -488,7 +758,7 @@ check_final(const struct clst_envelope_source *src, const struct opened *o, stru
         clst_err_set(err, rc, "cannot set up AES-256-GCM");
         goto out;
     }
-    rc = clst_env_open_chunk(&lane, k, buf, ct_size, buf + CT_CHUNK);
+    rc = clst_env_open_chunk(&lane, k, buf, ct_size, buf);
     if (rc == CLST_E_VERIFY) {
         clst_err_set(err, rc,
                      "the final chunk (%llu) failed authentication: the file was truncated, "
@@ -499,7 +769,7 @@ check_final(const struct clst_envelope_source *src, const struct opened *o, stru
     }
 out:
     clst_env_lane_cleanup(&lane);
-    clst_secret_free_raw(buf, 2 * CT_CHUNK);
+    clst_wipe(buf, ct_size);
     return rc;
 }
 
@@ -875,7 +1145,6 @@ clst_envelope_encrypt_fd(int in_fd, int out_fd, struct clst_envelope_provider *p
     struct clst_env_keys keys;
     struct clst_env_par job;
     uint8_t *header = NULL;
-    uint8_t prefix[PREFIX];
     size_t hsize = 0;
     uint64_t in_start, out_start, size, total;
 
@@ -900,7 +1169,8 @@ clst_envelope_encrypt_fd(int in_fd, int out_fd, struct clst_envelope_provider *p
     }
 
     memset(&keys, 0, sizeof(keys));
-    header = malloc(CLST_ENVELOPE_HEADER_MAX_SIZE);
+    /* The header with room for the salt and commitment after it: written in one go. */
+    header = malloc(CLST_ENVELOPE_HEADER_MAX_SIZE + PREFIX);
     if (header == NULL) {
         return clst_err_set(err, CLST_E_NOMEM, "out of memory");
     }
@@ -914,12 +1184,10 @@ clst_envelope_encrypt_fd(int in_fd, int out_fd, struct clst_envelope_provider *p
         goto out;
     }
     out_start = position(out_fd);
-    memcpy(prefix, keys.salt, CLST_ENVELOPE_SALT_SIZE);
-    memcpy(prefix + CLST_ENVELOPE_SALT_SIZE, keys.commitment, CLST_ENVELOPE_COMMITMENT_SIZE);
-    rc = clst_env_pwrite_all(out_fd, header, hsize, out_start, err);
-    if (rc == CLST_OK) {
-        rc = clst_env_pwrite_all(out_fd, prefix, PREFIX, out_start + hsize, err);
-    }
+    memcpy(header + hsize, keys.salt, CLST_ENVELOPE_SALT_SIZE);
+    memcpy(header + hsize + CLST_ENVELOPE_SALT_SIZE, keys.commitment,
+           CLST_ENVELOPE_COMMITMENT_SIZE);
+    rc = clst_env_pwrite_all(out_fd, header, hsize + PREFIX, out_start, err);
     if (rc != CLST_OK) {
         goto out;
     }

@@ -313,6 +313,152 @@ test_streams_and_append(void **state)
     clst_envelope_provider_free(p);
 }
 
+/* A descriptor holding `skip` bytes of 0x5c and then data, positioned after the 0x5c bytes. */
+static int
+file_after(size_t skip, const uint8_t *data, size_t n)
+{
+    int fd = tmpfd();
+    uint8_t *junk = malloc(skip + 1);
+    assert_non_null(junk);
+    memset(junk, 0x5c, skip);
+    assert_true(write(fd, junk, skip) == (ssize_t)skip);
+    assert_true(write(fd, data, n) == (ssize_t)n);
+    assert_true(lseek(fd, (off_t)skip, SEEK_SET) == (off_t)skip);
+    free(junk);
+    return fd;
+}
+
+/* The skip bytes before the result are untouched; returns the result after them. */
+static uint8_t *
+read_after(int fd, size_t skip, size_t *n)
+{
+    size_t all = 0;
+    uint8_t *p = read_back(fd, &all);
+    assert_true(all >= skip);
+    for (size_t i = 0; i < skip; i++) {
+        assert_int_equal(p[i], 0x5c);
+    }
+    *n = all - skip;
+    memmove(p, p + skip, *n);
+    return p;
+}
+
+/*
+ * The two-thread path writes the output in pieces aligned on the output file's offsets (not on
+ * chunks), so a chunk that straddles two pieces is sealed or opened by both: positioned inputs
+ * and outputs at awkward offsets, sizes whose final chunk is empty, a damaged chunk that
+ * straddles two pieces, and two damaged chunks (the first one is reported).
+ */
+static void
+test_fd_unaligned(void **state)
+{
+    (void)state;
+    const size_t unit = (size_t)256 << 10;
+    const size_t sizes[] = {4 * CHUNK, (size_t)1 << 20, ((size_t)1 << 20) + 12345,
+                            5 * unit / 2 + 1};
+    const size_t skips[] = {0, 1, 56, 4095, unit - 1, unit + 7};
+    const size_t max = ((size_t)1 << 20) + 12345;
+    struct clst_envelope_provider *p = NULL;
+    struct clst_err err;
+    uint8_t *pt = malloc(max);
+    assert_non_null(pt);
+    fill(pt, max, 1234);
+    assert_int_equal(clst_envelope_provider_local_new(KEY, &p), CLST_OK);
+
+    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+        for (size_t j = 0; j < sizeof(skips) / sizeof(skips[0]); j++) {
+            size_t n = sizes[s], skip = skips[j], ct_n = 0, got = 0;
+            uint64_t written = 0;
+            struct clst_envelope_fd_opts two = {2, NULL, NULL, NULL, 0, &written};
+            /* Input after `skip` bytes, output after skip + 3 bytes. */
+            int in = file_after(skip, pt, n), out = file_after(skip + 3, NULL, 0);
+            if (clst_envelope_encrypt_fd(in, out, p, &two, &err) != CLST_OK) {
+                fail_msg("encrypt_fd size %zu skip %zu: %s", n, skip, err.msg);
+            }
+            assert_true(lseek(in, 0, SEEK_CUR) == (off_t)(skip + n));
+            uint8_t *ct = read_after(out, skip + 3, &ct_n);
+            assert_true(written == ct_n);
+            assert_true(lseek(out, 0, SEEK_CUR) == (off_t)(skip + 3 + ct_n));
+            close(in);
+            close(out);
+            /* Back with two threads and one, again positioned. */
+            for (unsigned t = 1; t <= 2; t++) {
+                struct clst_envelope_fd_opts opts = {t, NULL, NULL, NULL, 0, &written};
+                written = 0;
+                in = file_after(skip + 5, ct, ct_n);
+                out = file_after(skip, NULL, 0);
+                if (clst_envelope_decrypt_fd(in, out, &p, 1, &opts, &err) != CLST_OK) {
+                    fail_msg("decrypt_fd size %zu skip %zu threads %u: %s", n, skip, t, err.msg);
+                }
+                uint8_t *back = read_after(out, skip, &got);
+                assert_int_equal(got, n);
+                assert_true(written == n);
+                if (memcmp(back, pt, n) != 0) {
+                    fail_msg("decrypt_fd size %zu skip %zu threads %u: wrong plaintext", n, skip,
+                             t);
+                }
+                free(back);
+                close(in);
+                close(out);
+            }
+            free(ct);
+        }
+    }
+
+    /* Damage: 1 MiB of plaintext decrypted to an output positioned at 1000, so chunk 15's
+     * plaintext [1000 + 15 * 16 KiB, 1000 + 16 * 16 KiB) straddles the piece boundary at
+     * 256 KiB and is opened by both pieces. */
+    {
+        const size_t n = (size_t)1 << 20;
+        size_t ct_n = 0, h = 0;
+        struct clst_envelope_fd_opts two = {2, NULL, NULL, NULL, 0, NULL};
+        int in = file_with(pt, n), out = tmpfd();
+        assert_int_equal(clst_envelope_encrypt_fd(in, out, p, &two, &err), CLST_OK);
+        uint8_t *ct = read_back(out, &ct_n);
+        close(in);
+        close(out);
+        assert_int_equal(clst_envelope_header_peek_size(ct, ct_n, &h, &err), CLST_OK);
+        const size_t bad[][2] = {{15, SIZE_MAX}, {40, 15}, {40, 33}, {0, 63}};
+        for (size_t b = 0; b < sizeof(bad) / sizeof(bad[0]); b++) {
+            size_t first = bad[b][1] < bad[b][0] ? bad[b][1] : bad[b][0];
+            for (size_t i = 0; i < 2; i++) {
+                if (bad[b][i] != SIZE_MAX) {
+                    ct[h + 56 + bad[b][i] * CT_CHUNK + 7] ^= 0x01;
+                }
+            }
+            for (unsigned t = 1; t <= 2; t++) {
+                struct clst_envelope_fd_opts opts = {t, NULL, NULL, NULL, 0, NULL};
+                in = file_with(ct, ct_n);
+                out = file_after(1000, NULL, 0);
+                assert_int_equal(clst_envelope_decrypt_fd(in, out, &p, 1, &opts, &err),
+                                 CLST_E_VERIFY);
+                char want[32];
+                snprintf(want, sizeof(want), "chunk %zu ", first);
+                if (strstr(err.msg, want) == NULL) {
+                    fail_msg("damaged chunks %zu/%zu, threads %u: \"%s\" does not name chunk %zu",
+                             bad[b][0], bad[b][1], t, err.msg, first);
+                }
+                close(in);
+                close(out);
+            }
+            for (size_t i = 0; i < 2; i++) {
+                if (bad[b][i] != SIZE_MAX) {
+                    ct[h + 56 + bad[b][i] * CT_CHUNK + 7] ^= 0x01;
+                }
+            }
+        }
+        /* Undamaged again: decrypts. */
+        in = file_with(ct, ct_n);
+        out = file_after(1000, NULL, 0);
+        assert_int_equal(clst_envelope_decrypt_fd(in, out, &p, 1, &two, &err), CLST_OK);
+        close(in);
+        close(out);
+        free(ct);
+    }
+    free(pt);
+    clst_envelope_provider_free(p);
+}
+
 static void
 test_mem_threads(void **state)
 {
@@ -357,6 +503,7 @@ main(void)
         cmocka_unit_test(test_fd_round_trips),
         cmocka_unit_test(test_fd_failures),
         cmocka_unit_test(test_streams_and_append),
+        cmocka_unit_test(test_fd_unaligned),
         cmocka_unit_test(test_mem_threads),
     };
     return cmocka_run_group_tests_name("envelope/file", tests, NULL, NULL);
