@@ -350,23 +350,33 @@ hand_off(struct clst_audit *a)
 
 static enum clst_status refuse(struct clst_audit *a, struct clst_err *err);
 
+/* A finished waiter's result: CLST_OK, or the refusal its appender reports (lock not held). */
+static enum clst_status
+waiter_result(struct clst_audit *a, const struct waiter *w, struct clst_err *err)
+{
+    if (w->st == CLST_OK) {
+        return CLST_OK;
+    }
+    if (w->no_space) {
+        return clst_err_set(err, CLST_E_IO,
+                            "the audit log's file system is full, so the service makes no "
+                            "change it cannot record; nothing was done: free space in %s and "
+                            "retry",
+                            a->dir);
+    }
+    pthread_mutex_lock(&a->lock); /* fail_msg */
+    enum clst_status st = refuse(a, err);
+    pthread_mutex_unlock(&a->lock);
+    return st;
+}
+
 /* Reports an asynchronous append's result to its owner and frees it (lock not held). */
 static void
 finish_async(struct clst_audit *a, struct waiter *w)
 {
     struct clst_err err;
     clst_err_clear(&err);
-    enum clst_status st = w->st;
-    if (st != CLST_OK && w->no_space) {
-        st = clst_err_set(&err, CLST_E_IO,
-                          "the audit log's file system is full, so the service makes no change "
-                          "it cannot record; nothing was done: free space in %s and retry",
-                          a->dir);
-    } else if (st != CLST_OK) {
-        pthread_mutex_lock(&a->lock); /* fail_msg */
-        st = refuse(a, &err);
-        pthread_mutex_unlock(&a->lock);
-    }
+    enum clst_status st = waiter_result(a, w, &err);
     w->done(w->done_ctx, st, st == CLST_OK ? w->seq : 0, &err);
     free(w);
 }
@@ -473,16 +483,17 @@ refuse(struct clst_audit *a, struct clst_err *err)
                         a->fail_msg[0] != '\0' ? a->fail_msg : "it is closed");
 }
 
-enum clst_status
-clst_audit_append(struct clst_audit *a, const char *members, unsigned flags, uint64_t *out_seq,
-                  struct clst_err *err)
+/*
+ * Records are printable ASCII on one line (the verifier refuses anything else) and bounded:
+ * checked before queuing, so that a caller's mistake fails its own append instead of the whole
+ * batch and the log.
+ */
+static enum clst_status
+check_members(const char *members, struct clst_err *err)
 {
-    struct waiter w;
-    if (a == NULL || members == NULL || members[0] == '\0') {
+    if (members == NULL || members[0] == '\0') {
         return clst_err_set(err, CLST_E_INVAL, "audit append: members required");
     }
-    /* Records are printable ASCII (the verifier refuses anything else): check here, so that a
-     * caller's mistake fails its own append instead of the whole batch and the log. */
     for (const char *p = members; *p != '\0'; p++) {
         if (*p < 0x20 || *p > 0x7e) {
             return clst_err_set(err, CLST_E_INVAL,
@@ -492,23 +503,47 @@ clst_audit_append(struct clst_audit *a, const char *members, unsigned flags, uin
     if (strlen(members) > CLST_AUDIT_LINE_MAX - 512) {
         return clst_err_set(err, CLST_E_LIMIT, "audit append: the record is too long");
     }
+    return CLST_OK;
+}
+
+/* Queues w (lock held); refuses when the log has failed or is closing. */
+static enum clst_status
+enqueue(struct clst_audit *a, struct waiter *w, struct clst_err *err)
+{
+    if (a->failed || a->stop) {
+        return refuse(a, err);
+    }
+    if (a->tail != NULL) {
+        a->tail->next = w;
+    } else {
+        a->head = w;
+    }
+    a->tail = w;
+    a->queued++;
+    return CLST_OK;
+}
+
+enum clst_status
+clst_audit_append(struct clst_audit *a, const char *members, unsigned flags, uint64_t *out_seq,
+                  struct clst_err *err)
+{
+    struct waiter w;
+    if (a == NULL) {
+        return clst_err_set(err, CLST_E_INVAL, "audit append: no log");
+    }
+    enum clst_status st = check_members(members, err);
+    if (st != CLST_OK) {
+        return st;
+    }
     memset(&w, 0, sizeof(w));
     w.members = members;
     w.reserved = (flags & CLST_AUDIT_RESERVED) != 0;
     atomic_init(&w.state, W_WAITING);
     pthread_mutex_lock(&a->lock);
-    if (a->failed || a->stop) {
-        enum clst_status st = refuse(a, err);
+    if ((st = enqueue(a, &w, err)) != CLST_OK) {
         pthread_mutex_unlock(&a->lock);
         return st;
     }
-    if (a->tail != NULL) {
-        a->tail->next = &w;
-    } else {
-        a->head = &w;
-    }
-    a->tail = &w;
-    a->queued++;
     for (;;) {
         uint32_t state = atomic_load_explicit(&w.state, memory_order_acquire);
         if (state == W_FINISHED) {
@@ -529,24 +564,11 @@ clst_audit_append(struct clst_audit *a, const char *members, unsigned flags, uin
         pthread_mutex_lock(&a->lock); /* asked to lead */
     }
     pthread_mutex_unlock(&a->lock);
-finished:;
-    enum clst_status st = w.st;
-    if (st == CLST_OK) {
-        if (out_seq != NULL) {
-            *out_seq = w.seq;
-        }
-        return CLST_OK;
+finished:
+    st = waiter_result(a, &w, err);
+    if (st == CLST_OK && out_seq != NULL) {
+        *out_seq = w.seq;
     }
-    if (w.no_space) {
-        return clst_err_set(err, CLST_E_IO,
-                            "the audit log's file system is full, so the service makes no "
-                            "change it cannot record; nothing was done: free space in %s and "
-                            "retry",
-                            a->dir);
-    }
-    pthread_mutex_lock(&a->lock); /* fail_msg */
-    st = refuse(a, err);
-    pthread_mutex_unlock(&a->lock);
     return st;
 }
 
@@ -573,19 +595,14 @@ enum clst_status
 clst_audit_append_async(struct clst_audit *a, const char *members, unsigned flags,
                         clst_audit_done_fn done, void *ctx, struct clst_err *err)
 {
-    if (a == NULL || members == NULL || members[0] == '\0' || done == NULL) {
+    if (a == NULL || done == NULL) {
         return clst_err_set(err, CLST_E_INVAL, "audit append: members and a callback required");
     }
+    enum clst_status st = check_members(members, err);
+    if (st != CLST_OK) {
+        return st;
+    }
     size_t n = strlen(members);
-    if (n > CLST_AUDIT_LINE_MAX - 512) {
-        return clst_err_set(err, CLST_E_LIMIT, "audit append: the record is too long");
-    }
-    for (const char *p = members; *p != '\0'; p++) {
-        if (*p < 0x20 || *p > 0x7e) {
-            return clst_err_set(err, CLST_E_INVAL,
-                                "audit append: members must be printable ASCII on one line");
-        }
-    }
     struct waiter *w = calloc(1, sizeof(*w) + n + 1);
     if (w == NULL) {
         return clst_err_set(err, CLST_E_NOMEM, "out of memory");
@@ -598,13 +615,7 @@ clst_audit_append_async(struct clst_audit *a, const char *members, unsigned flag
     w->done_ctx = ctx;
     atomic_init(&w->state, W_WAITING);
     pthread_mutex_lock(&a->lock);
-    if (a->failed || a->stop) {
-        enum clst_status st = refuse(a, err);
-        pthread_mutex_unlock(&a->lock);
-        free(w);
-        return st;
-    }
-    if (!a->thread_started) {
+    if (!a->thread_started && !a->stop) {
         if (pthread_create(&a->thread, NULL, writer_main, a) != 0) {
             pthread_mutex_unlock(&a->lock);
             free(w);
@@ -612,13 +623,11 @@ clst_audit_append_async(struct clst_audit *a, const char *members, unsigned flag
         }
         a->thread_started = true;
     }
-    if (a->tail != NULL) {
-        a->tail->next = w;
-    } else {
-        a->head = w;
+    if ((st = enqueue(a, w, err)) != CLST_OK) {
+        pthread_mutex_unlock(&a->lock);
+        free(w);
+        return st;
     }
-    a->tail = w;
-    a->queued++;
     if (!a->writing && a->head == w) {
         pthread_cond_signal(&a->work);
     }

@@ -129,7 +129,6 @@ struct clst_http_request {
     struct MHD_Connection *mhd_conn; /* for resuming: valid while the request lives */
     enum { PH_NONE, PH_BEFORE, PH_AFTER } phase;
     size_t phase_i;
-    bool deferred; /* clst_http_request_defer() was called in the current step */
     bool complete; /* the whole request has been read (the final call): steps may be deferred */
     enum clst_status resume_st;
     struct clst_err resume_err;
@@ -690,7 +689,6 @@ run_after(struct clst_http_request *req, size_t from, bool can_defer)
         if (can_defer && o->after_async != NULL) {
             req->phase = PH_AFTER;
             req->phase_i = i;
-            req->deferred = false;
             if (o->after_async(o->ctx, req, req->held.status, &st, &err)) {
                 return MHD_YES; /* suspended; nothing more may touch req in this call */
             }
@@ -1218,7 +1216,6 @@ run_before(struct clst_http_request *req, size_t from)
         if (o->before_async != NULL) {
             req->phase = PH_BEFORE;
             req->phase_i = i;
-            req->deferred = false;
             if (o->before_async(o->ctx, req, &st, &err)) {
                 return MHD_YES; /* suspended; nothing more may touch req in this call */
             }
@@ -1254,7 +1251,6 @@ void
 clst_http_request_defer(struct clst_http_request *req)
 {
     struct clst_server *s = req->server;
-    req->deferred = true;
     pthread_mutex_lock(&s->lock);
     s->deferred++;
     pthread_mutex_unlock(&s->lock);

@@ -517,25 +517,39 @@ test_async_close_drains(void **state)
     box_cleanup(&box);
 }
 
+/* In a child: opens the log and caps its file at its size + 600 bytes (a write past that fails
+ * with EFBIG). NULL when the set-up fails. */
+static struct clst_audit *
+open_log_capped(struct fx *f)
+{
+    struct clst_audit *a = open_log(f, 0, 0);
+    char **names = NULL;
+    size_t count = 0;
+    struct stat sb;
+    struct rlimit rl;
+    bool ok = a != NULL && clst_audit_list_files(f->logdir, &names, &count, NULL) == CLST_OK &&
+              count == 1 && stat(names[0], &sb) == 0;
+    for (size_t i = 0; i < count; i++) {
+        free(names[i]);
+    }
+    free(names);
+    if (ok) {
+        (void)signal(SIGXFSZ, SIG_IGN);
+        rl.rlim_cur = rl.rlim_max = (rlim_t)sb.st_size + 600;
+        ok = setrlimit(RLIMIT_FSIZE, &rl) == 0;
+    }
+    return ok ? a : NULL;
+}
+
 /* In a child: the file may not grow past its size + 600 bytes (write fails with EFBIG). */
 static int
 child_write_fails(struct fx *f)
 {
-    struct clst_audit *a = open_log(f, 0, 0);
+    struct clst_audit *a = open_log_capped(f);
     struct clst_err err;
-    struct rlimit rl;
-    char **names = NULL;
-    size_t count = 0;
-    struct stat sb;
     int ok = 0, failed_at = -1;
-    if (a == NULL || clst_audit_list_files(f->logdir, &names, &count, NULL) != CLST_OK ||
-        count != 1 || stat(names[0], &sb) != 0) {
+    if (a == NULL) {
         return 10;
-    }
-    (void)signal(SIGXFSZ, SIG_IGN);
-    rl.rlim_cur = rl.rlim_max = (rlim_t)sb.st_size + 600;
-    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) {
-        return 11;
     }
     for (int i = 0; i < 50; i++) {
         clst_err_clear(&err);
@@ -570,10 +584,6 @@ child_write_fails(struct fx *f)
     if (clst_audit_close(a, &err) != CLST_E_IO) {
         return 16;
     }
-    for (size_t i = 0; i < count; i++) {
-        free(names[i]);
-    }
-    free(names);
     return 0;
 }
 
@@ -582,23 +592,13 @@ child_write_fails(struct fx *f)
 static int
 child_async_write_fails(struct fx *f)
 {
-    struct clst_audit *a = open_log(f, 0, 0);
+    struct clst_audit *a = open_log_capped(f);
     struct clst_err err;
-    struct rlimit rl;
-    char **names = NULL;
-    size_t count = 0;
-    struct stat sb;
     struct async_box box;
     struct async_ticket tickets[50];
     int queued = 0;
-    if (a == NULL || clst_audit_list_files(f->logdir, &names, &count, NULL) != CLST_OK ||
-        count != 1 || stat(names[0], &sb) != 0) {
+    if (a == NULL) {
         return 20;
-    }
-    (void)signal(SIGXFSZ, SIG_IGN);
-    rl.rlim_cur = rl.rlim_max = (rlim_t)sb.st_size + 600;
-    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) {
-        return 21;
     }
     box_init(&box);
     for (int i = 0; i < 50; i++) {
@@ -624,10 +624,6 @@ child_async_write_fails(struct fx *f)
         return 24;
     }
     box_cleanup(&box);
-    for (size_t i = 0; i < count; i++) {
-        free(names[i]);
-    }
-    free(names);
     return 0;
 }
 
