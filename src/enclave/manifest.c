@@ -8,6 +8,7 @@
  * id (MRSIGNER) is SHA-256 of the signer's public key in canonical DER SubjectPublicKeyInfo.
  */
 #include <elf.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -207,6 +208,42 @@ alg_for_key(const EVP_PKEY *key)
 
 #define PSS_SALT_SIZE 32
 
+/*
+ * Manifests whose signature this process has verified, by SHA-256 of all their bytes (content,
+ * signer key and signature). A byte-identical manifest verifies identically, so creating the
+ * same enclave again skips decoding the key and checking the signature, about half of a
+ * creation's verification; the image itself is still hashed, measured and checked every time.
+ * Only successes are kept.
+ */
+#define SIG_CACHE_SIZE 8
+static pthread_mutex_t sig_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint8_t sig_cache[SIG_CACHE_SIZE][32];
+static unsigned sig_cache_used, sig_cache_next;
+
+static bool
+sig_cache_has(const uint8_t h[32])
+{
+    bool found = false;
+    pthread_mutex_lock(&sig_cache_lock);
+    for (unsigned i = 0; i < sig_cache_used && !found; i++) {
+        found = memcmp(sig_cache[i], h, 32) == 0;
+    }
+    pthread_mutex_unlock(&sig_cache_lock);
+    return found;
+}
+
+static void
+sig_cache_add(const uint8_t h[32])
+{
+    pthread_mutex_lock(&sig_cache_lock);
+    memcpy(sig_cache[sig_cache_next], h, 32);
+    sig_cache_next = (sig_cache_next + 1) % SIG_CACHE_SIZE;
+    if (sig_cache_used < SIG_CACHE_SIZE) {
+        sig_cache_used++;
+    }
+    pthread_mutex_unlock(&sig_cache_lock);
+}
+
 static enum clst_status
 verify_sig(const struct manifest *m, const uint8_t *manifest_bytes, EVP_PKEY **out_key,
            struct clst_err *err)
@@ -281,9 +318,17 @@ image_verify(const uint8_t *file, size_t size, struct clst_enclave_identity *out
     if (st != CLST_OK) {
         return st;
     }
-    st = verify_sig(&m, mbytes, NULL, err);
+    uint8_t mhash[32];
+    st = clst_sha256(mbytes, msize, mhash);
     if (st != CLST_OK) {
-        return st;
+        return clst_err_set(err, st, "cannot hash the manifest");
+    }
+    if (!sig_cache_has(mhash)) {
+        st = verify_sig(&m, mbytes, NULL, err);
+        if (st != CLST_OK) {
+            return st;
+        }
+        sig_cache_add(mhash);
     }
     if (m.image_size != image_size) {
         return clst_err_set(err, CLST_E_VERIFY,
