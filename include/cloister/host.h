@@ -98,6 +98,15 @@ struct clst_host_options {
     /* After creating this enclave, pre-start the loader for the next one (clst_host_prewarm),
      * from a short-lived background thread so that this creation does not wait for it. */
     bool prewarm;
+    /*
+     * Start this enclave's loader with its own exec of the loader program instead of forking it
+     * from this process's loader template (the default; docs/enclaves.md, 4). A fresh loader
+     * has every library at its own random address, where loaders forked from one template share
+     * the template's library and stack addresses (their images and heaps are still placed at
+     * random); it costs the loader's whole start-up, about 3 times a forked creation. The right
+     * choice for a process that creates a single enclave (cloister run).
+     */
+    bool fresh_process;
 };
 
 /* Fills in the defaults (every field above). */
@@ -135,6 +144,12 @@ enum clst_status clst_host_enclave_run_main(struct clst_host_enclave *e, int arg
  * does. `opts` may be NULL.
  */
 enum clst_status clst_host_prewarm(const struct clst_host_options *opts, struct clst_err *err);
+
+/*
+ * Ends this process's loader template and pre-started loader, if any (enclaves already created
+ * are not affected). The next creation starts a new template. Both also end with the process.
+ */
+void clst_host_release(void);
 
 /* Asks the enclave to exit, waits briefly, kills it if needed, and frees everything. NULL is a
  * no-op. */

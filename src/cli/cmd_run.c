@@ -119,6 +119,8 @@ cmd_run(int argc, char **argv)
 
     clst_host_options_init(&opts);
     opts.call_timeout_ms = CLST_HOST_NO_TIMEOUT;
+    /* One enclave per run: a template would only add a fork to the loader's start-up. */
+    opts.fresh_process = true;
     if (cli_wants_help(argc, argv)) {
         usage(stdout);
         return CLI_EXIT_OK;

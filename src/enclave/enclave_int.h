@@ -28,6 +28,19 @@
  * and the sealed channel memfd, in that order. */
 #define ENCL_HANDOFF_MSG  "CLSTGO01"
 #define ENCL_HANDOFF_SIZE 8
+/*
+ * The loader template (docs/enclaves.md, 4): the loader started with this marker initializes
+ * itself once and then only forks loaders. The host asks for one with this 8-byte message and one
+ * descriptor (SCM_RIGHTS), the new loader's control socket. The template clones a child with
+ * CLONE_PARENT (so that the host is its parent: it reaps it and reads its exit status), the child
+ * takes the descriptor as ENCL_FD_CONTROL and continues as a loader, and the template answers on
+ * that socket with ENCL_FORKED_MSG and the child's pid, or minus an errno (int32, host order).
+ */
+#define ENCL_TEMPLATE_MARKER "--clst-enclave-template-v1"
+#define ENCL_FORK_MSG        "CLSTFK01"
+#define ENCL_FORKED_MSG      "CLSTPID1"
+#define ENCL_FORK_SIZE       8
+#define ENCL_FORKED_SIZE     12
 
 /* Exit statuses of the enclave process (the note in shared memory says more). */
 #define ENCL_EXIT_OK       0

@@ -313,9 +313,17 @@ struct loader_proc {
     int sock; /* our end of its control socket */
 };
 
+static enum clst_status loader_finish(struct loader_proc *lp, uint32_t timeout_ms,
+                                      struct clst_err *err);
+
 static void
 loader_discard(struct loader_proc *lp)
 {
+    if (lp->sock >= 0 && lp->pidfd < 0) {
+        /* Asked of the template, not yet answered: learn the child's pid, so that it is reaped. */
+        struct clst_err ignored = {0};
+        (void)loader_finish(lp, CLST_HOST_START_TIMEOUT_DEFAULT_MS, &ignored);
+    }
     if (lp->sock >= 0) {
         close(lp->sock); /* it exits when it sees the socket close */
     }
@@ -332,7 +340,8 @@ loader_discard(struct loader_proc *lp)
 }
 
 static enum clst_status
-loader_spawn(const char *loader, bool keep_stderr, struct loader_proc *out, struct clst_err *err)
+loader_spawn(const char *loader, bool keep_stderr, const char *marker, struct loader_proc *out,
+             struct clst_err *err)
 {
     int lfd = -1, sv[2] = {-1, -1}, child_sock = -1, r;
     enum clst_status rc = CLST_E_IO;
@@ -341,7 +350,7 @@ loader_spawn(const char *loader, bool keep_stderr, struct loader_proc *out, stru
     bool fa_init = false, attr_init = false;
     sigset_t all, none;
     struct stat st;
-    char *const argv[] = {(char *)ENCL_LOADER_NAME, (char *)ENCL_LOADER_MARKER, NULL};
+    char *const argv[] = {(char *)ENCL_LOADER_NAME, (char *)marker, NULL};
     char *const envp[] = {NULL};
     char path[32];
     pid_t pid = -1;
@@ -441,6 +450,217 @@ out:
 }
 
 /*
+ * The loader template: one per host process, started by the first creation that uses it and kept
+ * until the process ends (or clst_host_release). Each loader forked from it skips exec, dynamic
+ * linking and OpenSSL's set-up (docs/enclaves.md, 4 and 6). The mutex orders the requests; the
+ * answers come on each new loader's own socket, so nobody waits for the template under the lock.
+ */
+static pthread_mutex_t template_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    bool have;
+    struct loader_proc lp;
+    char loader[PATH_MAX];
+    bool keep_stderr;
+    pid_t owner; /* the process that started it */
+} tmpl;
+
+/*
+ * A template or spare that a process inherited by forking the host that started it is not its
+ * own: the loaders would be the original host's children. The copy forgets it (closing only its
+ * descriptors; the original's template and spare are untouched) and starts its own.
+ */
+static bool
+loader_inherited(struct loader_proc *lp, pid_t owner)
+{
+    if (owner == getpid()) {
+        return false;
+    }
+    if (lp->sock >= 0) {
+        close(lp->sock);
+    }
+    if (lp->pidfd >= 0) {
+        close(lp->pidfd);
+    }
+    lp->pid = -1;
+    lp->pidfd = -1;
+    lp->sock = -1;
+    return true;
+}
+
+static bool
+proc_alive(int pidfd)
+{
+    struct pollfd p = {.fd = pidfd, .events = POLLIN};
+    return poll(&p, 1, 0) == 0;
+}
+
+/* Sends the template one fork request carrying the new loader's end of its control socket. */
+static bool
+template_ask(int template_sock, int child_sock)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct iovec iov = {(void *)(uintptr_t)ENCL_FORK_MSG, ENCL_FORK_SIZE};
+    struct msghdr mh;
+    memset(&mh, 0, sizeof(mh));
+    memset(&ctl, 0, sizeof(ctl));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = ctl.buf;
+    mh.msg_controllen = sizeof(ctl.buf);
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &child_sock, sizeof(int));
+    ssize_t n;
+    do {
+        n = sendmsg(template_sock, &mh, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n == ENCL_FORK_SIZE;
+}
+
+/* With template_lock held: makes sure the template is alive and for this loader and keep_stderr
+ * (start: starting one if needed); false when there is none. */
+static bool
+template_ensure(const char *loader, bool keep_stderr, bool start, enum clst_status *rc,
+                struct clst_err *err)
+{
+    if (tmpl.have && loader_inherited(&tmpl.lp, tmpl.owner)) {
+        tmpl.have = false;
+    }
+    if (tmpl.have && (!proc_alive(tmpl.lp.pidfd) || tmpl.keep_stderr != keep_stderr ||
+                      strcmp(tmpl.loader, loader) != 0)) {
+        loader_discard(&tmpl.lp);
+        tmpl.have = false;
+    }
+    if (!tmpl.have && start) {
+        *rc = loader_spawn(loader, keep_stderr, ENCL_TEMPLATE_MARKER, &tmpl.lp, err);
+        if (*rc == CLST_OK) {
+            snprintf(tmpl.loader, sizeof(tmpl.loader), "%s", loader);
+            tmpl.keep_stderr = keep_stderr;
+            tmpl.owner = getpid();
+            tmpl.have = true;
+        }
+    }
+    return tmpl.have;
+}
+
+/*
+ * Asks the template for a loader; with `start`, a missing (or dead, or other) template is started
+ * first, otherwise *absent is set and nothing is done. *out gets our end of the loader's control
+ * socket; its pid comes with loader_finish. A template that cannot be asked is replaced once.
+ */
+static enum clst_status
+template_request(const char *loader, bool keep_stderr, bool start, bool *absent,
+                 struct loader_proc *out, struct clst_err *err)
+{
+    enum clst_status rc = CLST_E_IO;
+    int sv[2] = {-1, -1};
+    out->pid = -1;
+    out->pidfd = -1;
+    out->sock = -1;
+    *absent = false;
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
+        return clst_err_set(err, CLST_E_IO, "socketpair: %s", strerror(errno));
+    }
+    pthread_mutex_lock(&template_lock);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (!template_ensure(loader, keep_stderr, start, &rc, err)) {
+            *absent = !start;
+            break;
+        }
+        if (template_ask(tmpl.lp.sock, sv[1])) {
+            out->sock = sv[0];
+            sv[0] = -1;
+            rc = CLST_OK;
+            break;
+        }
+        rc = clst_err_set(err, CLST_E_IO, "the enclave loader template does not answer: %s",
+                          strerror(errno));
+        loader_discard(&tmpl.lp);
+        tmpl.have = false;
+    }
+    pthread_mutex_unlock(&template_lock);
+    if (sv[0] >= 0) {
+        close(sv[0]);
+    }
+    close(sv[1]);
+    return rc;
+}
+
+/* For a loader asked of the template: waits for its pid and takes it as our child. */
+static enum clst_status
+loader_finish(struct loader_proc *lp, uint32_t timeout_ms, struct clst_err *err)
+{
+    char reply[ENCL_FORKED_SIZE];
+    struct pollfd p = {.fd = lp->sock, .events = POLLIN};
+    int32_t v;
+    if (lp->pidfd >= 0) {
+        return CLST_OK; /* spawned, or finished already */
+    }
+    int r;
+    do {
+        r = poll(&p, 1, timeout_ms == CLST_HOST_NO_TIMEOUT ? -1 : (int)timeout_ms);
+    } while (r < 0 && errno == EINTR);
+    if (r == 0) {
+        return clst_err_set(err, CLST_E_IO, "the enclave loader template did not answer in %u ms",
+                            timeout_ms);
+    }
+    ssize_t n;
+    do {
+        n = recv(lp->sock, reply, sizeof(reply), MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof(reply) || memcmp(reply, ENCL_FORKED_MSG, ENCL_FORK_SIZE) != 0) {
+        return clst_err_set(err, CLST_E_IO, "the enclave loader template %s",
+                            n == 0 ? "ended without starting a loader" : "answered wrongly");
+    }
+    memcpy(&v, reply + ENCL_FORK_SIZE, sizeof(v));
+    if (v <= 0) {
+        return clst_err_set(err, CLST_E_IO, "the enclave loader template could not fork: %s",
+                            strerror(-v));
+    }
+    int pidfd = (int)syscall(SYS_pidfd_open, (pid_t)v, 0);
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    /* Ours (CLONE_PARENT): a process that is not our child fails with ECHILD. */
+    if (pidfd < 0 ||
+        waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED | WNOHANG | WNOWAIT) != 0) {
+        int saved = errno;
+        if (pidfd >= 0) {
+            close(pidfd);
+        }
+        return clst_err_set(err, CLST_E_IO, "the loader %d from the template: %s", (int)v,
+                            strerror(saved));
+    }
+    lp->pid = (pid_t)v;
+    lp->pidfd = pidfd;
+    return CLST_OK;
+}
+
+/*
+ * Starts a loader: forked from the template, or (fresh) spawned from the loader binary. Without
+ * a template, `start` starts one first (prewarming); otherwise the loader is spawned and
+ * *no_template asks the caller to start the template in the background, after its creation: the
+ * first creation in a process then costs no more than a fresh one.
+ */
+static enum clst_status
+loader_start(const char *loader, bool keep_stderr, bool fresh, bool start, bool *no_template,
+             struct loader_proc *lp, struct clst_err *err)
+{
+    *no_template = false;
+    if (!fresh) {
+        enum clst_status st = template_request(loader, keep_stderr, start, no_template, lp, err);
+        if (!*no_template) {
+            return st;
+        }
+    }
+    return loader_spawn(loader, keep_stderr, ENCL_LOADER_MARKER, lp, err);
+}
+
+/*
  * One pre-started loader per host process (clst_host_prewarm). Process-wide by nature: it stands
  * for "the next enclave this process creates", whichever thread creates it; the mutex guards it.
  */
@@ -450,18 +670,22 @@ static struct {
     struct loader_proc lp;
     char loader[PATH_MAX];
     bool keep_stderr;
+    bool fresh;
+    pid_t owner;
 } spare;
 
-/* Takes the spare when it was started for the same loader and is still alive. */
+/* Takes the spare when it was started the same way for the same loader and is still alive. */
 static bool
-spare_take(const char *loader, bool keep_stderr, struct loader_proc *out)
+spare_take(const char *loader, bool keep_stderr, bool fresh, struct loader_proc *out)
 {
     bool got = false;
     pthread_mutex_lock(&spare_lock);
+    if (spare.have && loader_inherited(&spare.lp, spare.owner)) {
+        spare.have = false;
+    }
     if (spare.have) {
-        struct pollfd p = {.fd = spare.lp.pidfd, .events = POLLIN};
-        bool alive = poll(&p, 1, 0) == 0;
-        if (alive && spare.keep_stderr == keep_stderr && strcmp(spare.loader, loader) == 0) {
+        if (proc_alive(spare.lp.pidfd) && spare.keep_stderr == keep_stderr &&
+            spare.fresh == fresh && strcmp(spare.loader, loader) == 0) {
             *out = spare.lp;
             got = true;
         } else {
@@ -475,15 +699,17 @@ spare_take(const char *loader, bool keep_stderr, struct loader_proc *out)
 
 /* Makes lp the spare (replacing, and ending, an older one). */
 static void
-spare_put(const struct loader_proc *lp, const char *loader, bool keep_stderr)
+spare_put(const struct loader_proc *lp, const char *loader, bool keep_stderr, bool fresh)
 {
     pthread_mutex_lock(&spare_lock);
-    if (spare.have) {
+    if (spare.have && !loader_inherited(&spare.lp, spare.owner)) {
         loader_discard(&spare.lp);
     }
     spare.lp = *lp;
+    spare.owner = getpid();
     snprintf(spare.loader, sizeof(spare.loader), "%s", loader);
     spare.keep_stderr = keep_stderr;
+    spare.fresh = fresh;
     spare.have = true;
     pthread_mutex_unlock(&spare_lock);
 }
@@ -502,17 +728,52 @@ clst_host_prewarm(const struct clst_host_options *opts, struct clst_err *err)
     if (st != CLST_OK) {
         return st;
     }
-    st = loader_spawn(loader, opts->keep_stderr, &lp, err);
+    bool no_template;
+    st = loader_start(loader, opts->keep_stderr, opts->fresh_process, true, &no_template, &lp, err);
+    if (st == CLST_OK) {
+        st = loader_finish(&lp, opts->start_timeout_ms, err);
+    }
     if (st != CLST_OK) {
+        loader_discard(&lp);
         return st;
     }
-    spare_put(&lp, loader, opts->keep_stderr);
+    spare_put(&lp, loader, opts->keep_stderr, opts->fresh_process);
     return CLST_OK;
+}
+
+/* Background starts in progress (prewarm_async), which clst_host_release waits for. */
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t jobs_done = PTHREAD_COND_INITIALIZER;
+static unsigned jobs_running;
+
+void
+clst_host_release(void)
+{
+    pthread_mutex_lock(&jobs_lock);
+    while (jobs_running > 0) {
+        pthread_cond_wait(&jobs_done, &jobs_lock);
+    }
+    pthread_mutex_unlock(&jobs_lock);
+    pthread_mutex_lock(&spare_lock);
+    if (spare.have && !loader_inherited(&spare.lp, spare.owner)) {
+        loader_discard(&spare.lp);
+    }
+    spare.have = false;
+    pthread_mutex_unlock(&spare_lock);
+    pthread_mutex_lock(&template_lock);
+    if (tmpl.have && !loader_inherited(&tmpl.lp, tmpl.owner)) {
+        loader_discard(&tmpl.lp);
+    }
+    tmpl.have = false;
+    pthread_mutex_unlock(&template_lock);
 }
 
 struct prewarm_job {
     char loader[PATH_MAX];
     bool keep_stderr;
+    bool fresh;
+    bool template_only; /* start the template, no spare */
+    uint32_t timeout_ms;
 };
 
 static void *
@@ -521,22 +782,43 @@ prewarm_thread(void *arg)
     struct prewarm_job *job = arg;
     struct loader_proc lp;
     struct clst_err err = {0};
-    if (loader_spawn(job->loader, job->keep_stderr, &lp, &err) == CLST_OK) {
-        spare_put(&lp, job->loader, job->keep_stderr);
+    bool no_template;
+    if (job->template_only) {
+        enum clst_status rc = CLST_OK;
+        pthread_mutex_lock(&template_lock);
+        if (!template_ensure(job->loader, job->keep_stderr, true, &rc, &err)) {
+            clst_log_warn("could not start the enclave loader template: %s", err.msg);
+        }
+        pthread_mutex_unlock(&template_lock);
+        goto out;
+    }
+    enum clst_status st =
+        loader_start(job->loader, job->keep_stderr, job->fresh, true, &no_template, &lp, &err);
+    if (st == CLST_OK) {
+        st = loader_finish(&lp, job->timeout_ms, &err);
+    }
+    if (st == CLST_OK) {
+        spare_put(&lp, job->loader, job->keep_stderr, job->fresh);
     } else {
+        loader_discard(&lp);
         clst_log_warn("could not pre-start the next enclave loader: %s", err.msg);
     }
+out:
     free(job);
+    pthread_mutex_lock(&jobs_lock);
+    jobs_running--;
+    pthread_cond_broadcast(&jobs_done);
+    pthread_mutex_unlock(&jobs_lock);
     return NULL;
 }
 
 /*
- * opts.prewarm: starts the next loader from a short-lived thread, so that the creation that asked
- * for it does not wait for posix_spawn. (No parent-death signal is involved: the loader watches
- * its parent process, not the thread that started it.)
+ * opts.prewarm: starts the next loader (or only the template) from a short-lived thread, so that
+ * the creation that asked for it does not wait for it. (No parent-death signal is involved: the
+ * loader watches its parent process, not the thread that started it.)
  */
 static void
-prewarm_async(const char *loader, bool keep_stderr)
+prewarm_async(const char *loader, const struct clst_host_options *opts, bool template_only)
 {
     pthread_attr_t attr;
     pthread_t t;
@@ -545,11 +827,17 @@ prewarm_async(const char *loader, bool keep_stderr)
         return;
     }
     snprintf(job->loader, sizeof(job->loader), "%s", loader);
-    job->keep_stderr = keep_stderr;
+    job->keep_stderr = opts->keep_stderr;
+    job->fresh = opts->fresh_process;
+    job->template_only = template_only;
+    job->timeout_ms = opts->start_timeout_ms;
     if (pthread_attr_init(&attr) != 0) {
         free(job);
         return;
     }
+    pthread_mutex_lock(&jobs_lock);
+    jobs_running++;
+    pthread_mutex_unlock(&jobs_lock);
     (void)pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&t, &attr, prewarm_thread, job) != 0) {
         prewarm_thread(job); /* no thread: do it here */
@@ -560,14 +848,16 @@ prewarm_async(const char *loader, bool keep_stderr)
 /* Takes the pre-started loader (*spared set), or starts one (its start-up then overlaps the
  * image's verification: clst_host_enclave_create). */
 static enum clst_status
-loader_acquire(const char *loader, bool keep_stderr, struct loader_proc *lp, bool *spared,
-               struct clst_err *err)
+loader_acquire(const char *loader, const struct clst_host_options *opts, struct loader_proc *lp,
+               bool *spared, bool *no_template, struct clst_err *err)
 {
-    *spared = spare_take(loader, keep_stderr, lp);
+    *no_template = false;
+    *spared = spare_take(loader, opts->keep_stderr, opts->fresh_process, lp);
     if (*spared) {
         return CLST_OK;
     }
-    return loader_spawn(loader, keep_stderr, lp, err);
+    return loader_start(loader, opts->keep_stderr, opts->fresh_process, false, no_template, lp,
+                        err);
 }
 
 /* Hands the started loader the (verified) image and the channel; the enclave is ours from here
@@ -698,7 +988,7 @@ clst_host_enclave_create(const char *image_path, const struct clst_host_options 
     enum clst_status rc = CLST_E_INVAL;
     char loader[PATH_MAX];
     struct loader_proc lp = {.pid = -1, .pidfd = -1, .sock = -1};
-    bool spared = false;
+    bool spared = false, no_template = false;
 
     if (image_path == NULL || out == NULL) {
         return clst_err_set(err, CLST_E_INVAL, "clst_host_enclave_create: NULL argument");
@@ -734,7 +1024,7 @@ clst_host_enclave_create(const char *image_path, const struct clst_host_options 
      * set-up, most of a cold creation) runs on another CPU while this thread reads, verifies and
      * measures the image. It is given nothing until the image has passed (docs/enclaves.md, 6).
      */
-    rc = loader_acquire(loader, e->opts.keep_stderr, &lp, &spared, err);
+    rc = loader_acquire(loader, &e->opts, &lp, &spared, &no_template, err);
     if (rc != CLST_OK) {
         goto out;
     }
@@ -761,6 +1051,18 @@ clst_host_enclave_create(const char *image_path, const struct clst_host_options 
     e->wait.alive = host_alive;
     e->wait.alive_ctx = e;
     e->wait.slice_ns = CHAN_HOST_SLICE_NS;
+    bool asked = lp.pidfd < 0; /* of the template */
+    rc = loader_finish(&lp, e->opts.start_timeout_ms, err);
+    if (rc != CLST_OK && asked) {
+        /* The template died or failed to fork: this creation goes on with a fresh loader (the
+         * next one replaces the template). */
+        clst_log_warn("%s; starting a fresh enclave loader", err->msg);
+        loader_discard(&lp);
+        rc = loader_spawn(loader, e->opts.keep_stderr, ENCL_LOADER_MARKER, &lp, err);
+    }
+    if (rc != CLST_OK) {
+        goto out;
+    }
     rc = handoff(e, &lp, err);
     if (rc != CLST_OK) {
         goto out;
@@ -771,7 +1073,9 @@ clst_host_enclave_create(const char *image_path, const struct clst_host_options 
     }
     log_memory(e);
     if (e->opts.prewarm) {
-        prewarm_async(loader, e->opts.keep_stderr);
+        prewarm_async(loader, &e->opts, false);
+    } else if (no_template) {
+        prewarm_async(loader, &e->opts, true);
     }
     *out = e;
     e = NULL;
@@ -780,7 +1084,7 @@ out:
     /* A loader that was never handed an image: a pre-started one stays the spare (the
      * application asked for it), one started for this creation ends. */
     if (lp.sock >= 0 && spared && e != NULL) {
-        spare_put(&lp, loader, e->opts.keep_stderr);
+        spare_put(&lp, loader, e->opts.keep_stderr, e->opts.fresh_process);
     } else {
         loader_discard(&lp);
     }

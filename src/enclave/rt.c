@@ -15,14 +15,18 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -234,6 +238,92 @@ init_crypto(void)
     /* Fetch the algorithms the runtime uses so that nothing is looked up later. */
     uint8_t d[32];
     (void)clst_sha256("", 0, d);
+}
+
+/* ---- the loader template --------------------------------------------------------------------- */
+
+/*
+ * The template (started with ENCL_TEMPLATE_MARKER) has done everything above once: exec, dynamic
+ * linking, hardening, OpenSSL's set-up. It never receives an image; it waits for fork requests
+ * from the host and returns only in a child, whose control socket is then ENCL_FD_CONTROL. A
+ * closed socket means the host is gone or has ended the template: leave.
+ */
+static void
+template_serve(void)
+{
+    for (;;) {
+        char msg[ENCL_FORK_SIZE];
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(sizeof(int))];
+        } ctl;
+        struct iovec iov = {msg, sizeof(msg)};
+        struct msghdr mh;
+        memset(&mh, 0, sizeof(mh));
+        memset(&ctl, 0, sizeof(ctl));
+        mh.msg_iov = &iov;
+        mh.msg_iovlen = 1;
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = sizeof(ctl.buf);
+        ssize_t n;
+        do {
+            n = recvmsg(ENCL_FD_CONTROL, &mh, MSG_CMSG_CLOEXEC);
+        } while (n < 0 && errno == EINTR);
+        if (n == 0) {
+            _exit(ENCL_EXIT_OK);
+        }
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        if (n != ENCL_FORK_SIZE || memcmp(msg, ENCL_FORK_MSG, ENCL_FORK_SIZE) != 0 ||
+            (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || c == NULL ||
+            c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+            c->cmsg_len != CMSG_LEN(sizeof(int))) {
+            _exit(ENCL_EXIT_PROTOCOL);
+        }
+        int fd;
+        memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+        /*
+         * The raw system call, because glibc's fork() cannot make the host the parent. The
+         * template is single-threaded and holds no lock here, which is all glibc's fork would
+         * add; glibc's cached thread id is the template's in the child, which only matters for
+         * robust and priority-inheriting mutexes (none are used; raise() asks the kernel).
+         */
+        long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0UL, 0UL, 0UL, 0UL);
+        if (pid == 0) {
+            if (dup2(fd, ENCL_FD_CONTROL) != ENCL_FD_CONTROL) {
+                _exit(ENCL_EXIT_LOAD);
+            }
+            close(fd);
+            return;
+        }
+        char reply[ENCL_FORKED_SIZE];
+        int32_t v = pid > 0 ? (int32_t)pid : -(int32_t)errno;
+        memcpy(reply, ENCL_FORKED_MSG, ENCL_FORK_SIZE);
+        memcpy(reply + ENCL_FORK_SIZE, &v, sizeof(v));
+        (void)send(fd, reply, sizeof(reply), MSG_NOSIGNAL);
+        close(fd);
+    }
+}
+
+/*
+ * In a child of the template. Its DRBGs are copies of the template's (and of every sibling's
+ * before their first use): OpenSSL 3 keeps the pid each DRBG was last seeded in and reseeds from
+ * the kernel at the first draw in another process, so no output is ever shared. That reseed
+ * happens at the enclave's first use of randomness, not here (test_host checks that siblings
+ * draw different bytes).
+ *
+ * The mappings the enclave makes from now on (the image, its heap) are moved down by a random
+ * 4 KiB..1 GiB, a reserved gap, so that they do not sit where its siblings' do; the libraries'
+ * and the stack's addresses are the template's for every child (docs/enclaves.md, 4).
+ */
+static void
+after_fork(void)
+{
+    uint32_t r;
+    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        _exit(ENCL_EXIT_LOAD);
+    }
+    size_t gap = ((size_t)(r & ((1u << 18) - 1)) + 1) * 4096u;
+    (void)mmap(NULL, gap, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 }
 
 static const struct clst_enclave_table *
@@ -472,7 +562,8 @@ rt_main(int argc, char **argv)
     struct sandbox_report rep;
     int image_fd, chan_fd;
 
-    if (argc != 2 || strcmp(argv[1], ENCL_LOADER_MARKER) != 0) {
+    bool template = argc == 2 && strcmp(argv[1], ENCL_TEMPLATE_MARKER) == 0;
+    if (argc != 2 || (!template && strcmp(argv[1], ENCL_LOADER_MARKER) != 0)) {
         fprintf(stderr,
                 "%s: this program is started by the Cloister enclave host for each "
                 "enclave (cloister run, clst_host_enclave_create); it is not meant to be "
@@ -482,7 +573,7 @@ rt_main(int argc, char **argv)
     }
     /* Until the hand-over there is no channel to report on: failures are exit statuses. The
      * name is what ps and pgrep show (exec through /proc/self/fd/N would leave "4"). */
-    (void)prctl(PR_SET_NAME, "clst-enclave", 0, 0, 0);
+    (void)prctl(PR_SET_NAME, template ? "clst-encl-tmpl" : "clst-enclave", 0, 0, 0);
     if (sandbox_early(&err) != CLST_OK) {
         _exit(ENCL_EXIT_LOAD);
     }
@@ -491,11 +582,18 @@ rt_main(int argc, char **argv)
         _exit(ENCL_EXIT_LOAD);
     }
     init_crypto();
-    /* Both filters are compiled now, so that the hand-over is followed only by installing the
-     * final one; memory is locked now too (MCL_FUTURE covers the image and what it allocates). */
+    /* Both filters are compiled now (once, in a template), so that the hand-over is followed only
+     * by installing the final one. */
     if (sandbox_filters_build(&filters, &err) != CLST_OK) {
         _exit(ENCL_EXIT_LOAD);
     }
+    if (template) {
+        template_serve(); /* returns in a forked child: a loader from here on */
+        (void)prctl(PR_SET_NAME, "clst-enclave", 0, 0, 0);
+        after_fork();
+    }
+    /* Memory is locked now (MCL_FUTURE covers the image and what it allocates; locks are not
+     * inherited across fork). */
     sandbox_lock_memory(&rep);
     if (sandbox_stage1_load(&filters, &err) != CLST_OK) {
         _exit(ENCL_EXIT_LOAD);

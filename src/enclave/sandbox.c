@@ -26,6 +26,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,14 +267,10 @@ build_stage1(struct sandbox_bpf *out, struct clst_err *err)
             goto out;
         }
     }
-    /* The hand-over arrives on the control socket; nothing else may be received. abort() may
-     * signal this process (filters stack: stage 2 cannot allow what stage 1 forbids). */
+    /* The hand-over arrives on the control socket; nothing else may be received. (tgkill: the
+     * self-signal filter, installed with this one.) */
     int r = seccomp_rule_add(ctx, SCMP_ACT_TRAP, SCMP_SYS(recvmsg), 1,
                              SCMP_A0(SCMP_CMP_NE, ENCL_FD_CONTROL));
-    if (r == 0) {
-        r = seccomp_rule_add(ctx, SCMP_ACT_TRAP, SCMP_SYS(tgkill), 1,
-                             SCMP_A0(SCMP_CMP_NE, (scmp_datum_t)getpid()));
-    }
     if (r != 0) {
         rc = clst_err_set(err, CLST_E_INTERNAL, "seccomp rule recvmsg: %s", strerror(-r));
         goto out;
@@ -284,25 +281,34 @@ out:
     return rc;
 }
 
-/* Reads VmData (kB) from /proc/self/status: the memory RLIMIT_DATA already counts. */
+/* Reads VmData (kB) from /proc/self/status: the memory RLIMIT_DATA already counts. (read(), not
+ * stdio: no allocation, fewer fresh pages, each of which is expensive on some VMs.) */
 static uint64_t
 current_data_bytes(void)
 {
-    char line[256];
-    uint64_t kb = 0;
-    FILE *f = fopen("/proc/self/status", "re");
-    if (f == NULL) {
+    char buf[4096];
+    size_t len = 0;
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         return 0;
     }
-    while (fgets(line, sizeof(line), f) != NULL) {
-        unsigned long long v;
-        if (sscanf(line, "VmData: %llu kB", &v) == 1) {
-            kb = v;
+    while (len < sizeof(buf) - 1) {
+        ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
             break;
         }
+        len += (size_t)n;
     }
-    fclose(f);
-    return kb * 1024u;
+    close(fd);
+    buf[len] = '\0';
+    const char *p = strstr(buf, "\nVmData:");
+    if (p == NULL) {
+        return 0;
+    }
+    return (uint64_t)strtoull(p + 8, NULL, 10) * 1024u;
 }
 
 void
@@ -427,8 +433,8 @@ build_stage2(struct sandbox_bpf *out, struct clst_err *err)
     r = r ? r : allow(ctx, SCMP_SYS(mprotect), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0), none);
     /* Our own affinity only (the spin policy asks how many CPUs it may use). */
     r = r ? r : allow(ctx, SCMP_SYS(sched_getaffinity), 1, SCMP_A0(SCMP_CMP_EQ, 0), none);
-    /* abort() signals itself; nobody else. */
-    r = r ? r : allow(ctx, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()), none);
+    /* abort() signals itself; the self-signal filter (stage 1) traps a signal to anyone else. */
+    r = r ? r : allow(ctx, SCMP_SYS(tgkill), 0, none, none);
     /* Standard error only, which is /dev/null unless the host kept its own for debugging. */
     r = r ? r : allow(ctx, SCMP_SYS(write), 1, SCMP_A0(SCMP_CMP_EQ, 2), none);
     if (r != 0) {
@@ -461,10 +467,37 @@ sandbox_filters_free(struct sandbox_filters *f)
     memset(f, 0, sizeof(*f));
 }
 
+/*
+ * tgkill only to this process (abort() signals itself), as its own small filter: the two stage
+ * filters do not depend on the pid, so a template compiles them once for all the loaders it forks
+ * (rt.c). Filters stack and the strictest answer wins; a call from another architecture is
+ * already killed by the stage filters.
+ */
+static enum clst_status
+load_self_signal(struct clst_err *err)
+{
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint32_t arg0_low = (uint32_t)offsetof(struct seccomp_data, args[0]);
+#else
+    const uint32_t arg0_low = (uint32_t)offsetof(struct seccomp_data, args[0]) + 4u;
+#endif
+    struct sock_filter prog[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)SYS_tgkill, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg0_low), /* the kernel reads a pid_t: 32 bits */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)getpid(), 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sandbox_bpf b = {.prog = prog, .len = (unsigned short)(sizeof(prog) / sizeof(prog[0]))};
+    return load_bpf(&b, "self-signal", err);
+}
+
 enum clst_status
 sandbox_stage1_load(const struct sandbox_filters *f, struct clst_err *err)
 {
-    return load_bpf(&f->stage1, "first", err);
+    enum clst_status rc = load_self_signal(err);
+    return rc == CLST_OK ? load_bpf(&f->stage1, "first", err) : rc;
 }
 
 enum clst_status

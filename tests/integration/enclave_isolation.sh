@@ -90,14 +90,15 @@ open_proc() {
 }
 
 # wait_for_enclave RUNNER: waits until the enclave started by `runuser ... cloister run` (the
-# child of the child of RUNNER) is fully set up (its final seccomp filter is in place, which comes
-# after every other step) and prints the pids of the host and the enclave.
+# child of the child of RUNNER) is fully set up (its final seccomp filter, the third after the
+# self-signal and first ones, is in place, which comes after every other step) and prints the pids
+# of the host and the enclave.
 wait_for_enclave() {
     local i host="" pid=""
     for i in $(seq 1 200); do
         [ -n "$host" ] || host=$(pgrep -P "$1" -x 'cloister(-full)?' || true)
         [ -z "$host" ] || pid=$(pgrep -P "$host" -x clst-enclave || true)
-        if [ -n "$pid" ] && grep -q "^Seccomp_filters:[[:space:]]*2$" /proc/"$pid"/status 2>/dev/null; then
+        if [ -n "$pid" ] && grep -q "^Seccomp_filters:[[:space:]]*3$" /proc/"$pid"/status 2>/dev/null; then
             echo "$host $pid"
             return 0
         fi

@@ -13,7 +13,10 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <openssl/rand.h>
 
 #include <cloister/enclave.h>
 
@@ -249,6 +252,28 @@ ENTRY(do_time)
     return CLST_OK;
 }
 
+/* 32 bytes from each of OpenSSL's public and private DRBGs (test_host: loaders forked from one
+ * template must not share them). */
+ENTRY(do_random)
+{
+    (void)in, (void)in_size;
+    if (out_cap < 64 || RAND_bytes(out, 32) != 1 || RAND_priv_bytes(out + 32, 32) != 1) {
+        clst_enclave_set_error("RAND_bytes failed");
+        return CLST_E_CRYPTO;
+    }
+    *out_size = 64;
+    return CLST_OK;
+}
+
+/* Signal 0 to the host process: only signals to itself (abort) are allowed. */
+ENTRY(do_signal_host)
+{
+    (void)in, (void)in_size, (void)out, (void)out_cap, (void)out_size;
+    long r = syscall(SYS_tgkill, (long)getppid(), (long)getppid(), 0L);
+    clst_enclave_set_error("tgkill to the host returned %ld", r);
+    return CLST_E_INTERNAL;
+}
+
 /* Copies host file "in" to host file "out" through the file services. */
 ENTRY(do_copy)
 {
@@ -323,14 +348,30 @@ ENTRY(do_qsort)
 
 static const struct clst_enclave_entry entries[] = {
     {"qsort", do_qsort},
-    {"open", do_open},           {"socket", do_socket},   {"exec", do_exec},
-    {"ptrace", do_ptrace},       {"fork", do_fork},       {"thread", do_thread},
-    {"mmap_exec", do_mmap_exec}, {"crash", do_crash},     {"abort", do_abort},
-    {"hang", do_hang},           {"exit", do_exit},       {"garbage", do_garbage},
-    {"oversized", do_oversized}, {"bad_seq", do_bad_seq}, {"truncated", do_truncated},
+    {"open", do_open},
+    {"socket", do_socket},
+    {"exec", do_exec},
+    {"ptrace", do_ptrace},
+    {"fork", do_fork},
+    {"thread", do_thread},
+    {"mmap_exec", do_mmap_exec},
+    {"crash", do_crash},
+    {"abort", do_abort},
+    {"hang", do_hang},
+    {"exit", do_exit},
+    {"garbage", do_garbage},
+    {"oversized", do_oversized},
+    {"bad_seq", do_bad_seq},
+    {"truncated", do_truncated},
     {"truncated_spin", do_truncated_spin},
-    {"bigout", do_bigout},       {"fail", do_fail},       {"ocall", do_ocall},
-    {"time", do_time},           {"copy", do_copy},       {"alloc", do_alloc},
+    {"bigout", do_bigout},
+    {"fail", do_fail},
+    {"ocall", do_ocall},
+    {"time", do_time},
+    {"copy", do_copy},
+    {"alloc", do_alloc},
+    {"random", do_random},
+    {"signal_host", do_signal_host},
 };
 
 /* cloister run misbehave.so -- NAME: runs entry NAME (no input, 64 bytes of output). */

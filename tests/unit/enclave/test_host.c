@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "encl_fixture.h"
@@ -173,9 +174,10 @@ write_tampered(const struct fx *f, char *path, size_t cap)
     free(b);
 }
 
-/* The processes this test program has started and not reaped (any thread's children). */
+/* The processes this test program has started and not reaped (any thread's children); their
+ * pids go to pids[0..cap) when pids is not NULL. */
 static int
-count_children(void)
+list_children(int *pids, int cap)
 {
     char path[64], buf[4096];
     int count = 0;
@@ -195,11 +197,75 @@ count_children(void)
         fclose(c);
         buf[n] = '\0';
         for (char *t = strtok(buf, " \n"); t != NULL; t = strtok(NULL, " \n")) {
+            if (pids != NULL && count < cap) {
+                pids[count] = atoi(t);
+            }
             count++;
         }
     }
     closedir(d);
     return count;
+}
+
+static int
+count_children(void)
+{
+    return list_children(NULL, 0);
+}
+
+/* The pid of our child process named `comm`, or -1. */
+static int
+child_named(const char *comm)
+{
+    int pids[16];
+    int n = list_children(pids, 16);
+    for (int i = 0; i < n && i < 16; i++) {
+        char path[64], name[32] = "";
+        fx_fmt(path, sizeof(path), "/proc/%d/comm", pids[i]);
+        FILE *c = fopen(path, "r");
+        if (c == NULL) {
+            continue;
+        }
+        if (fgets(name, sizeof(name), c) != NULL) {
+            name[strcspn(name, "\n")] = '\0';
+        }
+        fclose(c);
+        if (strcmp(name, comm) == 0) {
+            return pids[i];
+        }
+    }
+    return -1;
+}
+
+/* Whether /proc/PID/cmdline (readable even for a non-dumpable process) contains s. */
+static bool
+cmdline_has(int pid, const char *s)
+{
+    char path[64], buf[512];
+    fx_fmt(path, sizeof(path), "/proc/%d/cmdline", pid);
+    FILE *c = fopen(path, "r");
+    assert_non_null(c);
+    size_t n = fread(buf, 1, sizeof(buf), c);
+    fclose(c);
+    return memmem(buf, n, s, strlen(s)) != NULL;
+}
+
+/* The parent of process pid (PPid in /proc/PID/status). */
+static int
+parent_of(int pid)
+{
+    char path[64], line[256];
+    int ppid = -1;
+    fx_fmt(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *c = fopen(path, "r");
+    assert_non_null(c);
+    while (fgets(line, sizeof(line), c) != NULL) {
+        if (sscanf(line, "PPid: %d", &ppid) == 1) {
+            break;
+        }
+    }
+    fclose(c);
+    return ppid;
 }
 
 static void
@@ -307,6 +373,7 @@ test_refusal_leaves_no_loader(void **state)
     char out[64];
     fx_options(&o);
     write_tampered(f, path, sizeof(path));
+    clst_host_release(); /* the template the earlier tests started */
     assert_int_equal(count_children(), 0);
     /* Cold: the loader started for the creation is ended and reaped. */
     assert_int_equal(clst_host_enclave_create(path, &o, &e, &err), CLST_E_VERIFY);
@@ -317,16 +384,230 @@ test_refusal_leaves_no_loader(void **state)
     assert_int_equal(clst_host_enclave_create(f->hello, &o, &e, &err), CLST_E_VERIFY);
     assert_int_equal(count_children(), 0);
     o.expect_mrsigner = NULL;
-    /* Warm: the spare survives the refusal and serves the next creation. */
+    /* Warm: the spare (forked from the template, which prewarming starts) survives the refusal
+     * and serves the next creation. */
     assert_int_equal(clst_host_prewarm(&o, &err), CLST_OK);
-    assert_int_equal(count_children(), 1);
+    assert_int_equal(count_children(), 2);
     assert_int_equal(clst_host_enclave_create(path, &o, &e, &err), CLST_E_VERIFY);
-    assert_int_equal(count_children(), 1);
+    assert_int_equal(count_children(), 2);
     e = fx_create(f->hello, &o);
-    assert_int_equal(count_children(), 1); /* the spare became this enclave */
+    assert_int_equal(count_children(), 2); /* the spare became this enclave */
     fx_call_expect(e, "hello", "x", 1, out, sizeof(out), NULL, CLST_OK, NULL);
     clst_host_enclave_destroy(e);
+    assert_int_equal(count_children(), 1); /* the template */
+    /* A refused image asked of the template: its loader is ended and reaped too. */
+    assert_int_equal(clst_host_enclave_create(path, &o, &e, &err), CLST_E_VERIFY);
+    assert_int_equal(count_children(), 1);
+    clst_host_release();
     assert_int_equal(count_children(), 0);
+}
+
+/*
+ * Loaders forked from the process's template (docs/enclaves.md, 4): our own children (so that we
+ * reap them and read how they died), each its own process, with DRBGs that are not shared. A
+ * template that dies is replaced; a fresh_process loader does not use it.
+ */
+static void
+test_template(void **state)
+{
+    struct fx *f = *state;
+    struct clst_host_options o;
+    uint8_t ra[64], rb[64], ra2[64];
+    fx_options(&o);
+    clst_host_release();
+    assert_int_equal(count_children(), 0);
+    /* The first creation in a process does not wait for a template; it starts one afterwards. */
+    struct clst_host_enclave *a = fx_create(f->bad, &o);
+    for (int i = 0; i < 500 && child_named("clst-encl-tmpl") < 0; i++) {
+        usleep(10 * 1000);
+    }
+    int tpid = child_named("clst-encl-tmpl");
+    assert_true(tpid > 0);
+    assert_int_equal(parent_of(tpid), getpid());
+    struct clst_host_enclave *b = fx_create(f->bad, &o);
+    struct clst_host_enclave *c = fx_create(f->bad, &o);
+    assert_int_equal(count_children(), 4);
+    int pb = clst_host_enclave_pid(b), pc = clst_host_enclave_pid(c);
+    assert_true(pb != pc && pb != tpid && pc != tpid);
+    assert_int_equal(parent_of(pb), getpid());
+    assert_int_equal(parent_of(pc), getpid());
+    /* Forked (the template's command line), not exec'ed. */
+    assert_true(cmdline_has(pb, ENCL_TEMPLATE_MARKER));
+    assert_true(cmdline_has(pc, ENCL_TEMPLATE_MARKER));
+    /* Siblings forked from one template draw different bytes from both DRBGs. */
+    fx_call_expect(b, "random", NULL, 0, rb, sizeof(rb), NULL, CLST_OK, NULL);
+    fx_call_expect(c, "random", NULL, 0, ra, sizeof(ra), NULL, CLST_OK, NULL);
+    fx_call_expect(c, "random", NULL, 0, ra2, sizeof(ra2), NULL, CLST_OK, NULL);
+    assert_memory_not_equal(ra, rb, 32);
+    assert_memory_not_equal(ra + 32, rb + 32, 32);
+    assert_memory_not_equal(ra, ra2, sizeof(ra));
+    /* A forked loader's death is reported like any other (we are its parent). */
+    fx_call_expect(c, "crash", NULL, 0, NULL, 0, NULL, CLST_E_IO, "SIGSEGV");
+    clst_host_enclave_destroy(c);
+    clst_host_enclave_destroy(b);
+    clst_host_enclave_destroy(a);
+    assert_int_equal(count_children(), 1);
+    /* A dead template is replaced: this creation is fresh and starts a new one. */
+    assert_int_equal(kill(tpid, SIGKILL), 0);
+    siginfo_t si;
+    memset(&si, 0, sizeof(si));
+    for (int i = 0; i < 500 && si.si_pid != tpid; i++) {
+        usleep(10 * 1000);
+        assert_int_equal(waitid(P_PID, (id_t)tpid, &si, WEXITED | WNOHANG | WNOWAIT), 0);
+    }
+    assert_int_equal(si.si_pid, tpid); /* a zombie, until the next creation reaps it */
+    a = fx_create(f->bad, &o);
+    assert_true(cmdline_has(clst_host_enclave_pid(a), ENCL_LOADER_MARKER));
+    fx_call_expect(a, "random", NULL, 0, ra, sizeof(ra), NULL, CLST_OK, NULL);
+    clst_host_enclave_destroy(a);
+    for (int i = 0; i < 500 && child_named("clst-encl-tmpl") < 0; i++) {
+        usleep(10 * 1000);
+    }
+    int tpid2 = child_named("clst-encl-tmpl");
+    assert_true(tpid2 > 0 && tpid2 != tpid);
+    /* fresh_process: its own exec, not a fork of the template (which stays as it is). */
+    o.fresh_process = true;
+    a = fx_create(f->bad, &o);
+    assert_true(cmdline_has(clst_host_enclave_pid(a), ENCL_LOADER_MARKER));
+    fx_call_expect(a, "random", NULL, 0, ra, sizeof(ra), NULL, CLST_OK, NULL);
+    assert_int_equal(child_named("clst-encl-tmpl"), tpid2);
+    clst_host_enclave_destroy(a);
+    /* A forked copy of this process does not use (or end) our template: its loaders would be
+     * our children. It creates and releases its own. */
+    o.fresh_process = false;
+    pid_t copy = fork();
+    assert_true(copy >= 0);
+    if (copy == 0) {
+        struct clst_host_enclave *x = NULL, *y = NULL;
+        struct clst_err err = {0};
+        int ok =
+            clst_host_enclave_create(f->bad, &o, &x, &err) == CLST_OK &&
+            clst_host_enclave_create(f->bad, &o, &y, &err) == CLST_OK &&
+            clst_host_enclave_call(y, "random", NULL, 0, ra, sizeof(ra), NULL, &err) == CLST_OK;
+        clst_host_enclave_destroy(x);
+        clst_host_enclave_destroy(y);
+        clst_host_release();
+        _exit(ok ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(copy, &status, 0), copy);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(child_named("clst-encl-tmpl"), tpid2);
+    a = fx_create(f->bad, &o);
+    assert_true(cmdline_has(clst_host_enclave_pid(a), ENCL_TEMPLATE_MARKER));
+    clst_host_enclave_destroy(a);
+    clst_host_release();
+    assert_int_equal(count_children(), 0);
+}
+
+/* Starts the loader as a template by hand, with *sock (ours) as its control socket. */
+static pid_t
+start_template(int *sock)
+{
+    struct clst_host_options o;
+    int sv[2];
+    fx_options(&o);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (dup2(sv[1], ENCL_FD_CONTROL) == ENCL_FD_CONTROL) {
+            execl(o.loader_path, ENCL_LOADER_NAME, ENCL_TEMPLATE_MARKER, (char *)NULL);
+        }
+        _exit(127);
+    }
+    close(sv[1]);
+    *sock = sv[0];
+    return pid;
+}
+
+/* Sends msg[0..size) with `nfds` copies of fd, as the host's fork request would. */
+static void
+send_request(int sock, const char *msg, size_t size, int fd, int nfds)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(2 * sizeof(int))];
+    } ctl;
+    struct iovec iov = {(void *)(uintptr_t)msg, size};
+    struct msghdr mh;
+    int fds[2] = {fd, fd};
+    memset(&mh, 0, sizeof(mh));
+    memset(&ctl, 0, sizeof(ctl));
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    if (nfds > 0) {
+        mh.msg_control = ctl.buf;
+        mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
+        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
+        memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
+    }
+    assert_int_equal(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)size);
+}
+
+static int
+exit_status(pid_t pid)
+{
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+/*
+ * The template's request parser (its only input): anything but the exact 8-byte request with one
+ * descriptor ends it (ENCL_EXIT_PROTOCOL); a closed socket ends it quietly; a valid request makes a
+ * loader that is the requester's child and answers with its pid on the new socket.
+ */
+static void
+test_template_protocol(void **state)
+{
+    (void)state;
+    int sock, sv[2];
+    struct {
+        const char *msg;
+        size_t size;
+        int nfds;
+    } bad[] = {
+        {"garbage!", 8, 1},                         /* wrong magic */
+        {ENCL_FORK_MSG, ENCL_FORK_SIZE - 1, 1},     /* truncated */
+        {ENCL_FORK_MSG "X", ENCL_FORK_SIZE + 1, 1}, /* too long */
+        {ENCL_FORK_MSG, ENCL_FORK_SIZE, 0},         /* no descriptor */
+        {ENCL_FORK_MSG, ENCL_FORK_SIZE, 2},         /* two descriptors */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        pid_t t = start_template(&sock);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+        send_request(sock, bad[i].msg, bad[i].size, sv[1], bad[i].nfds);
+        assert_int_equal(exit_status(t), ENCL_EXIT_PROTOCOL);
+        close(sv[1]);
+        char c;
+        assert_int_equal(recv(sv[0], &c, 1, MSG_DONTWAIT), 0); /* no answer, no loader */
+        close(sv[0]);
+        close(sock);
+    }
+    /* A valid request. */
+    pid_t t = start_template(&sock);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    send_request(sock, ENCL_FORK_MSG, ENCL_FORK_SIZE, sv[1], 1);
+    close(sv[1]);
+    char reply[ENCL_FORKED_SIZE + 1];
+    assert_int_equal(recv(sv[0], reply, sizeof(reply), 0), ENCL_FORKED_SIZE);
+    assert_memory_equal(reply, ENCL_FORKED_MSG, ENCL_FORK_SIZE);
+    int32_t child;
+    memcpy(&child, reply + ENCL_FORK_SIZE, sizeof(child));
+    assert_true(child > 0 && child != t);
+    assert_int_equal(parent_of(child), getpid());
+    assert_true(cmdline_has(child, ENCL_TEMPLATE_MARKER));
+    /* The loader leaves when its socket closes before a hand-over; the template when its own
+     * does. */
+    close(sv[0]);
+    assert_int_equal(exit_status(child), ENCL_EXIT_OK);
+    close(sock);
+    assert_int_equal(exit_status(t), ENCL_EXIT_OK);
 }
 
 /* Calls `entry` of the misbehaving enclave and checks the failure and the enclave's end. */
@@ -446,6 +727,8 @@ main(void)
         cmocka_unit_test(test_main),
         cmocka_unit_test(test_refusal_leaves_no_loader), /* before any opts.prewarm */
         cmocka_unit_test(test_prewarm),
+        cmocka_unit_test(test_template),
+        cmocka_unit_test(test_template_protocol),
         cmocka_unit_test(test_enclave_deaths),
         cmocka_unit_test(test_enclave_sends_bad_frames),
         cmocka_unit_test(test_recoverable_failures),
