@@ -100,11 +100,11 @@ struct clst_host_options {
     bool prewarm;
     /*
      * Start this enclave's loader with its own exec of the loader program instead of forking it
-     * from this process's loader template (the default; docs/enclaves.md, 4). A fresh loader
-     * has every library at its own random address, where loaders forked from one template share
-     * the template's library and stack addresses (their images and heaps are still placed at
-     * random); it costs the loader's whole start-up, about 3 times a forked creation. The right
-     * choice for a process that creates a single enclave (cloister run).
+     * from this process's loader template (the default; docs/enclaves.md, 4). Loaders forked from
+     * one template share its address layout and its stack canary and pointer guard; a fresh
+     * loader has its own, at the cost of the loader's whole start-up (about 3 times a forked
+     * creation). For enclaves that must not trust each other, and for a process that creates a
+     * single enclave (cloister run).
      */
     bool fresh_process;
 };

@@ -8,6 +8,7 @@
 #define CLST_ENCLAVE_INT_H
 
 #include <stdatomic.h>
+#include <sys/types.h>
 
 #include <cloister/core.h>
 #include <cloister/enclave.h>
@@ -41,6 +42,13 @@
 #define ENCL_FORKED_MSG      "CLSTPID1"
 #define ENCL_FORK_SIZE       8
 #define ENCL_FORKED_SIZE     12
+
+/* Descriptor passing on the control sockets (fdpass.c): one message of exactly `size` bytes with
+ * exactly `nfds` (at most FDPASS_MAX) descriptors. fdpass_recv returns `size`, 0 when the peer
+ * closed the socket, or -1 (a refused message: every descriptor it carried is closed). */
+#define FDPASS_MAX 2
+bool fdpass_send(int sock, const void *msg, size_t size, const int *fds, size_t nfds);
+ssize_t fdpass_recv(int sock, void *msg, size_t size, int *fds, size_t nfds);
 
 /* Exit statuses of the enclave process (the note in shared memory says more). */
 #define ENCL_EXIT_OK       0

@@ -3,11 +3,13 @@
  * a sealed memfd, build the channel, start the trusted loader from a descriptor), call entry
  * points, serve host-service requests during calls, and tear everything down.
  *
- * The enclave process is started with posix_spawn (vfork-like, so a large host does not pay for
+ * A loader process is started with posix_spawn (vfork-like, so a large host does not pay for
  * copying its page tables) running the loader binary through its descriptor, with an empty
- * environment, descriptors 0-2 on /dev/null, the image memfd as 3 and the channel memfd as 4, and
- * nothing else. A fresh exec matters: the enclave must not inherit a copy of the host's memory,
- * which holds the sim platform's signing key and sealing secret.
+ * environment, descriptors 0-2 on /dev/null, its control socket as 3, and nothing else; or it is
+ * forked by the process's loader template, itself started that way (docs/enclaves.md, 4). Never
+ * a fork of the host: the enclave must not inherit a copy of the host's memory, which holds the
+ * sim platform's signing key and sealing secret. The image and channel memfds are handed over on
+ * the control socket once the image has been verified.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -310,7 +312,9 @@ make_channel(struct clst_host_enclave *e, struct clst_err *err)
 struct loader_proc {
     pid_t pid;
     int pidfd;
-    int sock; /* our end of its control socket */
+    int sock;           /* our end of its control socket */
+    pid_t asked_of;     /* the template asked for it (0: spawned) */
+    bool finish_failed; /* the template's answer did not come (loader_finish) */
 };
 
 static enum clst_status loader_finish(struct loader_proc *lp, uint32_t timeout_ms,
@@ -320,9 +324,11 @@ static void
 loader_discard(struct loader_proc *lp)
 {
     if (lp->sock >= 0 && lp->pidfd < 0) {
-        /* Asked of the template, not yet answered: learn the child's pid, so that it is reaped. */
+        /* Asked of the template, not yet answered: learn the child's pid, so that it is reaped
+         * (without waiting again when the answer already failed to come: a late one is taken). */
         struct clst_err ignored = {0};
-        (void)loader_finish(lp, CLST_HOST_START_TIMEOUT_DEFAULT_MS, &ignored);
+        (void)loader_finish(lp, lp->finish_failed ? 0 : CLST_HOST_START_TIMEOUT_DEFAULT_MS,
+                            &ignored);
     }
     if (lp->sock >= 0) {
         close(lp->sock); /* it exits when it sees the socket close */
@@ -337,6 +343,8 @@ loader_discard(struct loader_proc *lp)
     lp->pid = -1;
     lp->pidfd = -1;
     lp->sock = -1;
+    lp->asked_of = 0;
+    lp->finish_failed = false;
 }
 
 static enum clst_status
@@ -355,6 +363,7 @@ loader_spawn(const char *loader, bool keep_stderr, const char *marker, struct lo
     char path[32];
     pid_t pid = -1;
 
+    memset(out, 0, sizeof(*out));
     out->pid = -1;
     out->pidfd = -1;
     out->sock = -1;
@@ -461,31 +470,7 @@ static struct {
     struct loader_proc lp;
     char loader[PATH_MAX];
     bool keep_stderr;
-    pid_t owner; /* the process that started it */
 } tmpl;
-
-/*
- * A template or spare that a process inherited by forking the host that started it is not its
- * own: the loaders would be the original host's children. The copy forgets it (closing only its
- * descriptors; the original's template and spare are untouched) and starts its own.
- */
-static bool
-loader_inherited(struct loader_proc *lp, pid_t owner)
-{
-    if (owner == getpid()) {
-        return false;
-    }
-    if (lp->sock >= 0) {
-        close(lp->sock);
-    }
-    if (lp->pidfd >= 0) {
-        close(lp->pidfd);
-    }
-    lp->pid = -1;
-    lp->pidfd = -1;
-    lp->sock = -1;
-    return true;
-}
 
 static bool
 proc_alive(int pidfd)
@@ -498,28 +483,7 @@ proc_alive(int pidfd)
 static bool
 template_ask(int template_sock, int child_sock)
 {
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } ctl;
-    struct iovec iov = {(void *)(uintptr_t)ENCL_FORK_MSG, ENCL_FORK_SIZE};
-    struct msghdr mh;
-    memset(&mh, 0, sizeof(mh));
-    memset(&ctl, 0, sizeof(ctl));
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = ctl.buf;
-    mh.msg_controllen = sizeof(ctl.buf);
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &child_sock, sizeof(int));
-    ssize_t n;
-    do {
-        n = sendmsg(template_sock, &mh, MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
-    return n == ENCL_FORK_SIZE;
+    return fdpass_send(template_sock, ENCL_FORK_MSG, ENCL_FORK_SIZE, &child_sock, 1);
 }
 
 /* With template_lock held: makes sure the template is alive and for this loader and keep_stderr
@@ -528,9 +492,6 @@ static bool
 template_ensure(const char *loader, bool keep_stderr, bool start, enum clst_status *rc,
                 struct clst_err *err)
 {
-    if (tmpl.have && loader_inherited(&tmpl.lp, tmpl.owner)) {
-        tmpl.have = false;
-    }
     if (tmpl.have && (!proc_alive(tmpl.lp.pidfd) || tmpl.keep_stderr != keep_stderr ||
                       strcmp(tmpl.loader, loader) != 0)) {
         loader_discard(&tmpl.lp);
@@ -541,7 +502,6 @@ template_ensure(const char *loader, bool keep_stderr, bool start, enum clst_stat
         if (*rc == CLST_OK) {
             snprintf(tmpl.loader, sizeof(tmpl.loader), "%s", loader);
             tmpl.keep_stderr = keep_stderr;
-            tmpl.owner = getpid();
             tmpl.have = true;
         }
     }
@@ -559,6 +519,7 @@ template_request(const char *loader, bool keep_stderr, bool start, bool *absent,
 {
     enum clst_status rc = CLST_E_IO;
     int sv[2] = {-1, -1};
+    memset(out, 0, sizeof(*out));
     out->pid = -1;
     out->pidfd = -1;
     out->sock = -1;
@@ -574,6 +535,7 @@ template_request(const char *loader, bool keep_stderr, bool start, bool *absent,
         }
         if (template_ask(tmpl.lp.sock, sv[1])) {
             out->sock = sv[0];
+            out->asked_of = tmpl.lp.pid;
             sv[0] = -1;
             rc = CLST_OK;
             break;
@@ -591,7 +553,23 @@ template_request(const char *loader, bool keep_stderr, bool start, bool *absent,
     return rc;
 }
 
-/* For a loader asked of the template: waits for its pid and takes it as our child. */
+/* Ends the template `pid` if it is still this process's template (it failed to answer). */
+static void
+template_drop(pid_t pid)
+{
+    pthread_mutex_lock(&template_lock);
+    if (tmpl.have && tmpl.lp.pid == pid) {
+        loader_discard(&tmpl.lp);
+        tmpl.have = false;
+    }
+    pthread_mutex_unlock(&template_lock);
+}
+
+/*
+ * For a loader asked of the template: waits for its pid and takes it as our child. A template
+ * that does not answer in time, or answers wrongly, is ended (the next creation starts another);
+ * one that could not fork is kept.
+ */
 static enum clst_status
 loader_finish(struct loader_proc *lp, uint32_t timeout_ms, struct clst_err *err)
 {
@@ -601,11 +579,15 @@ loader_finish(struct loader_proc *lp, uint32_t timeout_ms, struct clst_err *err)
     if (lp->pidfd >= 0) {
         return CLST_OK; /* spawned, or finished already */
     }
+    lp->finish_failed = true; /* until the end */
     int r;
     do {
         r = poll(&p, 1, timeout_ms == CLST_HOST_NO_TIMEOUT ? -1 : (int)timeout_ms);
     } while (r < 0 && errno == EINTR);
     if (r == 0) {
+        if (timeout_ms > 0) {
+            template_drop(lp->asked_of);
+        }
         return clst_err_set(err, CLST_E_IO, "the enclave loader template did not answer in %u ms",
                             timeout_ms);
     }
@@ -614,6 +596,7 @@ loader_finish(struct loader_proc *lp, uint32_t timeout_ms, struct clst_err *err)
         n = recv(lp->sock, reply, sizeof(reply), MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     if (n != (ssize_t)sizeof(reply) || memcmp(reply, ENCL_FORKED_MSG, ENCL_FORK_SIZE) != 0) {
+        template_drop(lp->asked_of);
         return clst_err_set(err, CLST_E_IO, "the enclave loader template %s",
                             n == 0 ? "ended without starting a loader" : "answered wrongly");
     }
@@ -637,6 +620,7 @@ loader_finish(struct loader_proc *lp, uint32_t timeout_ms, struct clst_err *err)
     }
     lp->pid = (pid_t)v;
     lp->pidfd = pidfd;
+    lp->finish_failed = false;
     return CLST_OK;
 }
 
@@ -671,8 +655,75 @@ static struct {
     char loader[PATH_MAX];
     bool keep_stderr;
     bool fresh;
-    pid_t owner;
 } spare;
+
+/* Background starts in progress (prewarm_async), which clst_host_release waits for. */
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t jobs_done = PTHREAD_COND_INITIALIZER;
+static unsigned jobs_running;
+
+/*
+ * A host that forks (without exec) must not share the template or the spare with its copy: their
+ * loaders are the original's children, and the copy would keep the template's socket open after
+ * the original ends. The copy forgets both (closing only its descriptors) and starts its own;
+ * the locks are held across the fork so that no state is copied half-changed, and the copy has
+ * none of the background threads.
+ */
+static void
+atfork_prepare(void)
+{
+    pthread_mutex_lock(&jobs_lock);
+    pthread_mutex_lock(&template_lock);
+    pthread_mutex_lock(&spare_lock);
+}
+
+static void
+atfork_parent(void)
+{
+    pthread_mutex_unlock(&spare_lock);
+    pthread_mutex_unlock(&template_lock);
+    pthread_mutex_unlock(&jobs_lock);
+}
+
+static void
+forget(struct loader_proc *lp)
+{
+    if (lp->sock >= 0) {
+        close(lp->sock);
+    }
+    if (lp->pidfd >= 0) {
+        close(lp->pidfd);
+    }
+    lp->sock = -1;
+    lp->pidfd = -1;
+    lp->pid = -1;
+}
+
+static void
+atfork_child(void)
+{
+    if (spare.have) {
+        forget(&spare.lp);
+        spare.have = false;
+    }
+    if (tmpl.have) {
+        forget(&tmpl.lp);
+        tmpl.have = false;
+    }
+    jobs_running = 0;
+    pthread_cond_init(&jobs_done, NULL);
+    pthread_mutex_unlock(&spare_lock);
+    pthread_mutex_unlock(&template_lock);
+    pthread_mutex_unlock(&jobs_lock);
+}
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void
+atfork_register(void)
+{
+    (void)pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
 
 /* Takes the spare when it was started the same way for the same loader and is still alive. */
 static bool
@@ -680,9 +731,6 @@ spare_take(const char *loader, bool keep_stderr, bool fresh, struct loader_proc 
 {
     bool got = false;
     pthread_mutex_lock(&spare_lock);
-    if (spare.have && loader_inherited(&spare.lp, spare.owner)) {
-        spare.have = false;
-    }
     if (spare.have) {
         if (proc_alive(spare.lp.pidfd) && spare.keep_stderr == keep_stderr &&
             spare.fresh == fresh && strcmp(spare.loader, loader) == 0) {
@@ -702,11 +750,10 @@ static void
 spare_put(const struct loader_proc *lp, const char *loader, bool keep_stderr, bool fresh)
 {
     pthread_mutex_lock(&spare_lock);
-    if (spare.have && !loader_inherited(&spare.lp, spare.owner)) {
+    if (spare.have) {
         loader_discard(&spare.lp);
     }
     spare.lp = *lp;
-    spare.owner = getpid();
     snprintf(spare.loader, sizeof(spare.loader), "%s", loader);
     spare.keep_stderr = keep_stderr;
     spare.fresh = fresh;
@@ -720,6 +767,7 @@ clst_host_prewarm(const struct clst_host_options *opts, struct clst_err *err)
     struct clst_host_options defaults;
     char loader[PATH_MAX];
     struct loader_proc lp;
+    (void)pthread_once(&atfork_once, atfork_register);
     if (opts == NULL) {
         clst_host_options_init(&defaults);
         opts = &defaults;
@@ -741,11 +789,6 @@ clst_host_prewarm(const struct clst_host_options *opts, struct clst_err *err)
     return CLST_OK;
 }
 
-/* Background starts in progress (prewarm_async), which clst_host_release waits for. */
-static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t jobs_done = PTHREAD_COND_INITIALIZER;
-static unsigned jobs_running;
-
 void
 clst_host_release(void)
 {
@@ -755,13 +798,13 @@ clst_host_release(void)
     }
     pthread_mutex_unlock(&jobs_lock);
     pthread_mutex_lock(&spare_lock);
-    if (spare.have && !loader_inherited(&spare.lp, spare.owner)) {
+    if (spare.have) {
         loader_discard(&spare.lp);
     }
     spare.have = false;
     pthread_mutex_unlock(&spare_lock);
     pthread_mutex_lock(&template_lock);
-    if (tmpl.have && !loader_inherited(&tmpl.lp, tmpl.owner)) {
+    if (tmpl.have) {
         loader_discard(&tmpl.lp);
     }
     tmpl.have = false;
@@ -865,38 +908,18 @@ loader_acquire(const char *loader, const struct clst_host_options *opts, struct 
 static enum clst_status
 handoff(struct clst_host_enclave *e, struct loader_proc *lp, struct clst_err *err)
 {
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(2 * sizeof(int))];
-    } ctl;
-    struct iovec iov = {(void *)(uintptr_t)ENCL_HANDOFF_MSG, ENCL_HANDOFF_SIZE};
-    struct msghdr mh;
     int fds[2] = {e->image.fd, e->chan_fd};
 
     e->pid = lp->pid;
     e->pidfd = lp->pidfd;
     e->reaped = false;
-    memset(&mh, 0, sizeof(mh));
-    memset(&ctl, 0, sizeof(ctl));
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = ctl.buf;
-    mh.msg_controllen = sizeof(ctl.buf);
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(fds));
-    memcpy(CMSG_DATA(c), fds, sizeof(fds));
-    ssize_t n;
-    do {
-        n = sendmsg(lp->sock, &mh, MSG_NOSIGNAL);
-    } while (n < 0 && errno == EINTR);
+    bool sent = fdpass_send(lp->sock, ENCL_HANDOFF_MSG, ENCL_HANDOFF_SIZE, fds, 2);
     int saved = errno;
     close(lp->sock);
     lp->sock = -1;
     lp->pid = -1;
     lp->pidfd = -1;
-    if (n != ENCL_HANDOFF_SIZE) {
+    if (!sent) {
         struct clst_err cerr = {0};
         clst_err_set(&cerr, CLST_E_IO, "handing over the image: %s", strerror(saved));
         return fail_enclave(e, CLST_E_IO, &cerr, "starting the enclave", e->opts.start_timeout_ms,
@@ -993,6 +1016,7 @@ clst_host_enclave_create(const char *image_path, const struct clst_host_options 
     if (image_path == NULL || out == NULL) {
         return clst_err_set(err, CLST_E_INVAL, "clst_host_enclave_create: NULL argument");
     }
+    (void)pthread_once(&atfork_once, atfork_register);
     e = calloc(1, sizeof(*e));
     if (e == NULL) {
         return clst_err_set(err, CLST_E_NOMEM, "out of memory");

@@ -220,10 +220,32 @@ static pthread_mutex_t sig_cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint8_t sig_cache[SIG_CACHE_SIZE][32];
 static unsigned sig_cache_used, sig_cache_next;
 
+/* Held across fork(), so that a forking host's copy never inherits it locked. */
+static void
+sig_cache_prepare(void)
+{
+    pthread_mutex_lock(&sig_cache_lock);
+}
+
+static void
+sig_cache_after(void)
+{
+    pthread_mutex_unlock(&sig_cache_lock);
+}
+
+static pthread_once_t sig_cache_once = PTHREAD_ONCE_INIT;
+
+static void
+sig_cache_register(void)
+{
+    (void)pthread_atfork(sig_cache_prepare, sig_cache_after, sig_cache_after);
+}
+
 static bool
 sig_cache_has(const uint8_t h[32])
 {
     bool found = false;
+    (void)pthread_once(&sig_cache_once, sig_cache_register);
     pthread_mutex_lock(&sig_cache_lock);
     for (unsigned i = 0; i < sig_cache_used && !found; i++) {
         found = memcmp(sig_cache[i], h, 32) == 0;

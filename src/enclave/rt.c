@@ -15,6 +15,7 @@
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,7 +24,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -116,34 +116,14 @@ static void
 receive_handoff(int *out_image, int *out_channel)
 {
     char msg[ENCL_HANDOFF_SIZE];
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(2 * sizeof(int))];
-    } ctl;
-    struct iovec iov = {msg, sizeof(msg)};
-    struct msghdr mh;
-    memset(&mh, 0, sizeof(mh));
-    memset(&ctl, 0, sizeof(ctl));
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = ctl.buf;
-    mh.msg_controllen = sizeof(ctl.buf);
-    ssize_t n;
-    do {
-        n = recvmsg(ENCL_FD_CONTROL, &mh, MSG_CMSG_CLOEXEC);
-    } while (n < 0 && errno == EINTR);
+    int fds[2];
+    ssize_t n = fdpass_recv(ENCL_FD_CONTROL, msg, sizeof(msg), fds, 2);
     if (n == 0) {
         _exit(ENCL_EXIT_OK);
     }
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    if (n != ENCL_HANDOFF_SIZE || memcmp(msg, ENCL_HANDOFF_MSG, ENCL_HANDOFF_SIZE) != 0 ||
-        (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || c == NULL ||
-        c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-        c->cmsg_len != CMSG_LEN(2 * sizeof(int))) {
+    if (n < 0 || memcmp(msg, ENCL_HANDOFF_MSG, ENCL_HANDOFF_SIZE) != 0) {
         _exit(ENCL_EXIT_LOAD); /* no channel yet: nobody to tell but the exit status */
     }
-    int fds[2];
-    memcpy(fds, CMSG_DATA(c), sizeof(fds));
     close(ENCL_FD_CONTROL);
     *out_image = fds[0];
     *out_channel = fds[1];
@@ -253,39 +233,23 @@ template_serve(void)
 {
     for (;;) {
         char msg[ENCL_FORK_SIZE];
-        union {
-            struct cmsghdr h;
-            char buf[CMSG_SPACE(sizeof(int))];
-        } ctl;
-        struct iovec iov = {msg, sizeof(msg)};
-        struct msghdr mh;
-        memset(&mh, 0, sizeof(mh));
-        memset(&ctl, 0, sizeof(ctl));
-        mh.msg_iov = &iov;
-        mh.msg_iovlen = 1;
-        mh.msg_control = ctl.buf;
-        mh.msg_controllen = sizeof(ctl.buf);
-        ssize_t n;
-        do {
-            n = recvmsg(ENCL_FD_CONTROL, &mh, MSG_CMSG_CLOEXEC);
-        } while (n < 0 && errno == EINTR);
+        int fd;
+        ssize_t n = fdpass_recv(ENCL_FD_CONTROL, msg, sizeof(msg), &fd, 1);
         if (n == 0) {
             _exit(ENCL_EXIT_OK);
         }
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        if (n != ENCL_FORK_SIZE || memcmp(msg, ENCL_FORK_MSG, ENCL_FORK_SIZE) != 0 ||
-            (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0 || c == NULL ||
-            c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-            c->cmsg_len != CMSG_LEN(sizeof(int))) {
+        if (n < 0 || memcmp(msg, ENCL_FORK_MSG, ENCL_FORK_SIZE) != 0) {
             _exit(ENCL_EXIT_PROTOCOL);
         }
-        int fd;
-        memcpy(&fd, CMSG_DATA(c), sizeof(fd));
         /*
          * The raw system call, because glibc's fork() cannot make the host the parent. The
          * template is single-threaded and holds no lock here, which is all glibc's fork would
-         * add; glibc's cached thread id is the template's in the child, which only matters for
-         * robust and priority-inheriting mutexes (none are used; raise() asks the kernel).
+         * add. glibc's cached thread id stays the template's in the child: it is what recursive
+         * and error-checking mutexes record as their owner (consistently, in a single thread),
+         * and what pthread_*_np(pthread_self()) would address; robust and priority-inheriting
+         * mutexes, which hand it to the kernel, are not used, and raise() and abort() ask the
+         * kernel for the thread id (glibc 2.36). The final filter forbids everything else that
+         * could reach another thread.
          */
         long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0UL, 0UL, 0UL, 0UL);
         if (pid == 0) {
@@ -305,25 +269,67 @@ template_serve(void)
 }
 
 /*
+ * The secure heap's arena (the read-write mapping between its guard pages), found once in a
+ * template: memory locks are not inherited across fork, so each child locks it again.
+ */
+static struct {
+    uintptr_t start;
+    size_t len;
+} sheap;
+
+static void
+secure_heap_find(void)
+{
+    static char maps[65536];
+    void *p = CRYPTO_secure_malloc_initialized() ? OPENSSL_secure_malloc(16) : NULL;
+    size_t len = 0;
+    if (p == NULL) {
+        return;
+    }
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    while (fd >= 0 && len < sizeof(maps) - 1) {
+        ssize_t n = read(fd, maps + len, sizeof(maps) - 1 - len);
+        if (n <= 0) {
+            break;
+        }
+        len += (size_t)n;
+    }
+    if (fd >= 0) {
+        close(fd);
+    }
+    maps[len] = '\0';
+    for (char *line = maps; line != NULL && *line != '\0';) {
+        char *next = strchr(line, '\n');
+        unsigned long lo, hi;
+        char perms[5];
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) == 3 && lo <= (uintptr_t)p &&
+            (uintptr_t)p < hi && perms[0] == 'r' && perms[1] == 'w') {
+            sheap.start = lo;
+            sheap.len = hi - lo;
+            break;
+        }
+        line = next != NULL ? next + 1 : NULL;
+    }
+    OPENSSL_secure_free(p);
+}
+
+/*
  * In a child of the template. Its DRBGs are copies of the template's (and of every sibling's
  * before their first use): OpenSSL 3 keeps the pid each DRBG was last seeded in and reseeds from
  * the kernel at the first draw in another process, so no output is ever shared. That reseed
  * happens at the enclave's first use of randomness, not here (test_host checks that siblings
- * draw different bytes).
+ * draw different bytes). What the child shares with its siblings, it cannot change: the address
+ * layout, the stack canary and pointer guard (docs/enclaves.md, 4).
  *
- * The mappings the enclave makes from now on (the image, its heap) are moved down by a random
- * 4 KiB..1 GiB, a reserved gap, so that they do not sit where its siblings' do; the libraries'
- * and the stack's addresses are the template's for every child (docs/enclaves.md, 4).
+ * The secure heap is locked again, as pages are touched (within RLIMIT_MEMLOCK, as in a fresh
+ * loader; mlockall later covers everything where it is allowed).
  */
 static void
 after_fork(void)
 {
-    uint32_t r;
-    if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-        _exit(ENCL_EXIT_LOAD);
+    if (sheap.len > 0) {
+        (void)mlock2((void *)sheap.start, sheap.len, MLOCK_ONFAULT);
     }
-    size_t gap = ((size_t)(r & ((1u << 18) - 1)) + 1) * 4096u;
-    (void)mmap(NULL, gap, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 }
 
 static const struct clst_enclave_table *
@@ -588,6 +594,7 @@ rt_main(int argc, char **argv)
         _exit(ENCL_EXIT_LOAD);
     }
     if (template) {
+        secure_heap_find();
         template_serve(); /* returns in a forked child: a loader from here on */
         (void)prctl(PR_SET_NAME, "clst-enclave", 0, 0, 0);
         after_fork();

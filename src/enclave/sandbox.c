@@ -222,6 +222,8 @@ build_stage1(struct sandbox_bpf *out, struct clst_err *err)
         SCMP_SYS(clone3),
         SCMP_SYS(kill),
         SCMP_SYS(tkill),
+        SCMP_SYS(rt_sigqueueinfo),
+        SCMP_SYS(rt_tgsigqueueinfo),
         SCMP_SYS(pidfd_open),
         SCMP_SYS(pidfd_send_signal),
         SCMP_SYS(pidfd_getfd),

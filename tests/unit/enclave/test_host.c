@@ -10,9 +10,12 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <grp.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "encl_fixture.h"
 
@@ -500,6 +503,197 @@ test_template(void **state)
     assert_int_equal(count_children(), 0);
 }
 
+/* Copies src to dst with mode `mode` (plain stdio: usable in a forked child). */
+static bool
+copy_file(const char *src, const char *dst, mode_t mode)
+{
+    char buf[65536];
+    size_t n;
+    bool ok = true;
+    FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+    while (ok && in != NULL && out != NULL && (n = fread(buf, 1, sizeof(buf), in)) > 0) {
+        ok = fwrite(buf, 1, n, out) == n;
+    }
+    ok = ok && in != NULL && out != NULL;
+    if (in != NULL) {
+        fclose(in);
+    }
+    if (out != NULL) {
+        ok = fclose(out) == 0 && ok;
+    }
+    return ok && chmod(dst, mode) == 0;
+}
+
+/* VmLck of process pid in kB (/proc/PID/status is readable even when it is not dumpable), or -1. */
+static long
+locked_kb(int pid)
+{
+    char path[64], line[256];
+    long kb = -1;
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
+    FILE *c = fopen(path, "r");
+    if (c == NULL) {
+        return -1;
+    }
+    while (fgets(line, sizeof(line), c) != NULL) {
+        if (sscanf(line, "VmLck: %ld kB", &kb) == 1) {
+            break;
+        }
+    }
+    fclose(c);
+    return kb;
+}
+
+/*
+ * Not as root, under a finite RLIMIT_MEMLOCK (so no mlockall): memory locks are not inherited
+ * across fork, and a loader forked from the template must lock OpenSSL's secure heap again (256
+ * KiB, where key release keeps private keys), as a fresh loader does. As root the check runs as
+ * nobody, on copies of the loader and image that nobody can read.
+ */
+static void
+test_template_memory_lock(void **state)
+{
+    struct fx *f = *state;
+    struct clst_host_options o;
+    char dir[PATH_MAX], loader[PATH_MAX + 32], image[PATH_MAX + 32];
+    fx_options(&o);
+    fx_tmpdir(dir, sizeof(dir));
+    assert_int_equal(chmod(dir, 0755), 0);
+    fx_fmt(loader, sizeof(loader), "%s/" ENCL_LOADER_NAME, dir);
+    fx_fmt(image, sizeof(image), "%s/bad.signed", dir);
+    assert_true(copy_file(o.loader_path, loader, 0755));
+    assert_true(copy_file(f->bad, image, 0644));
+    clst_host_release();
+    pid_t c = fork();
+    assert_true(c >= 0);
+    if (c == 0) {
+        struct rlimit one = {1024 * 1024, 1024 * 1024};
+        struct clst_host_enclave *a = NULL, *b = NULL;
+        struct clst_err err = {0};
+        int code = 0;
+        if (setrlimit(RLIMIT_MEMLOCK, &one) != 0 ||
+            (geteuid() == 0 &&
+             (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0))) {
+            _exit(10);
+        }
+        o.loader_path = loader;
+        /* The template and a spare forked from it; the spare becomes a, b is forked now. */
+        if (clst_host_prewarm(&o, &err) != CLST_OK ||
+            clst_host_enclave_create(image, &o, &a, &err) != CLST_OK ||
+            clst_host_enclave_create(image, &o, &b, &err) != CLST_OK) {
+            fprintf(stderr, "test_template_memory_lock: %s\n", err.msg);
+            _exit(11);
+        }
+        int pa = clst_host_enclave_pid(a), pb = clst_host_enclave_pid(b);
+        if (!cmdline_has(pa, ENCL_TEMPLATE_MARKER) || !cmdline_has(pb, ENCL_TEMPLATE_MARKER)) {
+            code = 12;
+        } else if (locked_kb(pa) < 256 || locked_kb(pb) < 256) {
+            fprintf(stderr, "test_template_memory_lock: VmLck %ld and %ld kB\n", locked_kb(pa),
+                    locked_kb(pb));
+            code = 13;
+        }
+        clst_host_enclave_destroy(a);
+        clst_host_enclave_destroy(b);
+        clst_host_release();
+        _exit(code);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(c, &status, 0), c);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    fx_rmdir(dir);
+}
+
+/*
+ * A host that forks while a background start (opts.prewarm) is running: the copy must neither
+ * wait for the original's background thread (clst_host_release) nor use its template.
+ */
+static void
+test_fork_during_prewarm(void **state)
+{
+    struct fx *f = *state;
+    struct clst_host_options o;
+    fx_options(&o);
+    o.prewarm = true;
+    clst_host_release();
+    for (int round = 0; round < 3; round++) {
+        struct clst_host_enclave *e = fx_create(f->hello, &o); /* starts a background job */
+        pid_t c = fork();
+        assert_true(c >= 0);
+        if (c == 0) {
+            struct clst_host_enclave *x = NULL;
+            struct clst_err err = {0};
+            alarm(30); /* a hang fails the test (killed by SIGALRM) */
+            clst_host_release();
+            int ok = clst_host_enclave_create(f->hello, &o, &x, &err) == CLST_OK &&
+                     clst_host_enclave_call(x, "null", NULL, 0, NULL, 0, NULL, &err) == CLST_OK;
+            clst_host_enclave_destroy(x);
+            clst_host_release();
+            _exit(ok ? 0 : 1);
+        }
+        int status = 0;
+        assert_int_equal(waitpid(c, &status, 0), c);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        clst_host_enclave_destroy(e);
+    }
+    clst_host_release();
+    assert_int_equal(count_children(), 0);
+}
+
+static uint64_t
+ms_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+/* A template that stops answering: the creation waits start_timeout_ms, goes on with a fresh
+ * loader, and the template is ended and reaped (the next creation starts another). */
+static void
+test_stuck_template(void **state)
+{
+    struct fx *f = *state;
+    struct clst_host_options o;
+    struct clst_err err = {0};
+    char stat[256];
+    fx_options(&o);
+    o.start_timeout_ms = 1000;
+    clst_host_release();
+    assert_int_equal(clst_host_prewarm(&o, &err), CLST_OK);
+    int t = child_named("clst-encl-tmpl");
+    assert_true(t > 0);
+    struct clst_host_enclave *a = fx_create(f->hello, &o); /* the spare */
+    assert_int_equal(kill(t, SIGSTOP), 0);
+    bool stopped = false;
+    for (int i = 0; i < 500 && !stopped; i++) {
+        fx_fmt(stat, sizeof(stat), "/proc/%d/stat", t);
+        FILE *c = fopen(stat, "r");
+        assert_non_null(c);
+        assert_non_null(fgets(stat, sizeof(stat), c));
+        fclose(c);
+        const char *rp = strrchr(stat, ')');
+        stopped = rp != NULL && rp[1] == ' ' && rp[2] == 'T';
+        if (!stopped) {
+            usleep(10 * 1000);
+        }
+    }
+    assert_true(stopped);
+    uint64_t t0 = ms_now();
+    struct clst_host_enclave *b = fx_create(f->hello, &o);
+    uint64_t took = ms_now() - t0;
+    assert_true(took >= 1000 && took < 8000);
+    assert_true(cmdline_has(clst_host_enclave_pid(b), ENCL_LOADER_MARKER)); /* fresh */
+    assert_int_equal(kill(t, 0), -1);                                       /* reaped */
+    assert_int_equal(errno, ESRCH);
+    fx_call_expect(b, "hello", "x", 1, stat, sizeof(stat), NULL, CLST_OK, NULL);
+    clst_host_enclave_destroy(b);
+    clst_host_enclave_destroy(a);
+    clst_host_release();
+    assert_int_equal(count_children(), 0);
+}
+
 /* Starts the loader as a template by hand, with *sock (ours) as its control socket. */
 static pid_t
 start_template(int *sock)
@@ -525,27 +719,8 @@ start_template(int *sock)
 static void
 send_request(int sock, const char *msg, size_t size, int fd, int nfds)
 {
-    union {
-        struct cmsghdr h;
-        char buf[CMSG_SPACE(2 * sizeof(int))];
-    } ctl;
-    struct iovec iov = {(void *)(uintptr_t)msg, size};
-    struct msghdr mh;
     int fds[2] = {fd, fd};
-    memset(&mh, 0, sizeof(mh));
-    memset(&ctl, 0, sizeof(ctl));
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    if (nfds > 0) {
-        mh.msg_control = ctl.buf;
-        mh.msg_controllen = CMSG_SPACE((size_t)nfds * sizeof(int));
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN((size_t)nfds * sizeof(int));
-        memcpy(CMSG_DATA(c), fds, (size_t)nfds * sizeof(int));
-    }
-    assert_int_equal(sendmsg(sock, &mh, MSG_NOSIGNAL), (ssize_t)size);
+    assert_true(fdpass_send(sock, msg, size, fds, (size_t)nfds));
 }
 
 static int
@@ -729,6 +904,9 @@ main(void)
         cmocka_unit_test(test_prewarm),
         cmocka_unit_test(test_template),
         cmocka_unit_test(test_template_protocol),
+        cmocka_unit_test(test_template_memory_lock),
+        cmocka_unit_test(test_fork_during_prewarm),
+        cmocka_unit_test(test_stuck_template),
         cmocka_unit_test(test_enclave_deaths),
         cmocka_unit_test(test_enclave_sends_bad_frames),
         cmocka_unit_test(test_recoverable_failures),
