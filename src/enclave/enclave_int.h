@@ -33,9 +33,10 @@
  * The loader template (docs/enclaves.md, 4): the loader started with this marker initializes
  * itself once and then only forks loaders. The host asks for one with this 8-byte message and one
  * descriptor (SCM_RIGHTS), the new loader's control socket. The template clones a child with
- * CLONE_PARENT (so that the host is its parent: it reaps it and reads its exit status), the child
- * takes the descriptor as ENCL_FD_CONTROL and continues as a loader, and the template answers on
- * that socket with ENCL_FORKED_MSG and the child's pid, or minus an errno (int32, host order).
+ * CLONE_PARENT (so that the host is its parent: it reaps it and reads its exit status). The child
+ * announces itself on that socket with ENCL_FORKED_MSG and its pid (int32, host order), then
+ * takes the descriptor as ENCL_FD_CONTROL and continues as a loader; when the clone fails, the
+ * template answers instead, with minus the errno.
  */
 #define ENCL_TEMPLATE_MARKER "--clst-enclave-template-v1"
 #define ENCL_FORK_MSG        "CLSTFK01"

@@ -37,9 +37,10 @@ fdpass_send(int sock, const void *msg, size_t size, const int *fds, size_t nfds)
         c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
         memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
     }
+    /* Never blocks: a peer that has stopped reading is a peer that does not answer. */
     ssize_t n;
     do {
-        n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+        n = sendmsg(sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     return n == (ssize_t)size;
 }

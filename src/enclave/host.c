@@ -312,9 +312,10 @@ make_channel(struct clst_host_enclave *e, struct clst_err *err)
 struct loader_proc {
     pid_t pid;
     int pidfd;
-    int sock;           /* our end of its control socket */
-    pid_t asked_of;     /* the template asked for it (0: spawned) */
-    bool finish_failed; /* the template's answer did not come (loader_finish) */
+    int sock;            /* our end of its control socket */
+    pid_t asked_of;      /* the template asked for it (0: spawned) */
+    bool finish_failed;  /* the template's answer did not come (loader_finish) */
+    uint32_t timeout_ms; /* how long loader_discard may wait for that answer (0: the default) */
 };
 
 static enum clst_status loader_finish(struct loader_proc *lp, uint32_t timeout_ms,
@@ -327,8 +328,8 @@ loader_discard(struct loader_proc *lp)
         /* Asked of the template, not yet answered: learn the child's pid, so that it is reaped
          * (without waiting again when the answer already failed to come: a late one is taken). */
         struct clst_err ignored = {0};
-        (void)loader_finish(lp, lp->finish_failed ? 0 : CLST_HOST_START_TIMEOUT_DEFAULT_MS,
-                            &ignored);
+        uint32_t wait_ms = lp->timeout_ms > 0 ? lp->timeout_ms : CLST_HOST_START_TIMEOUT_DEFAULT_MS;
+        (void)loader_finish(lp, lp->finish_failed ? 0 : wait_ms, &ignored);
     }
     if (lp->sock >= 0) {
         close(lp->sock); /* it exits when it sees the socket close */
@@ -492,9 +493,15 @@ static bool
 template_ensure(const char *loader, bool keep_stderr, bool start, enum clst_status *rc,
                 struct clst_err *err)
 {
-    if (tmpl.have && (!proc_alive(tmpl.lp.pidfd) || tmpl.keep_stderr != keep_stderr ||
-                      strcmp(tmpl.loader, loader) != 0)) {
+    if (tmpl.have && !proc_alive(tmpl.lp.pidfd)) {
         loader_discard(&tmpl.lp);
+        tmpl.have = false;
+    }
+    if (tmpl.have && (tmpl.keep_stderr != keep_stderr || strcmp(tmpl.loader, loader) != 0)) {
+        if (!start) {
+            return false; /* another configuration: served by fresh loaders, the template stays */
+        }
+        loader_discard(&tmpl.lp); /* prewarming asks for this configuration: it replaces it */
         tmpl.have = false;
     }
     if (!tmpl.have && start) {
@@ -761,6 +768,33 @@ spare_put(const struct loader_proc *lp, const char *loader, bool keep_stderr, bo
     pthread_mutex_unlock(&spare_lock);
 }
 
+/*
+ * Starts a loader and waits until it is ours (prewarming): from the template (started first if
+ * needed) unless fresh; a template that fails to deliver one is replaced by a fresh loader.
+ */
+static enum clst_status
+loader_start_now(const char *loader, bool keep_stderr, bool fresh, uint32_t timeout_ms,
+                 struct loader_proc *lp, struct clst_err *err)
+{
+    bool no_template;
+    enum clst_status st = loader_start(loader, keep_stderr, fresh, true, &no_template, lp, err);
+    if (st != CLST_OK) {
+        return st;
+    }
+    lp->timeout_ms = timeout_ms;
+    bool asked = lp->pidfd < 0;
+    st = loader_finish(lp, timeout_ms, err);
+    if (st != CLST_OK && asked) {
+        clst_log_warn("%s; starting a fresh enclave loader", err->msg);
+        loader_discard(lp);
+        st = loader_spawn(loader, keep_stderr, ENCL_LOADER_MARKER, lp, err);
+    }
+    if (st != CLST_OK) {
+        loader_discard(lp);
+    }
+    return st;
+}
+
 enum clst_status
 clst_host_prewarm(const struct clst_host_options *opts, struct clst_err *err)
 {
@@ -776,13 +810,9 @@ clst_host_prewarm(const struct clst_host_options *opts, struct clst_err *err)
     if (st != CLST_OK) {
         return st;
     }
-    bool no_template;
-    st = loader_start(loader, opts->keep_stderr, opts->fresh_process, true, &no_template, &lp, err);
-    if (st == CLST_OK) {
-        st = loader_finish(&lp, opts->start_timeout_ms, err);
-    }
+    st = loader_start_now(loader, opts->keep_stderr, opts->fresh_process, opts->start_timeout_ms,
+                          &lp, err);
     if (st != CLST_OK) {
-        loader_discard(&lp);
         return st;
     }
     spare_put(&lp, loader, opts->keep_stderr, opts->fresh_process);
@@ -825,25 +855,21 @@ prewarm_thread(void *arg)
     struct prewarm_job *job = arg;
     struct loader_proc lp;
     struct clst_err err = {0};
-    bool no_template;
     if (job->template_only) {
         enum clst_status rc = CLST_OK;
         pthread_mutex_lock(&template_lock);
-        if (!template_ensure(job->loader, job->keep_stderr, true, &rc, &err)) {
+        bool have = template_ensure(job->loader, job->keep_stderr, true, &rc, &err);
+        pthread_mutex_unlock(&template_lock);
+        if (!have) {
             clst_log_warn("could not start the enclave loader template: %s", err.msg);
         }
-        pthread_mutex_unlock(&template_lock);
         goto out;
     }
     enum clst_status st =
-        loader_start(job->loader, job->keep_stderr, job->fresh, true, &no_template, &lp, &err);
-    if (st == CLST_OK) {
-        st = loader_finish(&lp, job->timeout_ms, &err);
-    }
+        loader_start_now(job->loader, job->keep_stderr, job->fresh, job->timeout_ms, &lp, &err);
     if (st == CLST_OK) {
         spare_put(&lp, job->loader, job->keep_stderr, job->fresh);
     } else {
-        loader_discard(&lp);
         clst_log_warn("could not pre-start the next enclave loader: %s", err.msg);
     }
 out:
@@ -1052,6 +1078,7 @@ clst_host_enclave_create(const char *image_path, const struct clst_host_options 
     if (rc != CLST_OK) {
         goto out;
     }
+    lp.timeout_ms = e->opts.start_timeout_ms;
     rc = image_mem_load(image_path, &e->image, err);
     if (rc != CLST_OK) {
         goto out;

@@ -252,6 +252,18 @@ template_serve(void)
          * could reach another thread.
          */
         long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0UL, 0UL, 0UL, 0UL);
+        /* The child announces itself, so that the host learns its pid (and reaps it) even if the
+         * template dies right after the clone; only a failed clone is answered by the template. */
+        int32_t v = pid == 0 ? (int32_t)getpid() : -(int32_t)errno;
+        if (pid == 0 || pid < 0) {
+            char reply[ENCL_FORKED_SIZE];
+            memcpy(reply, ENCL_FORKED_MSG, ENCL_FORK_SIZE);
+            memcpy(reply + ENCL_FORK_SIZE, &v, sizeof(v));
+            if (send(fd, reply, sizeof(reply), MSG_NOSIGNAL) != (ssize_t)sizeof(reply) &&
+                pid == 0) {
+                _exit(ENCL_EXIT_LOAD);
+            }
+        }
         if (pid == 0) {
             if (dup2(fd, ENCL_FD_CONTROL) != ENCL_FD_CONTROL) {
                 _exit(ENCL_EXIT_LOAD);
@@ -259,11 +271,6 @@ template_serve(void)
             close(fd);
             return;
         }
-        char reply[ENCL_FORKED_SIZE];
-        int32_t v = pid > 0 ? (int32_t)pid : -(int32_t)errno;
-        memcpy(reply, ENCL_FORKED_MSG, ENCL_FORK_SIZE);
-        memcpy(reply + ENCL_FORK_SIZE, &v, sizeof(v));
-        (void)send(fd, reply, sizeof(reply), MSG_NOSIGNAL);
         close(fd);
     }
 }
@@ -283,7 +290,8 @@ secure_heap_find(void)
     static char maps[65536];
     void *p = CRYPTO_secure_malloc_initialized() ? OPENSSL_secure_malloc(16) : NULL;
     size_t len = 0;
-    if (p == NULL) {
+    if (p == NULL || !CRYPTO_secure_allocated(p)) {
+        OPENSSL_secure_free(p); /* (a fallback to the ordinary heap, or NULL) */
         return;
     }
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);

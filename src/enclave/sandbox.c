@@ -25,11 +25,13 @@
 #include <linux/close_range.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <linux/sockios.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -273,6 +275,20 @@ build_stage1(struct sandbox_bpf *out, struct clst_err *err)
      * self-signal filter, installed with this one.) */
     int r = seccomp_rule_add(ctx, SCMP_ACT_TRAP, SCMP_SYS(recvmsg), 1,
                              SCMP_A0(SCMP_CMP_NE, ENCL_FD_CONTROL));
+    /*
+     * Nor signals by way of a descriptor's owner (F_SETOWN and SIGIO: a pipe's owner can be any
+     * same-uid process, and F_SETSIG makes the signal SIGKILL). The kernel reads the command as
+     * 32 bits, so only those are compared.
+     */
+    static const unsigned long fcntl_owner[] = {F_SETOWN, F_SETOWN_EX, F_SETSIG};
+    static const unsigned long ioctl_owner[] = {FIOSETOWN, SIOCSPGRP, FIOASYNC};
+    for (size_t i = 0; r == 0 && i < 3; i++) {
+        r = seccomp_rule_add(ctx, SCMP_ACT_TRAP, SCMP_SYS(fcntl), 1,
+                             SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, fcntl_owner[i]));
+        r = r ? r
+              : seccomp_rule_add(ctx, SCMP_ACT_TRAP, SCMP_SYS(ioctl), 1,
+                                 SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctl_owner[i]));
+    }
     if (r != 0) {
         rc = clst_err_set(err, CLST_E_INTERNAL, "seccomp rule recvmsg: %s", strerror(-r));
         goto out;

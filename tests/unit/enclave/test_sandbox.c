@@ -13,6 +13,12 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/sockios.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "encl_fixture.h"
 
@@ -84,6 +90,103 @@ test_forbidden_calls(void **state)
     expect_sandbox_kill(f, "mmap_exec", "mmap");
     /* abort() may signal the enclave itself (test_host); any other process is refused. */
     expect_sandbox_kill(f, "signal_host", "tgkill");
+}
+
+/*
+ * Stage 1 (with the self-signal filter) applied to a forked copy of this test: what an image's
+ * constructors could try before the final filter. Each probe must die by SIGSYS (the handler's
+ * exit status), while ordinary calls still work.
+ */
+enum probe {
+    PROBE_NONE,
+    PROBE_FCNTL_GETFD,
+    PROBE_SIGNAL_SELF,
+    PROBE_SETOWN,
+    PROBE_SETOWN_HIGH_BITS,
+    PROBE_SETSIG,
+    PROBE_FIOSETOWN,
+    PROBE_FIOASYNC,
+    PROBE_SIGQUEUE,
+    PROBE_TGKILL_PARENT,
+};
+
+static int
+stage1_probe(enum probe what)
+{
+    pid_t c = fork();
+    assert_true(c >= 0);
+    if (c == 0) {
+        struct sandbox_filters filters;
+        struct clst_err err = {0};
+        int p[2];
+        if (pipe(p) != 0 || sandbox_trap_install(&err) != CLST_OK ||
+            sandbox_filters_build(&filters, &err) != CLST_OK ||
+            sandbox_stage1_load(&filters, &err) != CLST_OK) {
+            _exit(2);
+        }
+        pid_t host = getppid();
+        int owner = (int)host, on = 1;
+        siginfo_t si;
+        memset(&si, 0, sizeof(si));
+        switch (what) {
+        case PROBE_NONE:
+            break;
+        case PROBE_FCNTL_GETFD:
+            if (fcntl(p[0], F_GETFD) < 0) {
+                _exit(3);
+            }
+            break;
+        case PROBE_SIGNAL_SELF:
+            if (syscall(SYS_tgkill, (long)getpid(), (long)getpid(), 0L) != 0) {
+                _exit(3);
+            }
+            break;
+        case PROBE_SETOWN:
+            (void)fcntl(p[0], F_SETOWN, owner);
+            break;
+        case PROBE_SETOWN_HIGH_BITS:
+            (void)syscall(SYS_fcntl, (long)p[0], (1L << 32) | F_SETOWN, (long)owner);
+            break;
+        case PROBE_SETSIG:
+            (void)fcntl(p[0], F_SETSIG, SIGKILL);
+            break;
+        case PROBE_FIOSETOWN:
+            (void)ioctl(p[0], FIOSETOWN, &owner);
+            break;
+        case PROBE_FIOASYNC:
+            (void)ioctl(p[0], FIOASYNC, &on);
+            break;
+        case PROBE_SIGQUEUE:
+            si.si_code = SI_QUEUE;
+            (void)syscall(SYS_rt_sigqueueinfo, (long)host, 0L, &si);
+            break;
+        case PROBE_TGKILL_PARENT:
+            (void)syscall(SYS_tgkill, (long)host, (long)host, 0L);
+            break;
+        }
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(c, &status, 0), c);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+static void
+test_stage1_signals(void **state)
+{
+    (void)state;
+    assert_int_equal(stage1_probe(PROBE_NONE), 0);
+    assert_int_equal(stage1_probe(PROBE_FCNTL_GETFD), 0);
+    assert_int_equal(stage1_probe(PROBE_SIGNAL_SELF), 0);
+    const enum probe fatal[] = {PROBE_SETOWN,       PROBE_SETOWN_HIGH_BITS, PROBE_SETSIG,
+                                PROBE_FIOSETOWN,    PROBE_FIOASYNC,         PROBE_SIGQUEUE,
+                                PROBE_TGKILL_PARENT};
+    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++) {
+        if (stage1_probe(fatal[i]) != ENCL_EXIT_SANDBOX) {
+            fail_msg("probe %d was not stopped by the first filter", (int)fatal[i]);
+        }
+    }
 }
 
 /* Creating a thread is fatal: glibc's first forbidden call on the way (rt_sigaction in glibc
@@ -225,9 +328,8 @@ int
 main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_forbidden_calls),
-        cmocka_unit_test(test_threads_forbidden),
-        cmocka_unit_test(test_process_state),
+        cmocka_unit_test(test_forbidden_calls),   cmocka_unit_test(test_stage1_signals),
+        cmocka_unit_test(test_threads_forbidden), cmocka_unit_test(test_process_state),
         cmocka_unit_test(test_heap_limit),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
