@@ -856,9 +856,12 @@ prewarm_thread(void *arg)
     struct loader_proc lp;
     struct clst_err err = {0};
     if (job->template_only) {
+        /* After a creation that found no template: start one, unless a live template for
+         * another setting appeared meanwhile (it stays; only prewarming replaces it). */
         enum clst_status rc = CLST_OK;
         pthread_mutex_lock(&template_lock);
-        bool have = template_ensure(job->loader, job->keep_stderr, true, &rc, &err);
+        bool have = (tmpl.have && proc_alive(tmpl.lp.pidfd)) ||
+                    template_ensure(job->loader, job->keep_stderr, true, &rc, &err);
         pthread_mutex_unlock(&template_lock);
         if (!have) {
             clst_log_warn("could not start the enclave loader template: %s", err.msg);

@@ -475,6 +475,16 @@ test_template(void **state)
     fx_call_expect(a, "random", NULL, 0, ra, sizeof(ra), NULL, CLST_OK, NULL);
     assert_int_equal(child_named("clst-encl-tmpl"), tpid2);
     clst_host_enclave_destroy(a);
+    /* Another keep_stderr setting: fresh loaders, and the template stays (the background start
+     * after the creation must not replace it). */
+    o.fresh_process = false;
+    o.keep_stderr = true;
+    a = fx_create(f->bad, &o);
+    assert_true(cmdline_has(clst_host_enclave_pid(a), ENCL_LOADER_MARKER));
+    clst_host_enclave_destroy(a);
+    usleep(300 * 1000);
+    assert_int_equal(child_named("clst-encl-tmpl"), tpid2);
+    o.keep_stderr = false;
     /* A forked copy of this process does not use (or end) our template: its loaders would be
      * our children. It creates and releases its own. */
     o.fresh_process = false;
