@@ -253,22 +253,34 @@ cmdline_has(int pid, const char *s)
     return memmem(buf, n, s, strlen(s)) != NULL;
 }
 
-/* The parent of process pid (PPid in /proc/PID/status). */
-static int
-parent_of(int pid)
+/* The number after "key:" in /proc/PID/status (readable even for a non-dumpable process), or -1.
+ * Plain stdio, no assertions: usable in a forked child. */
+static long
+status_number(int pid, const char *key)
 {
     char path[64], line[256];
-    int ppid = -1;
-    fx_fmt(path, sizeof(path), "/proc/%d/status", pid);
+    long v = -1;
+    size_t klen = strlen(key);
+    snprintf(path, sizeof(path), "/proc/%d/status", pid);
     FILE *c = fopen(path, "r");
-    assert_non_null(c);
+    if (c == NULL) {
+        return -1;
+    }
     while (fgets(line, sizeof(line), c) != NULL) {
-        if (sscanf(line, "PPid: %d", &ppid) == 1) {
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+            v = strtol(line + klen + 1, NULL, 10);
             break;
         }
     }
     fclose(c);
-    return ppid;
+    return v;
+}
+
+/* The parent of process pid. */
+static int
+parent_of(int pid)
+{
+    return (int)status_number(pid, "PPid");
 }
 
 static void
@@ -534,24 +546,11 @@ copy_file(const char *src, const char *dst, mode_t mode)
     return ok && chmod(dst, mode) == 0;
 }
 
-/* VmLck of process pid in kB (/proc/PID/status is readable even when it is not dumpable), or -1. */
+/* VmLck of process pid in kB, or -1. */
 static long
 locked_kb(int pid)
 {
-    char path[64], line[256];
-    long kb = -1;
-    snprintf(path, sizeof(path), "/proc/%d/status", pid);
-    FILE *c = fopen(path, "r");
-    if (c == NULL) {
-        return -1;
-    }
-    while (fgets(line, sizeof(line), c) != NULL) {
-        if (sscanf(line, "VmLck: %ld kB", &kb) == 1) {
-            break;
-        }
-    }
-    fclose(c);
-    return kb;
+    return status_number(pid, "VmLck");
 }
 
 /*
