@@ -363,9 +363,9 @@ test_prewarm(void **state)
         clst_host_enclave_destroy(e);
     }
     /* A spare for another configuration is not used (and is replaced). */
-    o.keep_stderr = true;
+    o.keep_stderr = !o.keep_stderr;
     assert_int_equal(clst_host_prewarm(&o, &err), CLST_OK);
-    o.keep_stderr = false;
+    o.keep_stderr = !o.keep_stderr;
     o.prewarm = false;
     struct clst_host_enclave *e = fx_create(f->hello, &o);
     fx_call_expect(e, "null", NULL, 0, NULL, 0, NULL, CLST_OK, NULL);
@@ -490,13 +490,13 @@ test_template(void **state)
     /* Another keep_stderr setting: fresh loaders, and the template stays (the background start
      * after the creation must not replace it). */
     o.fresh_process = false;
-    o.keep_stderr = true;
+    o.keep_stderr = !o.keep_stderr; /* (the default differs in sanitizer builds) */
     a = fx_create(f->bad, &o);
     assert_true(cmdline_has(clst_host_enclave_pid(a), ENCL_LOADER_MARKER));
     clst_host_enclave_destroy(a);
     usleep(300 * 1000);
     assert_int_equal(child_named("clst-encl-tmpl"), tpid2);
-    o.keep_stderr = false;
+    o.keep_stderr = !o.keep_stderr;
     /* A forked copy of this process does not use (or end) our template: its loaders would be
      * our children. It creates and releases its own. */
     o.fresh_process = false;
@@ -633,6 +633,17 @@ test_fork_during_prewarm(void **state)
 {
     struct fx *f = *state;
     struct clst_host_options o;
+#if defined(__SANITIZE_ADDRESS__)
+    /*
+     * Not under ASan: GCC 12's ASan runtime does not hold its allocator's locks across fork, so
+     * a copy forked while another thread allocates can deadlock in ASan's own malloc (seen here:
+     * the copy's first allocation waits forever on a lock the original's thread held). Reported
+     * as skipped, not passed; the RelWithDebInfo build runs it.
+     */
+    (void)f;
+    (void)o;
+    skip();
+#endif
     fx_options(&o);
     o.prewarm = true;
     clst_host_release();
@@ -653,9 +664,11 @@ test_fork_during_prewarm(void **state)
         }
         int status = 0;
         assert_int_equal(waitpid(c, &status, 0), c);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), 0);
         clst_host_enclave_destroy(e);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            fail_msg("the forked copy %s %d", WIFEXITED(status) ? "exited with" : "died of signal",
+                     WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        }
     }
     clst_host_release();
     assert_int_equal(count_children(), 0);
