@@ -36,9 +36,18 @@ esac
 
 work=$(mktemp -d)
 pids=()
+# kill_tree PID: kills PID and everything under it (runuser -> cloister -> enclave), children
+# first, so that a test that fails before it has learned the inner pids leaves nothing running.
+kill_tree() {
+    local c
+    for c in $(pgrep -P "$1" 2>/dev/null); do
+        kill_tree "$c"
+    done
+    kill -9 "$1" 2>/dev/null || true
+}
 cleanup() {
     for p in "${pids[@]}"; do
-        kill -9 "$p" 2>/dev/null || true
+        kill_tree "$p"
     done
     rm -rf "$work"
 }
