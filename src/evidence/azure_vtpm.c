@@ -166,16 +166,6 @@ static const char *const builtin_asks[] = {ask_milan_pem, ask_genoa_pem, ask_tur
 
 /* ---- the HCL report ------------------------------------------------------------------------- */
 
-static bool
-all_zero(const uint8_t *p, size_t n)
-{
-    uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc |= p[i];
-    }
-    return acc == 0;
-}
-
 /* ---- the TDREPORT ---------------------------------------------------------------------------- */
 
 static bool
@@ -366,7 +356,7 @@ evidence_azure_tdx_bind(const struct azure_tdreport *td, const struct dcap_quote
                             "azure-vtpm evidence: cannot hash the variable data");
     }
     if (CRYPTO_memcmp(h256, b->report_data, sizeof(h256)) != 0 ||
-        !all_zero(b->report_data + sizeof(h256), sizeof(b->report_data) - sizeof(h256))) {
+        !evidence_all_zero(b->report_data + sizeof(h256), sizeof(b->report_data) - sizeof(h256))) {
         return clst_err_set(
             err, CLST_E_VERIFY,
             "azure-vtpm evidence: the HCL variable data is not bound to the TD "
@@ -468,7 +458,7 @@ evidence_azure_hcl_parse(const uint8_t *data, size_t size, struct azure_hcl *out
                             (unsigned)(AZURE_HCL_IGVM_HDR_SIZE + h.var_size));
     }
     /* The rest of the NV buffer is padding: zero, or this is not the buffer the paravisor wrote. */
-    if (!all_zero(data + h.report_size, size - h.report_size)) {
+    if (!evidence_all_zero(data + h.report_size, size - h.report_size)) {
         return clst_err_set(err, CLST_E_MALFORMED,
                             "azure HCL report: offset 0x%x: bytes after the report (%u bytes) are "
                             "not zero padding",
@@ -488,7 +478,7 @@ evidence_azure_hcl_parse(const uint8_t *data, size_t size, struct azure_hcl *out
         if (rc != CLST_OK) {
             return clst_err_prefix(err, "azure HCL report: the TDREPORT at offset 0x020");
         }
-        if (!all_zero(hw + AZURE_TDREPORT_SIZE, AZURE_HCL_HW_SIZE - AZURE_TDREPORT_SIZE)) {
+        if (!evidence_all_zero(hw + AZURE_TDREPORT_SIZE, AZURE_HCL_HW_SIZE - AZURE_TDREPORT_SIZE)) {
             return clst_err_set(err, CLST_E_MALFORMED,
                                 "azure HCL report: offset 0x420: the padding after the TDREPORT "
                                 "is not zero");
@@ -1080,7 +1070,7 @@ check_binding(const struct azure_evidence *ev, struct clst_err *err)
         return clst_err_set(err, rc, "azure-vtpm evidence: cannot hash the variable data");
     }
     if (CRYPTO_memcmp(digest, rd, sizeof(digest)) != 0 ||
-        !all_zero(rd + sizeof(digest), SEVSNP_REPORT_DATA_SIZE - sizeof(digest))) {
+        !evidence_all_zero(rd + sizeof(digest), SEVSNP_REPORT_DATA_SIZE - sizeof(digest))) {
         return clst_err_set(err, CLST_E_VERIFY,
                             "azure-vtpm evidence: the HCL variable data is not bound to the "
                             "hardware report (REPORT_DATA must be SHA-256 of the variable data and "

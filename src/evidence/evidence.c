@@ -14,6 +14,16 @@
 #include "evidence/nitro_int.h"
 #include "evidence/tpm_int.h"
 
+bool
+evidence_all_zero(const uint8_t *p, size_t n)
+{
+    uint8_t acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc |= p[i];
+    }
+    return acc == 0;
+}
+
 static const struct {
     enum clst_evidence_kind kind;
     const char *name;

@@ -35,6 +35,9 @@ struct evidence_ops {
     enum clst_status (*claims)(const void *parsed, json_t *claims, struct clst_err *err);
 };
 
+/* evidence.c: whether p[0..n) is all zero bytes (reserved and padding fields). */
+bool evidence_all_zero(const uint8_t *p, size_t n);
+
 /* sim_report.c */
 extern const struct evidence_ops evidence_sim_ops;
 

@@ -24,6 +24,7 @@
 
 #include <cloister/crypto.h>
 
+#include "evidence/evidence_int.h"
 #include "evidence/sev_guest_int.h"
 
 /* VMM error codes in exitinfo2[63:32] (the uapi header defines these two). */
@@ -168,16 +169,6 @@ ioctl_error(const char *dev, const char *what, int e, const struct snp_guest_req
     return clst_err_set(err, CLST_E_IO, "%s: %s: %s", dev, what, strerror(e));
 }
 
-static bool
-all_zero(const uint8_t *p, size_t n)
-{
-    uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc |= p[i];
-    }
-    return acc == 0;
-}
-
 enum clst_status
 evidence_sev_guest_get_with(const struct clst_sev_guest_request *req, sev_guest_ioctl_fn fn,
                             void *ctx, struct clst_sev_guest_report *out, struct clst_err *err)
@@ -292,7 +283,7 @@ evidence_sev_guest_get_with(const struct clst_sev_guest_request *req, sev_guest_
         r.fw_error = io.fw_error;
         r.vmm_error = io.vmm_error;
         /* An all-zero buffer: the host supplied no certificates (an empty table). */
-        if (!all_zero(certs, len) && clst_buf_append(&r.certs, certs, len) != CLST_OK) {
+        if (!evidence_all_zero(certs, len) && clst_buf_append(&r.certs, certs, len) != CLST_OK) {
             rc = clst_err_set(err, CLST_E_NOMEM, "out of memory");
             goto out;
         }

@@ -76,16 +76,6 @@ take_reserved(struct clst_cursor *c, size_t size, size_t to, struct clst_err *er
     return CLST_OK;
 }
 
-static bool
-all_zero(const uint8_t *p, size_t n)
-{
-    uint8_t acc = 0;
-    for (size_t i = 0; i < n; i++) {
-        acc |= p[i];
-    }
-    return acc == 0;
-}
-
 enum clst_status
 evidence_sevsnp_report_parse(const uint8_t *data, size_t size, struct sevsnp_report *out,
                              struct clst_err *err)
@@ -230,7 +220,7 @@ evidence_sevsnp_report_parse(const uint8_t *data, size_t size, struct sevsnp_rep
     }
     /* With MASK_CHIP_KEY the firmware writes zeros; anything else was not written by it. */
     if ((r.key_info & SEVSNP_KEYINFO_MASK_CHIP_KEY) != 0 &&
-        !all_zero(r.chip_id, sizeof(r.chip_id))) {
+        !evidence_all_zero(r.chip_id, sizeof(r.chip_id))) {
         return clst_err_set(err, CLST_E_MALFORMED,
                             "sevsnp evidence: MASK_CHIP_KEY is set but CHIP_ID at offset 0x%03x "
                             "is not zero",
@@ -289,7 +279,7 @@ evidence_sevsnp_table_parse(const uint8_t *data, size_t size, struct sevsnp_tabl
                                 "(%zu bytes); it needs an all-zero terminating entry",
                                 t.count, size);
         }
-        if (e.offset == 0 && e.length == 0 && all_zero(e.guid, sizeof(e.guid))) {
+        if (e.offset == 0 && e.length == 0 && evidence_all_zero(e.guid, sizeof(e.guid))) {
             break;
         }
         if (t.count == SEVSNP_TABLE_MAX_ENTRIES) {
@@ -340,7 +330,7 @@ evidence_sevsnp_table_parse(const uint8_t *data, size_t size, struct sevsnp_tabl
                                 "sevsnp evidence: certificate table entry %zu overlaps another",
                                 order[k]);
         }
-        if (!all_zero(data + pos, e->offset - pos)) {
+        if (!evidence_all_zero(data + pos, e->offset - pos)) {
             return clst_err_set(err, CLST_E_MALFORMED,
                                 "sevsnp evidence: bytes %zu..%u of the certificate table belong "
                                 "to no entry and are not zero",
@@ -348,7 +338,7 @@ evidence_sevsnp_table_parse(const uint8_t *data, size_t size, struct sevsnp_tabl
         }
         pos = (size_t)e->offset + e->length;
     }
-    if (!all_zero(data + pos, size - pos)) {
+    if (!evidence_all_zero(data + pos, size - pos)) {
         return clst_err_set(err, CLST_E_MALFORMED,
                             "sevsnp evidence: %zu bytes after the last certificate of the table "
                             "are not zero padding",

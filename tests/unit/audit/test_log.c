@@ -133,9 +133,9 @@ test_first_log(void **state)
     assert_int_equal(stat(f->logdir, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0700);
     for (int i = 0; i < 5; i++) {
-        assert_int_equal(clst_audit_append(a, "\"type\":\"attempt\",\"op\":\"keys.create\"", 0, &seq,
-                                           &err),
-                         CLST_OK);
+        assert_int_equal(
+            clst_audit_append(a, "\"type\":\"attempt\",\"op\":\"keys.create\"", 0, &seq, &err),
+            CLST_OK);
         assert_int_equal(seq, (uint64_t)i + 2); /* seq 1 is the genesis record */
     }
     /* Bad members are the caller's mistake. */
@@ -249,8 +249,8 @@ test_rotation(void **state)
     assert_non_null(a);
     for (int i = 0; i < 120; i++) {
         assert_int_equal(
-            clst_audit_append(a, "\"type\":\"attempt\",\"op\":\"keys.encrypt\",\"name\":\"k\"", 0, NULL,
-                              &err),
+            clst_audit_append(a, "\"type\":\"attempt\",\"op\":\"keys.encrypt\",\"name\":\"k\"", 0,
+                              NULL, &err),
             CLST_OK);
     }
     assert_int_equal(clst_audit_close(a, &err), CLST_OK);
@@ -264,9 +264,9 @@ test_rotation(void **state)
     assert_int_equal(clst_audit_pub_load(f->pub, &pub, &err), CLST_OK);
     /* Only the later files: checked from the continuation, and said so. */
     assert_int_equal(clst_audit_verify_init(&v, pub, &err), CLST_OK);
-    assert_int_equal(clst_audit_verify_files(&v, (const char *const *)names + 1, count - 1, false,
-                                             &err),
-                     CLST_OK);
+    assert_int_equal(
+        clst_audit_verify_files(&v, (const char *const *)names + 1, count - 1, false, &err),
+        CLST_OK);
     assert_false(v.anchored);
     assert_non_null(strstr(v.start_note, "continues audit-"));
     /* A missing file in the middle breaks the chain at the next file's first record. */
@@ -298,8 +298,8 @@ test_rotation(void **state)
     assert_int_equal(verify_dir(f, false, &v), CLST_OK);
 }
 
-#define THREADS     8
-#define PER_THREAD  40
+#define THREADS    8
+#define PER_THREAD 40
 
 struct worker {
     struct clst_audit *a;
@@ -479,9 +479,9 @@ test_async_append(void **state)
     fprintf(stderr, "async: %" PRIu64 " records in %" PRIu64 " syncs\n", st.records, st.syncs);
     assert_true(st.syncs < st.records);
     /* Bad input is refused at once, and no callback follows. */
-    assert_int_equal(clst_audit_append_async(a, "\"type\":\"x\n\"", 0, async_done, &tickets[0],
-                                             &err),
-                     CLST_E_INVAL);
+    assert_int_equal(
+        clst_audit_append_async(a, "\"type\":\"x\n\"", 0, async_done, &tickets[0], &err),
+        CLST_E_INVAL);
     assert_int_equal(clst_audit_append_async(a, "\"type\":\"x\"", 0, NULL, NULL, &err),
                      CLST_E_INVAL);
     assert_int_equal(clst_audit_close(a, &err), CLST_OK);
@@ -505,9 +505,9 @@ test_async_close_drains(void **state)
     for (int i = 0; i < ASYNC_N; i++) {
         tickets[i].box = &box;
         tickets[i].index = i;
-        assert_int_equal(clst_audit_append_async(a, "\"type\":\"outcome\"", 0, async_done,
-                                                 &tickets[i], &err),
-                         CLST_OK);
+        assert_int_equal(
+            clst_audit_append_async(a, "\"type\":\"outcome\"", 0, async_done, &tickets[i], &err),
+            CLST_OK);
     }
     assert_int_equal(clst_audit_close(a, &err), CLST_OK);
     assert_int_equal(box.done, ASYNC_N); /* all called back before close returned */
@@ -553,8 +553,8 @@ child_write_fails(struct fx *f)
     }
     for (int i = 0; i < 50; i++) {
         clst_err_clear(&err);
-        if (clst_audit_append(a, "\"type\":\"attempt\",\"op\":\"keys.create\",\"name\":\"k\"",
-                              0, NULL, &err) == CLST_OK) {
+        if (clst_audit_append(a, "\"type\":\"attempt\",\"op\":\"keys.create\",\"name\":\"k\"", 0,
+                              NULL, &err) == CLST_OK) {
             ok++;
         } else {
             failed_at = i;
@@ -604,8 +604,8 @@ child_async_write_fails(struct fx *f)
     for (int i = 0; i < 50; i++) {
         tickets[i].box = &box;
         tickets[i].index = i;
-        if (clst_audit_append_async(a, "\"type\":\"outcome\",\"op\":\"keys.create\"", 0,
-                                    async_done, &tickets[i], &err) != CLST_OK) {
+        if (clst_audit_append_async(a, "\"type\":\"outcome\",\"op\":\"keys.create\"", 0, async_done,
+                                    &tickets[i], &err) != CLST_OK) {
             break; /* refused at once: the log has failed already */
         }
         queued++;
@@ -627,10 +627,11 @@ child_async_write_fails(struct fx *f)
     return 0;
 }
 
+/* Creates the log, then runs `child` (a write-failure scenario) in a forked process, which must
+ * exit 0; the chain on disk must then be whole (and open: no closing checkpoint). */
 static void
-test_async_write_failure(void **state)
+run_failing_child(struct fx *f, int (*child)(struct fx *))
 {
-    struct fx *f = *state;
     struct clst_audit_verify v;
     struct clst_err err;
     struct clst_audit *a = open_log(f, 0, 0);
@@ -639,13 +640,19 @@ test_async_write_failure(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        _exit(child_async_write_fails(f));
+        _exit(child(f));
     }
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    assert_int_equal(verify_dir(f, true, &v), CLST_OK); /* the chain on disk is whole */
+    assert_int_equal(verify_dir(f, true, &v), CLST_OK);
+}
+
+static void
+test_async_write_failure(void **state)
+{
+    run_failing_child(*state, child_async_write_fails);
 }
 
 static void
@@ -654,22 +661,10 @@ test_write_failure_is_sticky(void **state)
     struct fx *f = *state;
     struct clst_audit_verify v;
     struct clst_err err;
-    struct clst_audit *a = open_log(f, 0, 0);
-    assert_non_null(a);
-    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        _exit(child_write_fails(f));
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
     /* The failed batch was cut back: the chain on disk is whole (and open). */
-    assert_int_equal(verify_dir(f, true, &v), CLST_OK);
+    run_failing_child(f, child_write_fails);
     /* With room again, a restart continues the chain and says it recovered. */
-    a = open_log(f, 0, 0);
+    struct clst_audit *a = open_log(f, 0, 0);
     assert_non_null(a);
     assert_int_equal(clst_audit_append(a, "\"type\":\"attempt\"", 0, NULL, &err), CLST_OK);
     assert_int_equal(clst_audit_close(a, &err), CLST_OK);
