@@ -16,8 +16,10 @@
 #
 # Prints a table with the targets and, per row, the server's own CPU time per request (from
 # /proc/PID/stat around each wrk run: comparable across runs even on a loaded machine); exit
-# status 0 even when a target is missed (a benchmark, not a test). BENCH_KEEP=DIR keeps the raw
-# wrk and openssl outputs. Needs wrk, curl, jq, openssl, python3, basenc, /usr/sbin/nginx.
+# status 0 even when a target is missed (a benchmark, not a test). A second table shows, per run,
+# the machine's idle share and the audit log's records per fdatasync and mean sync time (from the
+# server's /metrics), which say whether a run was bound by CPU or by waiting for the disk.
+# BENCH_KEEP=DIR keeps the raw wrk and openssl outputs. Needs wrk, curl, jq, openssl, python3, basenc, /usr/sbin/nginx.
 set -euo pipefail
 
 DURATION=10
@@ -166,10 +168,38 @@ run_wrk() {
     local args=(-t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency)
     [ -n "$script" ] && args+=(-s "$script")
     echo "\$ wrk ${args[*]} $target" >>"$tmp/commands.txt"
+    local m0 m1 s0 s1
+    m0=$(audit_metrics)
+    s0=$(machine_ticks)
     t0=$(cpu_ticks)
     wrk "${args[@]}" "$target" >"$tmp/wrk-$name.txt" 2>&1 || true
     t1=$(cpu_ticks)
+    s1=$(machine_ticks)
+    m1=$(audit_metrics)
     echo $((t1 - t0)) >"$tmp/cpu-$name.txt"
+    # idle share of the whole machine (idle + iowait ticks over all ticks, every CPU)
+    awk -v a="$s0" -v b="$s1" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        t = y[1] - x[1]; i = y[2] - x[2]; printf "%.0f", (t > 0 ? 100 * i / t : 0) }' >"$tmp/idle-$name.txt"
+    # audit records, syncs and sync seconds during the run (empty without audit)
+    if [ -n "$m0" ] && [ -n "$m1" ]; then
+        awk -v a="$m0" -v b="$m1" 'BEGIN { split(a, x, " "); split(b, y, " ");
+            r = y[1] - x[1]; n = y[2] - x[2]; s = y[3] - x[3];
+            if (n > 0) printf "%.1f %.2f %d", r / n, 1000 * s / n, n }' >"$tmp/audit-$name.txt"
+    fi
+}
+# machine_ticks: "ALL IDLE" clock ticks of every CPU (idle counts iowait too), from /proc/stat.
+machine_ticks() {
+    awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t, $5 + $6; exit }' /proc/stat
+}
+# audit_metrics: "RECORDS SYNCS SYNC_SECONDS" from the server's /metrics (empty for nginx or
+# when the server has no audit log).
+audit_metrics() {
+    [ -n "$serve_pid" ] || return 0
+    curl -sS --cacert "$ca" -H "Authorization: Bearer $token" "$url/metrics" 2>/dev/null | awk '
+        $1 == "cloister_audit_records_total" { r = $2 }
+        $1 == "cloister_audit_syncs_total" { n = $2 }
+        $1 == "cloister_audit_sync_seconds_sum" { s = $2 }
+        END { if (n != "") print r, n, s }'
 }
 # cpu_per_req NAME: server CPU microseconds per completed request.
 cpu_per_req() {
@@ -290,6 +320,17 @@ fi
 echo "(CPU us = the server's user+system CPU time per completed request during the run: a"
 echo " cost that depends far less on the machine's load than rates do; on 2 cores, 2e6 / CPU us is"
 echo " the rate an idle machine could reach if the server were CPU-bound and wrk cost nothing)"
+echo
+printf '%-30s %7s %14s %12s %8s\n' "during the run" "idle %" "records/sync" "sync ms" syncs
+for n in nginx1 encrypt decrypt es256 rs256 ps256 create encrypt-noaudit create-noaudit nginx2; do
+    [ -f "$tmp/idle-$n.txt" ] || continue
+    per="" ms="" cnt=""
+    [ -s "$tmp/audit-$n.txt" ] && read -r per ms cnt <"$tmp/audit-$n.txt" || true
+    printf '%-30s %7s %14s %12s %8s\n' "$n" "$(cat "$tmp/idle-$n.txt")" "${per:--}" "${ms:--}" "${cnt:--}"
+done
+echo "(idle % = the whole machine's idle and I/O-wait share during the run: wrk, the server and"
+echo " everything else together; records/sync and sync ms = the audit log's group commit from the"
+echo " server's /metrics: how many records one fdatasync made durable, and its mean wall time)"
 echo
 echo "loadavg after: $load_after"
 echo "(keys listed after the create run, first page: $created)"
