@@ -2,10 +2,14 @@
  * The evidence framework: kind names, the registry of verifiers, and the one pipeline every kind
  * goes through (size limit -> parse -> verify -> debug and binding checks -> claims).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include <openssl/asn1.h>
 #include <openssl/crypto.h>
+#include <openssl/x509.h>
 
 #include "evidence/evidence_int.h"
 #include "evidence/azure_int.h"
@@ -22,6 +26,73 @@ evidence_all_zero(const uint8_t *p, size_t n)
         acc |= p[i];
     }
     return acc == 0;
+}
+
+void
+evidence_cache_count(struct evidence_cache_state *st, bool hit)
+{
+    if (hit) {
+        st->hits++;
+    } else {
+        st->misses++;
+    }
+}
+
+void
+evidence_cache_stats(struct evidence_cache_state *st, uint64_t *out_hits, uint64_t *out_misses)
+{
+    pthread_mutex_lock(&st->lock);
+    if (out_hits != NULL) {
+        *out_hits = st->hits;
+    }
+    if (out_misses != NULL) {
+        *out_misses = st->misses;
+    }
+    pthread_mutex_unlock(&st->lock);
+}
+
+/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's days_from_civil). */
+static int64_t
+days_from_civil(int64_t y, int64_t m, int64_t d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+static bool
+asn1_time_epoch(const ASN1_TIME *t, int64_t *out)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
+        return false;
+    }
+    *out = days_from_civil((int64_t)tm.tm_year + 1900, (int64_t)tm.tm_mon + 1, tm.tm_mday) * 86400 +
+           (int64_t)tm.tm_hour * 3600 + (int64_t)tm.tm_min * 60 + tm.tm_sec;
+    return true;
+}
+
+bool
+evidence_chain_window(STACK_OF(X509) *chain, int64_t *out_nb, int64_t *out_na)
+{
+    int64_t nb = INT64_MIN, na = INT64_MAX;
+    for (int i = 0; i < sk_X509_num(chain); i++) {
+        X509 *c = sk_X509_value(chain, i);
+        int64_t b, a;
+        if (!asn1_time_epoch(X509_get0_notBefore(c), &b) ||
+            !asn1_time_epoch(X509_get0_notAfter(c), &a)) {
+            return false;
+        }
+        nb = b > nb ? b : nb;
+        na = a < na ? a : na;
+    }
+    *out_nb = nb;
+    *out_na = na;
+    return nb <= na;
 }
 
 static const struct {

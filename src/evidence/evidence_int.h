@@ -5,6 +5,8 @@
 #ifndef CLST_EVIDENCE_INT_H
 #define CLST_EVIDENCE_INT_H
 
+#include <pthread.h>
+
 #include <cloister/crypto.h>
 #include <cloister/evidence.h>
 
@@ -37,6 +39,28 @@ struct evidence_ops {
 
 /* evidence.c: whether p[0..n) is all zero bytes (reserved and padding fields). */
 bool evidence_all_zero(const uint8_t *p, size_t n);
+
+/*
+ * evidence.c: what the caches of verified certificate chains (sevsnp_verify.c, sim_cache.c)
+ * share. Each cache keeps its own slots; its lock, LRU clock and hit/miss counters live in one
+ * static struct evidence_cache_state, initialized as {.lock = PTHREAD_MUTEX_INITIALIZER}.
+ */
+struct evidence_cache_state {
+    pthread_mutex_t lock;
+    uint64_t tick; /* LRU clock: a slot's last use is ++tick */
+    uint64_t hits;
+    uint64_t misses;
+};
+
+/* With st->lock held: counts one lookup as a hit or a miss. */
+void evidence_cache_count(struct evidence_cache_state *st, bool hit);
+/* Takes st->lock and reads the counters; either out may be NULL. */
+void evidence_cache_stats(struct evidence_cache_state *st, uint64_t *out_hits,
+                          uint64_t *out_misses);
+/* The window in which every certificate of `chain` is valid (latest notBefore, earliest
+ * notAfter, seconds since the epoch); false when a time is unreadable or the window is empty
+ * (such a chain is simply not cached). */
+bool evidence_chain_window(STACK_OF(X509) *chain, int64_t *out_nb, int64_t *out_na);
 
 /* sim_report.c */
 extern const struct evidence_ops evidence_sim_ops;

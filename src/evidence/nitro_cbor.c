@@ -81,23 +81,25 @@ on_negint64(void *ctx, uint64_t v)
 }
 
 static void
-on_bytes(void *ctx, cbor_data data, size_t size)
+set_string(void *ctx, enum nitro_cbor_type type, cbor_data data, size_t size)
 {
     struct head *h = ctx;
     h->seen = true;
-    h->item.type = NITRO_CBOR_BYTES;
+    h->item.type = type;
     h->item.ptr = data;
     h->item.size = size;
 }
 
 static void
+on_bytes(void *ctx, cbor_data data, size_t size)
+{
+    set_string(ctx, NITRO_CBOR_BYTES, data, size);
+}
+
+static void
 on_text(void *ctx, cbor_data data, size_t size)
 {
-    struct head *h = ctx;
-    h->seen = true;
-    h->item.type = NITRO_CBOR_TEXT;
-    h->item.ptr = data;
-    h->item.size = size;
+    set_string(ctx, NITRO_CBOR_TEXT, data, size);
 }
 
 static void

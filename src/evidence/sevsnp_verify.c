@@ -170,9 +170,8 @@ struct cache_slot {
     int64_t not_after;
 };
 
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cache_slot cache[SEVSNP_CACHE_SLOTS];
-static uint64_t cache_tick, cache_hits, cache_misses;
+static struct evidence_cache_state state = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void
 slot_release(struct cache_slot *s)
@@ -185,70 +184,18 @@ slot_release(struct cache_slot *s)
 void
 evidence_sevsnp_cache_clear(void)
 {
-    pthread_mutex_lock(&cache_lock);
+    pthread_mutex_lock(&state.lock);
     for (size_t i = 0; i < SEVSNP_CACHE_SLOTS; i++) {
         slot_release(&cache[i]);
     }
-    cache_hits = cache_misses = 0;
-    pthread_mutex_unlock(&cache_lock);
+    state.hits = state.misses = 0;
+    pthread_mutex_unlock(&state.lock);
 }
 
 void
 evidence_sevsnp_cache_stats(uint64_t *out_hits, uint64_t *out_misses)
 {
-    pthread_mutex_lock(&cache_lock);
-    if (out_hits != NULL) {
-        *out_hits = cache_hits;
-    }
-    if (out_misses != NULL) {
-        *out_misses = cache_misses;
-    }
-    pthread_mutex_unlock(&cache_lock);
-}
-
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's days_from_civil). */
-static int64_t
-days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static bool
-asn1_time_epoch(const ASN1_TIME *t, int64_t *out)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
-        return false;
-    }
-    *out = days_from_civil((int64_t)tm.tm_year + 1900, (int64_t)tm.tm_mon + 1, tm.tm_mday) * 86400 +
-           (int64_t)tm.tm_hour * 3600 + (int64_t)tm.tm_min * 60 + tm.tm_sec;
-    return true;
-}
-
-/* The window in which every certificate of the chain is valid; false when a time is unreadable
- * (such a chain is simply not cached). */
-static bool
-chain_window(X509 *const certs[3], int64_t *out_nb, int64_t *out_na)
-{
-    int64_t nb = INT64_MIN, na = INT64_MAX;
-    for (size_t i = 0; i < 3; i++) {
-        int64_t b, a;
-        if (!asn1_time_epoch(X509_get0_notBefore(certs[i]), &b) ||
-            !asn1_time_epoch(X509_get0_notAfter(certs[i]), &a)) {
-            return false;
-        }
-        nb = b > nb ? b : nb;
-        na = a < na ? a : na;
-    }
-    *out_nb = nb;
-    *out_na = na;
-    return true;
+    evidence_cache_stats(&state, out_hits, out_misses);
 }
 
 /* What a lookup hands out: references the caller frees. */
@@ -277,7 +224,7 @@ cache_lookup(const uint8_t leaf_hash[CLST_SHA256_SIZE],
              struct cache_hit *out)
 {
     bool found = false;
-    pthread_mutex_lock(&cache_lock);
+    pthread_mutex_lock(&state.lock);
     for (size_t i = 0; i < SEVSNP_CACHE_SLOTS && !found; i++) {
         struct cache_slot *s = &cache[i];
         if (!s->used || memcmp(s->leaf_hash, leaf_hash, CLST_SHA256_SIZE) != 0 ||
@@ -296,15 +243,11 @@ cache_lookup(const uint8_t leaf_hash[CLST_SHA256_SIZE],
         out->leaf = s->leaf;
         out->inter = s->inter;
         out->info = s->info;
-        s->last_use = ++cache_tick;
+        s->last_use = ++state.tick;
         found = true;
     }
-    if (found) {
-        cache_hits++;
-    } else {
-        cache_misses++;
-    }
-    pthread_mutex_unlock(&cache_lock);
+    evidence_cache_count(&state, found);
+    pthread_mutex_unlock(&state.lock);
     return found;
 }
 
@@ -313,7 +256,7 @@ cache_insert(const uint8_t leaf_hash[CLST_SHA256_SIZE], const uint8_t inter_hash
              const uint8_t ark_hash[CLST_SHA256_SIZE], X509 *leaf, X509 *inter,
              const struct sevsnp_cert_info *info, int64_t nb, int64_t na)
 {
-    pthread_mutex_lock(&cache_lock);
+    pthread_mutex_lock(&state.lock);
     struct cache_slot *victim = &cache[0];
     for (size_t i = 0; i < SEVSNP_CACHE_SLOTS; i++) {
         struct cache_slot *s = &cache[i];
@@ -335,7 +278,7 @@ cache_insert(const uint8_t leaf_hash[CLST_SHA256_SIZE], const uint8_t inter_hash
         if (X509_up_ref(inter) == 1) {
             slot_release(victim);
             victim->used = true;
-            victim->last_use = ++cache_tick;
+            victim->last_use = ++state.tick;
             memcpy(victim->leaf_hash, leaf_hash, CLST_SHA256_SIZE);
             memcpy(victim->inter_hash, inter_hash, CLST_SHA256_SIZE);
             memcpy(victim->ark_hash, ark_hash, CLST_SHA256_SIZE);
@@ -348,7 +291,7 @@ cache_insert(const uint8_t leaf_hash[CLST_SHA256_SIZE], const uint8_t inter_hash
             X509_free(leaf);
         }
     }
-    pthread_mutex_unlock(&cache_lock);
+    pthread_mutex_unlock(&state.lock);
 }
 
 /* ---- the report signature ------------------------------------------------------------------- */
@@ -744,9 +687,9 @@ try_fresh(struct ctx *c, size_t i)
     /* Cache the verified chain under the DER of the leaf and the intermediate. */
     for (size_t k = 0; k < c->pool.count; k++) {
         if (c->x[k] != NULL && X509_cmp(c->x[k], inter) == 0) {
-            X509 *certs[3] = {leaf, inter, ark};
             int64_t nb = 0, na = 0;
-            if (chain_window(certs, &nb, &na)) {
+            /* chain is leaf, inter, ark (checked above). */
+            if (evidence_chain_window(chain, &nb, &na)) {
                 cache_insert(c->hash[i], c->hash[k], c->roots->ark_sha256[info.product - 1], leaf,
                              inter, &info, nb, na);
             }

@@ -17,10 +17,8 @@
  * The state is process-wide, bounded (EVIDENCE_SIM_CACHE_SLOTS, least recently used evicted),
  * guarded by one mutex, and holds nothing secret.
  */
-#include <limits.h>
 #include <pthread.h>
 #include <string.h>
-#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -40,9 +38,8 @@ struct sim_slot {
     int64_t not_after;
 };
 
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sim_slot cache[EVIDENCE_SIM_CACHE_SLOTS];
-static uint64_t cache_tick, cache_hits, cache_misses;
+static struct evidence_cache_state state = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void
 slot_release(struct sim_slot *s)
@@ -56,71 +53,18 @@ slot_release(struct sim_slot *s)
 void
 evidence_sim_cache_clear(void)
 {
-    pthread_mutex_lock(&cache_lock);
+    pthread_mutex_lock(&state.lock);
     for (size_t i = 0; i < EVIDENCE_SIM_CACHE_SLOTS; i++) {
         slot_release(&cache[i]);
     }
-    cache_hits = cache_misses = 0;
-    pthread_mutex_unlock(&cache_lock);
+    state.hits = state.misses = 0;
+    pthread_mutex_unlock(&state.lock);
 }
 
 void
 evidence_sim_cache_stats(uint64_t *out_hits, uint64_t *out_misses)
 {
-    pthread_mutex_lock(&cache_lock);
-    if (out_hits != NULL) {
-        *out_hits = cache_hits;
-    }
-    if (out_misses != NULL) {
-        *out_misses = cache_misses;
-    }
-    pthread_mutex_unlock(&cache_lock);
-}
-
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's days_from_civil). */
-static int64_t
-days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static bool
-asn1_time_epoch(const ASN1_TIME *t, int64_t *out)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
-        return false;
-    }
-    *out = days_from_civil((int64_t)tm.tm_year + 1900, (int64_t)tm.tm_mon + 1, tm.tm_mday) * 86400 +
-           (int64_t)tm.tm_hour * 3600 + (int64_t)tm.tm_min * 60 + tm.tm_sec;
-    return true;
-}
-
-/* The window in which every certificate of the chain is valid; false when a time is unreadable
- * (such a chain is simply not cached). */
-static bool
-chain_window(STACK_OF(X509) *chain, int64_t *out_nb, int64_t *out_na)
-{
-    int64_t nb = INT64_MIN, na = INT64_MAX;
-    for (int i = 0; i < sk_X509_num(chain); i++) {
-        X509 *c = sk_X509_value(chain, i);
-        int64_t b, a;
-        if (!asn1_time_epoch(X509_get0_notBefore(c), &b) ||
-            !asn1_time_epoch(X509_get0_notAfter(c), &a)) {
-            return false;
-        }
-        nb = b > nb ? b : nb;
-        na = a < na ? a : na;
-    }
-    *out_nb = nb;
-    *out_na = na;
-    return nb <= na;
+    evidence_cache_stats(&state, out_hits, out_misses);
 }
 
 /* SHA-256(cert_der || root_der): the slot key. */
@@ -174,7 +118,7 @@ evidence_sim_cache_lookup(const uint8_t *cert_der_in, size_t cert_size, STACK_OF
             OPENSSL_free(rder);
             continue;
         }
-        pthread_mutex_lock(&cache_lock);
+        pthread_mutex_lock(&state.lock);
         for (size_t i = 0; i < EVIDENCE_SIM_CACHE_SLOTS; i++) {
             struct sim_slot *s = &cache[i];
             /* The key binds both DERs; the root bytes are compared as well, so a hit never rests
@@ -192,20 +136,16 @@ evidence_sim_cache_lookup(const uint8_t *cert_der_in, size_t cert_size, STACK_OF
             }
             *out_cert = s->cert;
             *out_pkey = s->pkey;
-            s->last_use = ++cache_tick;
+            s->last_use = ++state.tick;
             found = true;
             break;
         }
-        pthread_mutex_unlock(&cache_lock);
+        pthread_mutex_unlock(&state.lock);
         OPENSSL_free(rder);
     }
-    pthread_mutex_lock(&cache_lock);
-    if (found) {
-        cache_hits++;
-    } else {
-        cache_misses++;
-    }
-    pthread_mutex_unlock(&cache_lock);
+    pthread_mutex_lock(&state.lock);
+    evidence_cache_count(&state, found);
+    pthread_mutex_unlock(&state.lock);
     return found;
 }
 
@@ -223,13 +163,13 @@ evidence_sim_cache_insert(const uint8_t *cert_der_in, size_t cert_size, X509 *ce
         return;
     }
     /* The trust anchor the chain ended at is the last certificate of the verified chain. */
-    if (!chain_window(chain, &nb, &na) ||
+    if (!evidence_chain_window(chain, &nb, &na) ||
         !cert_der(sk_X509_value(chain, sk_X509_num(chain) - 1), &rder, &rsize) ||
         !slot_key(cert_der_in, cert_size, rder, rsize, key)) {
         OPENSSL_free(rder);
         return;
     }
-    pthread_mutex_lock(&cache_lock);
+    pthread_mutex_lock(&state.lock);
     struct sim_slot *victim = &cache[0];
     for (size_t i = 0; i < EVIDENCE_SIM_CACHE_SLOTS; i++) {
         struct sim_slot *s = &cache[i];
@@ -249,7 +189,7 @@ evidence_sim_cache_insert(const uint8_t *cert_der_in, size_t cert_size, X509 *ce
         if (EVP_PKEY_up_ref(pkey) == 1) {
             slot_release(victim);
             victim->used = true;
-            victim->last_use = ++cache_tick;
+            victim->last_use = ++state.tick;
             memcpy(victim->key, key, sizeof(key));
             victim->root_der = rder;
             victim->root_der_size = rsize;
@@ -262,6 +202,6 @@ evidence_sim_cache_insert(const uint8_t *cert_der_in, size_t cert_size, X509 *ce
             X509_free(cert);
         }
     }
-    pthread_mutex_unlock(&cache_lock);
+    pthread_mutex_unlock(&state.lock);
     OPENSSL_free(rder);
 }

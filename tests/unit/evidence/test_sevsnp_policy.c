@@ -82,6 +82,17 @@ leaf_spec(const struct synth *s, enum sevsnp_product p, bool vlek, const struct 
     return spec;
 }
 
+/* A Milan version-3 report in `r`, signed with the VCEK key into `rep`; returns the spec of a
+ * VCEK of `leaf_product` for it. */
+static struct synth_leaf_spec
+signed_milan(const struct synth *s, struct sevsnp_report *r, uint8_t rep[SEVSNP_REPORT_SIZE],
+             enum sevsnp_product leaf_product)
+{
+    synth_report_init(r, SEVSNP_PRODUCT_MILAN, 3);
+    assert_int_equal(synth_sign(r, s->vcek_key, rep), 0);
+    return leaf_spec(s, leaf_product, false, r);
+}
+
 /* Verifies a signed report with (leaf, inter) as DER endorsements. */
 static enum clst_status
 run_ex(const struct synth *s, const uint8_t *rep, size_t size, X509 *leaf, X509 *inter,
@@ -110,6 +121,29 @@ expect_rc(enum clst_status rc, const struct clst_err *err, enum clst_status want
             fail_msg("message \"%s\" lacks \"%s\"", err->msg, needle);
         }
     }
+}
+
+/* Verifies rep with (leaf, inter) at `at`, without options, CRLs or claims. */
+static void
+expect_chain(const struct synth *s, const uint8_t rep[SEVSNP_REPORT_SIZE], X509 *leaf, X509 *inter,
+             int64_t at, enum clst_status want, const char *needle)
+{
+    struct clst_err err = {0};
+    enum clst_status rc =
+        run_ex(s, rep, SEVSNP_REPORT_SIZE, leaf, inter, NULL, at, NULL, NULL, &err);
+    expect_rc(rc, &err, want, needle);
+}
+
+/* Verifies rep with a VCEK made from `spec` and `inter` at SNP_T_2024. */
+static void
+expect_leaf(const struct synth *s, const uint8_t rep[SEVSNP_REPORT_SIZE],
+            const struct synth_leaf_spec *spec, X509 *inter, enum clst_status want,
+            const char *needle)
+{
+    X509 *leaf = synth_leaf(s, spec);
+    assert_non_null(leaf);
+    expect_chain(s, rep, leaf, inter, SNP_T_2024, want, needle);
+    X509_free(leaf);
 }
 
 /* Signs r with the default leaf of its product and verifies; returns the status. */
@@ -240,21 +274,17 @@ test_vlek(void **state)
                             "vlek");
         json_decref(claims);
         /* The VLEK with the ASK instead of the ASVK: no issuer. */
-        rc = run_ex(s, rep, sizeof(rep), vlek, s->ask[p - 1], NULL, SNP_T_2024, NULL, NULL, &err);
-        expect_rc(rc, &err, CLST_E_VERIFY, "does not chain");
+        expect_chain(s, rep, vlek, s->ask[p - 1], SNP_T_2024, CLST_E_VERIFY, "does not chain");
         /* A VLEK-signed report with a VCEK. */
-        rc = run_ex(s, rep, sizeof(rep), vcek, s->ask[p - 1], NULL, SNP_T_2024, NULL, NULL, &err);
-        expect_rc(rc, &err, CLST_E_VERIFY, "signed by a VLEK");
+        expect_chain(s, rep, vcek, s->ask[p - 1], SNP_T_2024, CLST_E_VERIFY, "signed by a VLEK");
         /* A VCEK-signed report (same key bytes otherwise) with a VLEK. */
         r.key_info = 0;
         assert_int_equal(synth_sign(&r, s->vlek_key, rep), 0);
-        rc = run_ex(s, rep, sizeof(rep), vlek, s->asvk[p - 1], NULL, SNP_T_2024, NULL, NULL, &err);
-        expect_rc(rc, &err, CLST_E_VERIFY, "signed by a VCEK");
+        expect_chain(s, rep, vlek, s->asvk[p - 1], SNP_T_2024, CLST_E_VERIFY, "signed by a VCEK");
         /* An unsigned report (SIGNING_KEY 7). */
         r.key_info = (uint32_t)SEVSNP_KEY_NONE << SEVSNP_KEYINFO_SIGNING_SHIFT;
         assert_int_equal(synth_sign(&r, s->vlek_key, rep), 0);
-        rc = run_ex(s, rep, sizeof(rep), vlek, s->asvk[p - 1], NULL, SNP_T_2024, NULL, NULL, &err);
-        expect_rc(rc, &err, CLST_E_VERIFY, "not signed");
+        expect_chain(s, rep, vlek, s->asvk[p - 1], SNP_T_2024, CLST_E_VERIFY, "not signed");
         X509_free(vlek);
         X509_free(vcek);
     }
@@ -378,9 +408,7 @@ test_reserved_bits(void **state)
     r.key_info |= SEVSNP_KEYINFO_MASK_CHIP_KEY;
     memset(r.chip_id, 0, sizeof(r.chip_id));
     assert_int_equal(synth_sign(&r, s->vcek_key, rep), 0);
-    struct clst_err err = {0};
-    expect_rc(run_ex(s, rep, sizeof(rep), leaf, s->ask[0], NULL, SNP_T_2024, NULL, NULL, &err),
-              &err, CLST_OK, NULL);
+    expect_chain(s, rep, leaf, s->ask[0], SNP_T_2024, CLST_OK, NULL);
     X509_free(leaf);
 }
 
@@ -418,7 +446,6 @@ test_signature_values(void **state)
     struct synth *s = *state;
     struct sevsnp_report r;
     uint8_t rep[SEVSNP_REPORT_SIZE];
-    struct clst_err err = {0};
     static const uint8_t n_be[48] = {
         0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
         0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
@@ -429,8 +456,7 @@ test_signature_values(void **state)
     struct synth_leaf_spec spec = leaf_spec(s, SEVSNP_PRODUCT_GENOA, false, &r);
     X509 *leaf = synth_leaf(s, &spec);
     assert_int_equal(synth_sign(&r, s->vcek_key, rep), 0);
-    expect_rc(run_ex(s, rep, sizeof(rep), leaf, s->ask[1], NULL, SNP_T_2024, NULL, NULL, &err),
-              &err, CLST_OK, NULL);
+    expect_chain(s, rep, leaf, s->ask[1], SNP_T_2024, CLST_OK, NULL);
 
     for (int comp = 0; comp < 2; comp++) {
         size_t base = SEVSNP_SIGNED_SIZE + (size_t)comp * SEVSNP_SIG_COMPONENT_SIZE;
@@ -438,8 +464,7 @@ test_signature_values(void **state)
         memcpy(saved, rep + base, sizeof(saved));
         /* zero */
         memset(rep + base, 0, SEVSNP_SIG_COMPONENT_SIZE);
-        expect_rc(run_ex(s, rep, sizeof(rep), leaf, s->ask[1], NULL, SNP_T_2024, NULL, NULL, &err),
-                  &err, CLST_E_VERIFY, "group order");
+        expect_chain(s, rep, leaf, s->ask[1], SNP_T_2024, CLST_E_VERIFY, "group order");
         /* n, n + 1, 2^384 - 1 (little-endian) */
         for (int k = 0; k < 3; k++) {
             memset(rep + base, 0, SEVSNP_SIG_COMPONENT_SIZE);
@@ -449,15 +474,12 @@ test_signature_values(void **state)
             if (k == 1) {
                 rep[base] = (uint8_t)(rep[base] + 1); /* 0x73 + 1: no carry */
             }
-            expect_rc(
-                run_ex(s, rep, sizeof(rep), leaf, s->ask[1], NULL, SNP_T_2024, NULL, NULL, &err),
-                &err, CLST_E_VERIFY, "group order");
+            expect_chain(s, rep, leaf, s->ask[1], SNP_T_2024, CLST_E_VERIFY, "group order");
         }
         /* the valid value with a bit set above 2^384 */
         memcpy(rep + base, saved, sizeof(saved));
         rep[base + 48] = 1;
-        expect_rc(run_ex(s, rep, sizeof(rep), leaf, s->ask[1], NULL, SNP_T_2024, NULL, NULL, &err),
-                  &err, CLST_E_VERIFY, "group order");
+        expect_chain(s, rep, leaf, s->ask[1], SNP_T_2024, CLST_E_VERIFY, "group order");
         rep[base + 48] = 0;
         /* n - 1 is in range but not the signature */
         memset(rep + base, 0, SEVSNP_SIG_COMPONENT_SIZE);
@@ -465,16 +487,13 @@ test_signature_values(void **state)
             rep[base + i] = n_be[47 - i];
         }
         rep[base] = (uint8_t)(rep[base] - 1);
-        expect_rc(run_ex(s, rep, sizeof(rep), leaf, s->ask[1], NULL, SNP_T_2024, NULL, NULL, &err),
-                  &err, CLST_E_VERIFY, "does not verify");
+        expect_chain(s, rep, leaf, s->ask[1], SNP_T_2024, CLST_E_VERIFY, "does not verify");
         memcpy(rep + base, saved, sizeof(saved));
     }
-    expect_rc(run_ex(s, rep, sizeof(rep), leaf, s->ask[1], NULL, SNP_T_2024, NULL, NULL, &err),
-              &err, CLST_OK, NULL);
+    expect_chain(s, rep, leaf, s->ask[1], SNP_T_2024, CLST_OK, NULL);
     /* Signed by another P-384 key (the VLEK's). */
     assert_int_equal(synth_sign(&r, s->vlek_key, rep), 0);
-    expect_rc(run_ex(s, rep, sizeof(rep), leaf, s->ask[1], NULL, SNP_T_2024, NULL, NULL, &err),
-              &err, CLST_E_VERIFY, "does not verify");
+    expect_chain(s, rep, leaf, s->ask[1], SNP_T_2024, CLST_E_VERIFY, "does not verify");
     X509_free(leaf);
 }
 
@@ -563,13 +582,11 @@ test_ark_from_evidence(void **state)
         synth_cert(s->evil_key, "SEV-Milan", evil_ark, s->evil_key, true, 0x10001, s->nb, s->na);
     assert_non_null(evil_ark);
     assert_non_null(evil_ask);
-    synth_report_init(&r, SEVSNP_PRODUCT_MILAN, 3);
-    struct synth_leaf_spec spec = leaf_spec(s, SEVSNP_PRODUCT_MILAN, false, &r);
+    struct synth_leaf_spec spec = signed_milan(s, &r, rep, SEVSNP_PRODUCT_MILAN);
     spec.issuer = evil_ask;
     spec.signer = s->evil_key;
     X509 *leaf = synth_leaf(s, &spec);
     assert_non_null(leaf);
-    assert_int_equal(synth_sign(&r, s->vcek_key, rep), 0);
 
     /* As an extended report whose table names the attacker's ARK with the ARK GUID. */
     struct clst_buf ev, a, b, c;
@@ -620,30 +637,19 @@ test_wrong_product(void **state)
     struct clst_err err = {0};
 
     /* A Genoa chain for a report whose CPUID says Milan. */
-    synth_report_init(&r, SEVSNP_PRODUCT_MILAN, 3);
-    struct synth_leaf_spec spec = leaf_spec(s, SEVSNP_PRODUCT_GENOA, false, &r);
-    X509 *leaf = synth_leaf(s, &spec);
-    assert_int_equal(synth_sign(&r, s->vcek_key, rep), 0);
-    expect_rc(run_ex(s, rep, sizeof(rep), leaf, s->ask[1], NULL, SNP_T_2024, NULL, NULL, &err),
-              &err, CLST_E_VERIFY, "CPUID");
-    X509_free(leaf);
+    struct synth_leaf_spec spec = signed_milan(s, &r, rep, SEVSNP_PRODUCT_GENOA);
+    expect_leaf(s, rep, &spec, s->ask[1], CLST_E_VERIFY, "CPUID");
 
     /* A Milan-issued VCEK whose productName says Genoa. */
     spec = leaf_spec(s, SEVSNP_PRODUCT_MILAN, false, &r);
     spec.product_name = "Genoa";
-    leaf = synth_leaf(s, &spec);
-    expect_rc(run_ex(s, rep, sizeof(rep), leaf, s->ask[0], NULL, SNP_T_2024, NULL, NULL, &err),
-              &err, CLST_E_VERIFY, "productName");
-    X509_free(leaf);
+    expect_leaf(s, rep, &spec, s->ask[0], CLST_E_VERIFY, "productName");
     spec.product_name = "Milanese";
-    leaf = synth_leaf(s, &spec);
-    expect_rc(run_ex(s, rep, sizeof(rep), leaf, s->ask[0], NULL, SNP_T_2024, NULL, NULL, &err),
-              &err, CLST_E_VERIFY, "productName");
-    X509_free(leaf);
+    expect_leaf(s, rep, &spec, s->ask[0], CLST_E_VERIFY, "productName");
 
     /* Only ARK-Genoa trusted for a Milan report. */
     spec = leaf_spec(s, SEVSNP_PRODUCT_MILAN, false, &r);
-    leaf = synth_leaf(s, &spec);
+    X509 *leaf = synth_leaf(s, &spec);
     STACK_OF(X509) *genoa = sk_X509_new_null();
     assert_int_equal(X509_up_ref(s->ark[1]), 1);
     assert_true(sk_X509_push(genoa, s->ark[1]) > 0);
@@ -672,20 +678,14 @@ test_validity(void **state)
     struct sevsnp_report r;
     uint8_t rep[SEVSNP_REPORT_SIZE];
     struct clst_err err = {0};
-    synth_report_init(&r, SEVSNP_PRODUCT_MILAN, 3);
-    struct synth_leaf_spec spec = leaf_spec(s, SEVSNP_PRODUCT_MILAN, false, &r);
+    struct synth_leaf_spec spec = signed_milan(s, &r, rep, SEVSNP_PRODUCT_MILAN);
     spec.na = s->na + 30 * 86400; /* the VCEK outlives its ASK by 30 days */
     X509 *leaf = synth_leaf(s, &spec);
-    assert_int_equal(synth_sign(&r, s->vcek_key, rep), 0);
-    expect_rc(run_ex(s, rep, sizeof(rep), leaf, s->ask[0], NULL, s->na, NULL, NULL, &err), &err,
-              CLST_OK, NULL);
+    expect_chain(s, rep, leaf, s->ask[0], s->na, CLST_OK, NULL);
     /* 10 days after the ASK's end: the VCEK is still valid, the ASK is not. */
-    expect_rc(
-        run_ex(s, rep, sizeof(rep), leaf, s->ask[0], NULL, s->na + 10 * 86400, NULL, NULL, &err),
-        &err, CLST_E_VERIFY, "expired");
+    expect_chain(s, rep, leaf, s->ask[0], s->na + 10 * 86400, CLST_E_VERIFY, "expired");
     /* Before the VCEK. */
-    expect_rc(run_ex(s, rep, sizeof(rep), leaf, s->ask[0], NULL, s->nb - 1, NULL, NULL, &err), &err,
-              CLST_E_VERIFY, "not yet valid");
+    expect_chain(s, rep, leaf, s->ask[0], s->nb - 1, CLST_E_VERIFY, "not yet valid");
     X509_free(leaf);
 
     /* Only the ARK expired: a root set whose ARK-Milan (same name and key, so the ASK chains to
@@ -758,10 +758,8 @@ test_crl(void **state)
     struct sevsnp_report r;
     uint8_t rep[SEVSNP_REPORT_SIZE];
     struct clst_err err = {0};
-    synth_report_init(&r, SEVSNP_PRODUCT_MILAN, 3);
-    struct synth_leaf_spec spec = leaf_spec(s, SEVSNP_PRODUCT_MILAN, false, &r);
+    struct synth_leaf_spec spec = signed_milan(s, &r, rep, SEVSNP_PRODUCT_MILAN);
     X509 *leaf = synth_leaf(s, &spec);
-    assert_int_equal(synth_sign(&r, s->vcek_key, rep), 0);
     const int64_t at = SNP_T_2024;
     struct {
         X509_CRL *crl;
@@ -787,8 +785,7 @@ test_crl(void **state)
             if (round == 0) {
                 evidence_sevsnp_cache_clear();
             } else {
-                expect_rc(run_ex(s, rep, sizeof(rep), leaf, s->ask[0], NULL, at, NULL, NULL, &err),
-                          &err, CLST_OK, NULL); /* warms the cache */
+                expect_chain(s, rep, leaf, s->ask[0], at, CLST_OK, NULL); /* warms the cache */
             }
             assert_non_null(cases[i].crl);
             STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
@@ -811,40 +808,24 @@ test_missing_extensions(void **state)
     struct synth *s = *state;
     struct sevsnp_report r;
     uint8_t rep[SEVSNP_REPORT_SIZE];
-    struct clst_err err = {0};
-    synth_report_init(&r, SEVSNP_PRODUCT_MILAN, 3);
-    assert_int_equal(synth_sign(&r, s->vcek_key, rep), 0);
-    struct synth_leaf_spec spec = leaf_spec(s, SEVSNP_PRODUCT_MILAN, false, &r);
+    struct synth_leaf_spec spec = signed_milan(s, &r, rep, SEVSNP_PRODUCT_MILAN);
     spec.omit_snp = true;
-    X509 *leaf = synth_leaf(s, &spec);
-    expect_rc(run_ex(s, rep, sizeof(rep), leaf, s->ask[0], NULL, SNP_T_2024, NULL, NULL, &err),
-              &err, CLST_E_MALFORMED, "lacks TCB");
-    X509_free(leaf);
+    expect_leaf(s, rep, &spec, s->ask[0], CLST_E_MALFORMED, "lacks TCB");
     spec = leaf_spec(s, SEVSNP_PRODUCT_MILAN, false, &r);
     spec.hwid = NULL;
-    leaf = synth_leaf(s, &spec);
-    expect_rc(run_ex(s, rep, sizeof(rep), leaf, s->ask[0], NULL, SNP_T_2024, NULL, NULL, &err),
-              &err, CLST_E_MALFORMED, "hwID");
-    X509_free(leaf);
+    expect_leaf(s, rep, &spec, s->ask[0], CLST_E_MALFORMED, "hwID");
     /* Signed by the right ASK key but not the way AMD signs (PKCS#1 v1.5 with SHA-384 or
      * SHA-256): the leaf's signature algorithm must be RSASSA-PSS with SHA-384. */
     const EVP_MD *mds[2] = {EVP_sha384(), EVP_sha256()};
     for (size_t k = 0; k < 2; k++) {
         spec = leaf_spec(s, SEVSNP_PRODUCT_MILAN, false, &r);
         spec.pkcs1_md = mds[k];
-        leaf = synth_leaf(s, &spec);
-        assert_non_null(leaf);
-        expect_rc(run_ex(s, rep, sizeof(rep), leaf, s->ask[0], NULL, SNP_T_2024, NULL, NULL, &err),
-                  &err, CLST_E_VERIFY, "RSASSA-PSS");
-        X509_free(leaf);
+        expect_leaf(s, rep, &spec, s->ask[0], CLST_E_VERIFY, "RSASSA-PSS");
     }
     /* A Turin-sized (8-byte) hwID on a Milan VCEK. */
     spec = leaf_spec(s, SEVSNP_PRODUCT_MILAN, false, &r);
     spec.hwid_size = 8;
-    leaf = synth_leaf(s, &spec);
-    expect_rc(run_ex(s, rep, sizeof(rep), leaf, s->ask[0], NULL, SNP_T_2024, NULL, NULL, &err),
-              &err, CLST_E_MALFORMED, "hwID");
-    X509_free(leaf);
+    expect_leaf(s, rep, &spec, s->ask[0], CLST_E_MALFORMED, "hwID");
 }
 
 /* Several candidate VCEKs (a cache directory): the right one is found, and when none fits the

@@ -63,6 +63,14 @@ real_load(struct real *r, const char *rep, const char *vcek, const char *chain)
     free(c);
 }
 
+/* The trustee Milan vectors: its report, its VCEK and the ASK of milan_ask_ark_asvk.pem. */
+static void
+trustee_load(struct real *r)
+{
+    real_load(r, "trustee/test-report.bin", "trustee/test-vcek.der",
+              "trustee/milan_ask_ark_asvk.pem");
+}
+
 static struct clst_evidence_input
 real_input(const struct real *r, const uint8_t *ev, size_t size)
 {
@@ -110,6 +118,28 @@ expect_in(const struct clst_evidence_input *in, enum clst_status want, const cha
     }
 }
 
+/* Verifies `in`, which must pass; returns its claims (the caller frees them). */
+static json_t *
+verify_ok(const struct clst_evidence_input *in)
+{
+    json_t *claims = NULL;
+    struct clst_err err = {0};
+    if (verify_in(in, &claims, &err) != CLST_OK) {
+        fail_msg("%s", err.msg);
+    }
+    return claims;
+}
+
+/* `in` with the options `o` (consumed; must not be NULL) must give want (and needle). */
+static void
+expect_options(struct clst_evidence_input in, json_t *o, enum clst_status want, const char *needle)
+{
+    assert_non_null(o);
+    in.options = o;
+    expect_in(&in, want, needle);
+    json_decref(o);
+}
+
 static void
 expect_str(const json_t *claims, const char *name, const char *want)
 {
@@ -145,15 +175,9 @@ test_trustee_valid_claims(void **state)
 {
     (void)state;
     struct real r;
-    json_t *claims = NULL;
-    struct clst_err err = {0};
-    real_load(&r, "trustee/test-report.bin", "trustee/test-vcek.der",
-              "trustee/milan_ask_ark_asvk.pem");
+    trustee_load(&r);
     struct clst_evidence_input in = real_input(&r, r.report, r.report_size);
-    enum clst_status rc = verify_in(&in, &claims, &err);
-    if (rc != CLST_OK) {
-        fail_msg("%s", err.msg);
-    }
+    json_t *claims = verify_ok(&in);
     expect_str(claims, CLST_CLAIM_ATTESTATION_TYPE, "sevsnpvm");
     expect_int(claims, SEVSNP_CLAIM_GUEST_SVN, 4);
     expect_int(claims, SEVSNP_CLAIM_BOOTLOADER_SVN, 3);
@@ -250,11 +274,7 @@ test_virtee_valid_pem_bundle(void **state)
     in.endorsements_size = mem->length;
     in.roots = roots;
     in.at = SNP_T_2024;
-    json_t *claims = NULL;
-    struct clst_err err = {0};
-    if (verify_in(&in, &claims, &err) != CLST_OK) {
-        fail_msg("%s", err.msg);
-    }
+    json_t *claims = verify_ok(&in);
     expect_int(claims, SEVSNP_CLAIM_X_POLICY, 0x30000);
     expect_int(claims, SEVSNP_CLAIM_SNPFW_SVN, 8);
     expect_str(claims, SEVSNP_CLAIM_LAUNCH_MEASUREMENT,
@@ -299,11 +319,7 @@ test_go_sev_guest_debug(void **state)
     /* POLICY 0xb0000 has DEBUG: the default policy rejects it. */
     expect_in(&in, CLST_E_VERIFY, "debuggable");
     in.allow_debug = true;
-    json_t *claims = NULL;
-    struct clst_err err = {0};
-    if (verify_in(&in, &claims, &err) != CLST_OK) {
-        fail_msg("%s", err.msg);
-    }
+    json_t *claims = verify_ok(&in);
     expect_bool(claims, SEVSNP_CLAIM_IS_DEBUGGABLE, true);
     expect_int(claims, SEVSNP_CLAIM_SNPFW_SVN, 5);
     expect_int(claims, SEVSNP_CLAIM_MICROCODE_SVN, 68);
@@ -322,19 +338,10 @@ test_go_sev_guest_debug(void **state)
 
     /* Upstream negative (verify_test.go): the expected product Milan, stepping 12, fails; a
      * version-2 report carries no stepping ("got 0"). The product alone is fine. */
-    json_t *opts = json_pack("{s:s, s:i}", "product", "Milan", "stepping", 12);
-    assert_non_null(opts);
-    in.options = opts;
-    expect_in(&in, CLST_E_VERIFY, "stepping 12, got 0");
-    json_decref(opts);
-    opts = json_pack("{s:s}", "product", "Milan");
-    in.options = opts;
-    expect_in(&in, CLST_OK, NULL);
-    json_decref(opts);
-    opts = json_pack("{s:s}", "product", "Genoa");
-    in.options = opts;
-    expect_in(&in, CLST_E_VERIFY, "expects Genoa");
-    json_decref(opts);
+    expect_options(in, json_pack("{s:s, s:i}", "product", "Milan", "stepping", 12), CLST_E_VERIFY,
+                   "stepping 12, got 0");
+    expect_options(in, json_pack("{s:s}", "product", "Milan"), CLST_OK, NULL);
+    expect_options(in, json_pack("{s:s}", "product", "Genoa"), CLST_E_VERIFY, "expects Genoa");
     real_free(&r);
 }
 
@@ -344,8 +351,7 @@ test_extended_report(void **state)
 {
     (void)state;
     struct real r;
-    real_load(&r, "trustee/test-report.bin", "trustee/test-vcek.der",
-              "trustee/milan_ask_ark_asvk.pem");
+    trustee_load(&r);
     size_t csize = 0;
     uint8_t *chain = snp_read("trustee/milan_ask_ark_asvk.pem", &csize);
     assert_non_null(chain);
@@ -396,8 +402,7 @@ test_readme_negatives_trustee(void **state)
 {
     (void)state;
     struct real r;
-    real_load(&r, "trustee/test-report.bin", "trustee/test-vcek.der",
-              "trustee/milan_ask_ark_asvk.pem");
+    trustee_load(&r);
     struct clst_evidence_input in = real_input(&r, r.report, r.report_size);
     expect_in(&in, CLST_OK, NULL);
 
@@ -502,8 +507,7 @@ test_roots(void **state)
 {
     (void)state;
     struct real r;
-    real_load(&r, "trustee/test-report.bin", "trustee/test-vcek.der",
-              "trustee/milan_ask_ark_asvk.pem");
+    trustee_load(&r);
     struct clst_evidence_input in = real_input(&r, r.report, r.report_size);
 
     /* Only ARK-Genoa trusted: the Milan report is refused (the wrong product's root). */
@@ -565,8 +569,7 @@ test_time(void **state)
 {
     (void)state;
     struct real r;
-    real_load(&r, "trustee/test-report.bin", "trustee/test-vcek.der",
-              "trustee/milan_ask_ark_asvk.pem");
+    trustee_load(&r);
     struct clst_evidence_input in = real_input(&r, r.report, r.report_size);
     /* VCEK 2023-01-24T17:58:26Z .. 2030-01-24T17:58:26Z */
     int64_t nb = 0, na = 0;
@@ -595,8 +598,7 @@ test_truncations(void **state)
 {
     (void)state;
     struct real r;
-    real_load(&r, "trustee/test-report.bin", "trustee/test-vcek.der",
-              "trustee/milan_ask_ark_asvk.pem");
+    trustee_load(&r);
     for (size_t n = 0; n < r.report_size; n++) {
         struct clst_evidence_input in = real_input(&r, n > 0 ? r.report : NULL, n);
         expect_in(&in, CLST_E_MALFORMED, NULL);
@@ -622,8 +624,7 @@ test_oversized(void **state)
     (void)state;
     struct real r;
     uint64_t hits0 = 0, misses0 = 0, hits1 = 0, misses1 = 0;
-    real_load(&r, "trustee/test-report.bin", "trustee/test-vcek.der",
-              "trustee/milan_ask_ark_asvk.pem");
+    trustee_load(&r);
     size_t big_size = SEVSNP_EVIDENCE_MAX_SIZE + 1;
     uint8_t *big = calloc(1, SEVSNP_ENDORSEMENTS_MAX_SIZE + 1);
     assert_non_null(big);
@@ -673,8 +674,7 @@ test_flip_report(void **state)
 {
     (void)state;
     struct real r;
-    real_load(&r, "trustee/test-report.bin", "trustee/test-vcek.der",
-              "trustee/milan_ask_ark_asvk.pem");
+    trustee_load(&r);
     struct clst_evidence_input in = real_input(&r, r.report, r.report_size);
     expect_in(&in, CLST_OK, NULL);
     flip_all(r.report, r.report_size, &in);
@@ -687,8 +687,7 @@ test_flip_certificates(void **state)
 {
     (void)state;
     struct real r;
-    real_load(&r, "trustee/test-report.bin", "trustee/test-vcek.der",
-              "trustee/milan_ask_ark_asvk.pem");
+    trustee_load(&r);
     struct clst_evidence_input in = real_input(&r, r.report, r.report_size);
     expect_in(&in, CLST_OK, NULL);
     /* The VCEK is the first certificate of the endorsements, the ASK the second: every byte of
@@ -705,27 +704,18 @@ test_options(void **state)
 {
     (void)state;
     struct real r;
-    real_load(&r, "trustee/test-report.bin", "trustee/test-vcek.der",
-              "trustee/milan_ask_ark_asvk.pem");
+    trustee_load(&r);
     struct clst_evidence_input in = real_input(&r, r.report, r.report_size);
-    json_t *o = json_pack("{s:{s:i,s:i,s:i,s:i}}", "min_tcb", "bootloader", 3, "tee", 0, "snp", 8,
-                          "microcode", 115);
-    in.options = o;
-    expect_in(&in, CLST_OK, NULL);
-    json_decref(o);
+    expect_options(in,
+                   json_pack("{s:{s:i,s:i,s:i,s:i}}", "min_tcb", "bootloader", 3, "tee", 0, "snp",
+                             8, "microcode", 115),
+                   CLST_OK, NULL);
     /* A TCB status the policy does not allow: SNP firmware 8 < 9. */
-    o = json_pack("{s:{s:i}}", "min_tcb", "snp", 9);
-    in.options = o;
-    expect_in(&in, CLST_E_VERIFY, "below the minimum");
-    json_decref(o);
-    o = json_pack("{s:{s:i}}", "min_tcb", "microcode", 116);
-    in.options = o;
-    expect_in(&in, CLST_E_VERIFY, "below the minimum");
-    json_decref(o);
-    o = json_pack("{s:b}", "allow_smt", 0);
-    in.options = o;
-    expect_in(&in, CLST_E_VERIFY, "SMT");
-    json_decref(o);
+    expect_options(in, json_pack("{s:{s:i}}", "min_tcb", "snp", 9), CLST_E_VERIFY,
+                   "below the minimum");
+    expect_options(in, json_pack("{s:{s:i}}", "min_tcb", "microcode", 116), CLST_E_VERIFY,
+                   "below the minimum");
+    expect_options(in, json_pack("{s:b}", "allow_smt", 0), CLST_E_VERIFY, "SMT");
     const char *bad[] = {
         "{\"allow_migration\":true}", "{\"max_vmpl\":4}",
         "{\"max_vmpl\":\"0\"}",       "{\"min_tcb\":{\"snp\":256}}",
@@ -734,11 +724,7 @@ test_options(void **state)
         "{\"allow_smt\":1}",          "[]",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        o = json_loads(bad[i], JSON_DECODE_ANY, NULL);
-        assert_non_null(o);
-        in.options = o;
-        expect_in(&in, CLST_E_INVAL, NULL);
-        json_decref(o);
+        expect_options(in, json_loads(bad[i], JSON_DECODE_ANY, NULL), CLST_E_INVAL, NULL);
     }
     real_free(&r);
 }
@@ -749,8 +735,7 @@ test_cache(void **state)
     (void)state;
     struct real r;
     uint64_t h0, m0, h1, m1, h2, m2;
-    real_load(&r, "trustee/test-report.bin", "trustee/test-vcek.der",
-              "trustee/milan_ask_ark_asvk.pem");
+    trustee_load(&r);
     struct clst_evidence_input in = real_input(&r, r.report, r.report_size);
     evidence_sevsnp_cache_clear();
     evidence_sevsnp_cache_stats(&h0, &m0);

@@ -48,9 +48,11 @@ teardown(void **state)
     return 0;
 }
 
-/* Verifies `ev` and asserts the status; the message must say something when it fails. */
+/* Verifies `ev` and asserts the status; the message must say something when it fails, and
+ * contain msg_part when that is not NULL. */
 static void
-expect_verify(const struct fx *f, const uint8_t *ev, size_t size, enum clst_status want)
+expect_verify_msg(const struct fx *f, const uint8_t *ev, size_t size, enum clst_status want,
+                  const char *msg_part)
 {
     struct clst_err err = {0};
     enum clst_status rc = fx_verify(f, ev, size, &err);
@@ -60,7 +62,46 @@ expect_verify(const struct fx *f, const uint8_t *ev, size_t size, enum clst_stat
     if (want != CLST_OK) {
         assert_int_equal(err.status, want);
         assert_true(strlen(err.msg) > 10);
+        if (msg_part != NULL && strstr(err.msg, msg_part) == NULL) {
+            fail_msg("message '%s' does not mention '%s'", err.msg, msg_part);
+        }
     }
+}
+
+static void
+expect_verify(const struct fx *f, const uint8_t *ev, size_t size, enum clst_status want)
+{
+    expect_verify_msg(f, ev, size, want, NULL);
+}
+
+/* Evidence of report r with (cert, key), built by the fixture, must give `want` (and mention
+ * msg_part when that is not NULL). */
+static void
+expect_built(const struct fx *f, const struct clst_sim_report *r, X509 *cert, EVP_PKEY *key,
+             enum clst_status want, const char *msg_part)
+{
+    struct clst_buf ev;
+    clst_buf_init(&ev, CLST_SIM_EVIDENCE_MAX_SIZE);
+    assert_int_equal(fx_build(r, cert, key, &ev), CLST_OK);
+    expect_verify_msg(f, ev.data, ev.size, want, msg_part);
+    clst_buf_cleanup(&ev);
+}
+
+/* clst_evidence_verify of `in` must give `want`; a failure gives no claims and, when msg_part is
+ * not NULL, a message that contains it. */
+static void
+expect_input(const struct clst_evidence_input *in, enum clst_status want, const char *msg_part)
+{
+    struct clst_err err = {0};
+    json_t *claims = NULL;
+    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, in, &claims, &err), want);
+    if (want != CLST_OK) {
+        assert_null(claims);
+        if (msg_part != NULL) {
+            assert_non_null(strstr(err.msg, msg_part));
+        }
+    }
+    json_decref(claims);
 }
 
 /* Re-signs a tbs buffer after `mutate` changed it, with the fixture's platform key. */
@@ -485,9 +526,7 @@ test_debug(void **state)
 
     expect_verify(f, ev.data, ev.size, CLST_E_VERIFY);
     struct clst_evidence_input in = fx_input(f, ev.data, ev.size);
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
-    assert_null(claims);
-    assert_non_null(strstr(err.msg, "debuggable"));
+    expect_input(&in, CLST_E_VERIFY, "debuggable");
 
     in.allow_debug = true;
     assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_OK);
@@ -501,31 +540,23 @@ test_report_data(void **state)
 {
     struct fx *f = *state;
     struct clst_evidence_input in = fx_input(f, f->ev.data, f->ev.size);
-    struct clst_err err = {0};
-    json_t *claims = NULL;
     uint8_t other[CLST_SIM_REPORT_DATA_SIZE];
 
     in.report_data = f->report_data;
     in.report_data_size = sizeof(f->report_data);
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_OK);
-    json_decref(claims);
-    claims = NULL;
+    expect_input(&in, CLST_OK, NULL);
 
     /* A change in any one byte, the first or the last, is a mismatch. */
     for (size_t i = 0; i < sizeof(other); i += sizeof(other) - 1) {
         memcpy(other, f->report_data, sizeof(other));
         other[i] ^= 1;
         in.report_data = other;
-        assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err),
-                         CLST_E_VERIFY);
-        assert_null(claims);
-        assert_non_null(strstr(err.msg, "report data"));
+        expect_input(&in, CLST_E_VERIFY, "report data");
     }
     /* A prefix is not the report data. */
     in.report_data = f->report_data;
     in.report_data_size = 32;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
-    assert_null(claims);
+    expect_input(&in, CLST_E_VERIFY, NULL);
 }
 
 static void
@@ -536,7 +567,6 @@ test_runtime_data_binding(void **state)
     uint8_t rd[CLST_SIM_REPORT_DATA_SIZE];
     struct clst_buf ev;
     struct clst_err err = {0};
-    json_t *claims = NULL;
 
     /* SHA-256("abc") || 32 zero bytes, from FIPS 180-2. */
     static const uint8_t abc[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
@@ -557,23 +587,19 @@ test_runtime_data_binding(void **state)
     struct clst_evidence_input in = fx_input(f, ev.data, ev.size);
     in.runtime_data = (const uint8_t *)runtime;
     in.runtime_data_size = strlen(runtime);
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_OK);
-    json_decref(claims);
-    claims = NULL;
+    expect_input(&in, CLST_OK, NULL);
 
     /* Other runtime data, a truncation of it, or empty runtime data do not match. */
     in.runtime_data_size = strlen(runtime) - 1;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
-    assert_non_null(strstr(err.msg, "runtime data"));
+    expect_input(&in, CLST_E_VERIFY, "runtime data");
     in.runtime_data = (const uint8_t *)"";
     in.runtime_data_size = 0;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
+    expect_input(&in, CLST_E_VERIFY, NULL);
     /* The fixture's evidence was not made for this runtime data at all. */
     in = fx_input(f, f->ev.data, f->ev.size);
     in.runtime_data = (const uint8_t *)runtime;
     in.runtime_data_size = strlen(runtime);
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
-    assert_null(claims);
+    expect_input(&in, CLST_E_VERIFY, NULL);
 
     /* Empty runtime data binds too (SHA-256 of nothing), and is checked when given. */
     assert_int_equal(clst_evidence_report_data_bind(NULL, 0, rd), CLST_OK);
@@ -582,13 +608,28 @@ test_runtime_data_binding(void **state)
     in = fx_input(f, ev.data, ev.size);
     in.runtime_data = (const uint8_t *)"";
     in.runtime_data_size = 0;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_OK);
-    json_decref(claims);
+    expect_input(&in, CLST_OK, NULL);
     assert_int_equal(clst_evidence_report_data_bind(NULL, 1, rd), CLST_E_INVAL);
     clst_buf_cleanup(&ev);
 }
 
 /* ---- trust ---------------------------------------------------------------------------------- */
+
+/* A look-alike of f's root: the same subject name, another key (self-signed, valid for a day). */
+static void
+lookalike_root(const struct fx *f, EVP_PKEY **out_key, X509 **out_root)
+{
+    struct clst_err err = {0};
+    assert_int_equal(clst_ec_generate(CLST_CURVE_P384, out_key), CLST_OK);
+    assert_int_equal(evidence_sim_cert_issue(*out_key, NULL, *out_key,
+                                             "Cloister sim root CA (development only, not "
+                                             "hardware)",
+                                             NULL, true, f->now - 100, f->now + 86400, out_root,
+                                             &err),
+                     CLST_OK);
+    assert_int_equal(
+        X509_NAME_cmp(X509_get_subject_name(*out_root), X509_get_subject_name(f->root)), 0);
+}
 
 static void
 test_untrusted_root(void **state)
@@ -597,13 +638,10 @@ test_untrusted_root(void **state)
     struct fx *other = fx_new();
     assert_non_null(other);
     struct clst_err err = {0};
-    json_t *claims = NULL;
 
     /* Evidence of one platform against another platform's root, both ways. */
     struct clst_evidence_input in = fx_input(other, f->ev.data, f->ev.size);
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
-    assert_null(claims);
-    assert_non_null(strstr(err.msg, "untrusted platform certificate"));
+    expect_input(&in, CLST_E_VERIFY, "untrusted platform certificate");
     expect_verify(f, other->ev.data, other->ev.size, CLST_E_VERIFY);
 
     /* Trusting both roots accepts both. */
@@ -612,37 +650,23 @@ test_untrusted_root(void **state)
     assert_true(sk_X509_push(both, f->root) > 0);
     assert_true(sk_X509_push(both, other->root) > 0);
     in.roots = both;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_OK);
-    json_decref(claims);
-    claims = NULL;
+    expect_input(&in, CLST_OK, NULL);
     sk_X509_free(both); /* the certificates belong to the platforms */
 
     /* A look-alike root: the same subject name, another key, issuing a platform certificate
      * with our platform id. Names do not make trust. */
     EVP_PKEY *fake_key = NULL, *fake_platform = NULL;
     X509 *fake_root = NULL, *fake_cert = NULL;
-    assert_int_equal(clst_ec_generate(CLST_CURVE_P384, &fake_key), CLST_OK);
+    lookalike_root(f, &fake_key, &fake_root);
     assert_int_equal(clst_ec_generate(CLST_CURVE_P384, &fake_platform), CLST_OK);
-    assert_int_equal(evidence_sim_cert_issue(fake_key, NULL, fake_key,
-                                             "Cloister sim root CA (development only, not "
-                                             "hardware)",
-                                             NULL, true, f->now - 100, f->now + 86400, &fake_root,
-                                             &err),
-                     CLST_OK);
-    assert_int_equal(
-        X509_NAME_cmp(X509_get_subject_name(fake_root), X509_get_subject_name(f->root)), 0);
     assert_int_equal(evidence_sim_cert_issue(fake_key, fake_root, fake_platform,
                                              "Cloister sim platform",
                                              clst_evidence_sim_platform_id(f->p), false,
                                              f->now - 100, f->now + 86400, &fake_cert, &err),
                      CLST_OK);
     struct clst_sim_report r = fx_report(f);
-    struct clst_buf ev;
-    clst_buf_init(&ev, CLST_SIM_EVIDENCE_MAX_SIZE);
-    assert_int_equal(fx_build(&r, fake_cert, fake_platform, &ev), CLST_OK);
-    expect_verify(f, ev.data, ev.size, CLST_E_VERIFY);
+    expect_built(f, &r, fake_cert, fake_platform, CLST_E_VERIFY, NULL);
 
-    clst_buf_cleanup(&ev);
     X509_free(fake_cert);
     X509_free(fake_root);
     EVP_PKEY_free(fake_platform);
@@ -655,27 +679,19 @@ test_validity_time(void **state)
 {
     struct fx *f = *state;
     struct clst_evidence_input in = fx_input(f, f->ev.data, f->ev.size);
-    struct clst_err err = {0};
-    json_t *claims = NULL;
 
     /* Inside the platform certificate's validity (two years of 366 days from creation). */
     in.at = f->now + 365 * 86400LL;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_OK);
-    json_decref(claims);
-    claims = NULL;
+    expect_input(&in, CLST_OK, NULL);
     /* Expired at the given time (the root is still valid then). */
     in.at = f->now + CLST_SIM_PLATFORM_VALIDITY + 1;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
-    assert_non_null(strstr(err.msg, "expired"));
-    assert_null(claims);
+    expect_input(&in, CLST_E_VERIFY, "expired");
     /* Not yet valid: before creation minus the clock-skew margin. */
     in.at = f->now - 86400;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
-    assert_non_null(strstr(err.msg, "not yet valid"));
+    expect_input(&in, CLST_E_VERIFY, "not yet valid");
     /* Long after everything expired. */
     in.at = f->now + CLST_SIM_ROOT_VALIDITY + 1;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
-    assert_null(claims);
+    expect_input(&in, CLST_E_VERIFY, NULL);
 }
 
 /* A CRL issued by root revoking `serial` (or nothing when serial is NULL). */
@@ -711,8 +727,6 @@ test_revocation(void **state)
 {
     struct fx *f = *state;
     struct clst_evidence_input in = fx_input(f, f->ev.data, f->ev.size);
-    struct clst_err err = {0};
-    json_t *claims = NULL;
     X509 *cert = fx_platform_cert(f);
     assert_non_null(cert);
     STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
@@ -721,17 +735,13 @@ test_revocation(void **state)
     X509_CRL *empty = make_crl(f, NULL);
     assert_true(sk_X509_CRL_push(crls, empty) > 0);
     in.crls = crls;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_OK);
-    json_decref(claims);
-    claims = NULL;
+    expect_input(&in, CLST_OK, NULL);
 
     X509_CRL *revoking = make_crl(f, X509_get0_serialNumber(cert));
     (void)sk_X509_CRL_pop(crls);
     X509_CRL_free(empty);
     assert_true(sk_X509_CRL_push(crls, revoking) > 0);
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
-    assert_non_null(strstr(err.msg, "revoked"));
-    assert_null(claims);
+    expect_input(&in, CLST_E_VERIFY, "revoked");
 
     sk_X509_CRL_pop_free(crls, X509_CRL_free);
     X509_free(cert);
@@ -745,25 +755,32 @@ cache_counts(uint64_t *hits, uint64_t *misses)
     evidence_sim_cache_stats(hits, misses);
 }
 
+#define ANY_MISSES UINT64_MAX
+
+/* The cache counters must be `hits` and `misses` (not checked when ANY_MISSES). */
+static void
+expect_counts(uint64_t hits, uint64_t misses)
+{
+    uint64_t h = UINT64_MAX, m = UINT64_MAX;
+    cache_counts(&h, &m);
+    assert_int_equal(h, hits);
+    if (misses != ANY_MISSES) {
+        assert_int_equal(m, misses);
+    }
+}
+
 static void
 test_cache_hit(void **state)
 {
     struct fx *f = *state;
-    uint64_t hits = 99, misses = 99;
     evidence_sim_cache_clear();
-    cache_counts(&hits, &misses);
-    assert_int_equal(hits, 0);
-    assert_int_equal(misses, 0);
+    expect_counts(0, 0);
 
     expect_verify(f, f->ev.data, f->ev.size, CLST_OK);
-    cache_counts(&hits, &misses);
-    assert_int_equal(hits, 0);
-    assert_int_equal(misses, 1);
+    expect_counts(0, 1);
     expect_verify(f, f->ev.data, f->ev.size, CLST_OK);
     expect_verify(f, f->ev.data, f->ev.size, CLST_OK);
-    cache_counts(&hits, &misses);
-    assert_int_equal(hits, 2);
-    assert_int_equal(misses, 1);
+    expect_counts(2, 1);
 
     /* A hit still checks the report signature and binding: a flipped report byte or signature
      * byte fails with the chain cached. */
@@ -775,8 +792,7 @@ test_cache_hit(void **state)
     bad.data[0x80] ^= 0x01;
     bad.data[bad.size - 1] ^= 0x01; /* signature */
     expect_verify(f, bad.data, bad.size, CLST_E_VERIFY);
-    cache_counts(&hits, &misses);
-    assert_int_equal(hits, 4); /* both reached the signature through the cache */
+    expect_counts(4, ANY_MISSES); /* both reached the signature through the cache */
     clst_buf_cleanup(&bad);
 }
 
@@ -786,9 +802,6 @@ test_cache_other_root(void **state)
     struct fx *f = *state;
     struct fx *other = fx_new();
     assert_non_null(other);
-    struct clst_err err = {0};
-    json_t *claims = NULL;
-    uint64_t hits = 0;
 
     /* Cached while both roots were trusted (the chain ends at f's root)... */
     evidence_sim_cache_clear();
@@ -798,51 +811,32 @@ test_cache_other_root(void **state)
     assert_true(sk_X509_push(both, other->root) > 0);
     struct clst_evidence_input in = fx_input(f, f->ev.data, f->ev.size);
     in.roots = both;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_OK);
-    json_decref(claims);
-    claims = NULL;
+    expect_input(&in, CLST_OK, NULL);
     /* ... and hit again with both. */
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_OK);
-    json_decref(claims);
-    claims = NULL;
-    cache_counts(&hits, NULL);
-    assert_int_equal(hits, 1);
+    expect_input(&in, CLST_OK, NULL);
+    expect_counts(1, ANY_MISSES);
 
     /* ... is not used when only another root is trusted. */
     in.roots = other->roots;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
-    assert_null(claims);
-    assert_non_null(strstr(err.msg, "untrusted platform certificate"));
-    cache_counts(&hits, NULL);
-    assert_int_equal(hits, 1);
+    expect_input(&in, CLST_E_VERIFY, "untrusted platform certificate");
+    expect_counts(1, ANY_MISSES);
 
     /* Nor with a look-alike of f's root: same subject name, another key. */
     EVP_PKEY *fake_key = NULL;
     X509 *fake_root = NULL;
-    assert_int_equal(clst_ec_generate(CLST_CURVE_P384, &fake_key), CLST_OK);
-    assert_int_equal(evidence_sim_cert_issue(fake_key, NULL, fake_key,
-                                             "Cloister sim root CA (development only, not "
-                                             "hardware)",
-                                             NULL, true, f->now - 100, f->now + 86400, &fake_root,
-                                             &err),
-                     CLST_OK);
-    assert_int_equal(
-        X509_NAME_cmp(X509_get_subject_name(fake_root), X509_get_subject_name(f->root)), 0);
+    lookalike_root(f, &fake_key, &fake_root);
     STACK_OF(X509) *fake = sk_X509_new_null();
     assert_non_null(fake);
     assert_true(sk_X509_push(fake, fake_root) > 0);
     in.roots = fake;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
-    assert_null(claims);
-    cache_counts(&hits, NULL);
-    assert_int_equal(hits, 1);
+    expect_input(&in, CLST_E_VERIFY, NULL);
+    expect_counts(1, ANY_MISSES);
 
     /* No roots at all is still a caller error, cached chain or not. */
     STACK_OF(X509) *none = sk_X509_new_null();
     assert_non_null(none);
     in.roots = none;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_INVAL);
-    assert_null(claims);
+    expect_input(&in, CLST_E_INVAL, NULL);
 
     sk_X509_free(none);
     sk_X509_free(fake);
@@ -857,39 +851,24 @@ test_cache_time(void **state)
 {
     struct fx *f = *state;
     struct clst_evidence_input in = fx_input(f, f->ev.data, f->ev.size);
-    struct clst_err err = {0};
-    json_t *claims = NULL;
-    uint64_t hits = 0, misses = 0;
 
     evidence_sim_cache_clear();
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_OK);
-    json_decref(claims);
-    claims = NULL;
+    expect_input(&in, CLST_OK, NULL);
     /* Later but inside the validity: a hit. */
     in.at = f->now + 365 * 86400LL;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_OK);
-    json_decref(claims);
-    claims = NULL;
-    cache_counts(&hits, &misses);
-    assert_int_equal(hits, 1);
-    assert_int_equal(misses, 1);
+    expect_input(&in, CLST_OK, NULL);
+    expect_counts(1, 1);
 
     /* Expired, not yet valid, long after: the cached chain does not answer. */
     in.at = f->now + CLST_SIM_PLATFORM_VALIDITY + 1;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
-    assert_non_null(strstr(err.msg, "expired"));
-    assert_null(claims);
+    expect_input(&in, CLST_E_VERIFY, "expired");
     in.at = f->now - 86400;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
-    assert_non_null(strstr(err.msg, "not yet valid"));
+    expect_input(&in, CLST_E_VERIFY, "not yet valid");
     in.at = f->now + CLST_SIM_ROOT_VALIDITY + 1;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
+    expect_input(&in, CLST_E_VERIFY, NULL);
     in.at = -1;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_INVAL);
-    assert_null(claims);
-    cache_counts(&hits, &misses);
-    assert_int_equal(hits, 1);
-    assert_int_equal(misses, 4); /* -1 is not even looked up */
+    expect_input(&in, CLST_E_INVAL, NULL);
+    expect_counts(1, 4); /* -1 is not even looked up */
 }
 
 static void
@@ -899,7 +878,6 @@ test_cache_tampered_cert(void **state)
      * same key, same platform id, so a report signed by the platform key passes everything but
      * the chain. With the genuine chain cached it must still fail: other DER, other cache key. */
     struct fx *f = *state;
-    uint64_t hits = 0;
     size_t der_size = 0;
     X509 *cert = fx_platform_cert(f);
     assert_non_null(cert);
@@ -928,12 +906,10 @@ test_cache_tampered_cert(void **state)
     assert_non_null(strstr(err.msg, "untrusted platform certificate"));
     /* Twice: a failed chain is never cached. */
     assert_int_equal(fx_verify(f, ev.data, ev.size, &err), CLST_E_VERIFY);
-    cache_counts(&hits, NULL);
-    assert_int_equal(hits, 0);
+    expect_counts(0, ANY_MISSES);
     /* The genuine one still hits. */
     expect_verify(f, f->ev.data, f->ev.size, CLST_OK);
-    cache_counts(&hits, NULL);
-    assert_int_equal(hits, 1);
+    expect_counts(1, ANY_MISSES);
 
     clst_buf_cleanup(&ev);
     clst_buf_cleanup(&tbs);
@@ -949,9 +925,6 @@ test_cache_crls_bypass(void **state)
      * hide a revocation. */
     struct fx *f = *state;
     struct clst_evidence_input in = fx_input(f, f->ev.data, f->ev.size);
-    struct clst_err err = {0};
-    json_t *claims = NULL;
-    uint64_t hits = 0, misses = 0;
     X509 *cert = fx_platform_cert(f);
     assert_non_null(cert);
 
@@ -961,12 +934,8 @@ test_cache_crls_bypass(void **state)
     assert_non_null(crls);
     assert_true(sk_X509_CRL_push(crls, make_crl(f, X509_get0_serialNumber(cert))) > 0);
     in.crls = crls;
-    assert_int_equal(clst_evidence_verify(CLST_EVIDENCE_SIM, &in, &claims, &err), CLST_E_VERIFY);
-    assert_non_null(strstr(err.msg, "revoked"));
-    assert_null(claims);
-    cache_counts(&hits, &misses);
-    assert_int_equal(hits, 0);
-    assert_int_equal(misses, 1);
+    expect_input(&in, CLST_E_VERIFY, "revoked");
+    expect_counts(0, 1);
 
     sk_X509_CRL_pop_free(crls, X509_CRL_free);
     X509_free(cert);
@@ -1074,16 +1043,8 @@ expect_wrong_key(const struct fx *f, enum clst_curve curve, const char *msg_part
     assert_int_equal(clst_ec_generate(curve, &key), CLST_OK);
     X509 *cert = issue_platform(f, key, false, clst_evidence_sim_platform_id(f->p));
     struct clst_sim_report r = fx_report(f);
-    struct clst_buf ev;
-    struct clst_err err = {0};
-    clst_buf_init(&ev, CLST_SIM_EVIDENCE_MAX_SIZE);
     /* A genuine signature by that key (r || s of its own size, zero-padded to the field). */
-    assert_int_equal(fx_build(&r, cert, key, &ev), CLST_OK);
-    assert_int_equal(fx_verify(f, ev.data, ev.size, &err), CLST_E_VERIFY);
-    if (strstr(err.msg, msg_part) == NULL) {
-        fail_msg("message '%s' does not mention '%s'", err.msg, msg_part);
-    }
-    clst_buf_cleanup(&ev);
+    expect_built(f, &r, cert, key, CLST_E_VERIFY, msg_part);
     X509_free(cert);
     EVP_PKEY_free(key);
 }
@@ -1190,27 +1151,18 @@ test_ca_or_root_as_platform(void **state)
 {
     struct fx *f = *state;
     struct clst_sim_report r = fx_report(f);
-    struct clst_buf ev;
-    struct clst_err err = {0};
-    clst_buf_init(&ev, CLST_SIM_EVIDENCE_MAX_SIZE);
 
     /* The root signs the report itself, presenting its own certificate. */
-    assert_int_equal(fx_build(&r, f->root, f->root_key, &ev), CLST_OK);
-    assert_int_equal(fx_verify(f, ev.data, ev.size, &err), CLST_E_VERIFY);
-    assert_non_null(strstr(err.msg, "CA certificate"));
+    expect_built(f, &r, f->root, f->root_key, CLST_E_VERIFY, "CA certificate");
 
     /* A sub-CA certificate with our platform id. */
     EVP_PKEY *key = NULL;
     assert_int_equal(clst_ec_generate(CLST_CURVE_P384, &key), CLST_OK);
     X509 *ca = issue_platform(f, key, true, clst_evidence_sim_platform_id(f->p));
-    clst_buf_reset(&ev);
-    assert_int_equal(fx_build(&r, ca, key, &ev), CLST_OK);
-    assert_int_equal(fx_verify(f, ev.data, ev.size, &err), CLST_E_VERIFY);
-    assert_non_null(strstr(err.msg, "CA certificate"));
+    expect_built(f, &r, ca, key, CLST_E_VERIFY, "CA certificate");
 
     X509_free(ca);
     EVP_PKEY_free(key);
-    clst_buf_cleanup(&ev);
 }
 
 static void
@@ -1218,10 +1170,7 @@ test_platform_id(void **state)
 {
     struct fx *f = *state;
     struct clst_sim_report r = fx_report(f);
-    struct clst_buf ev;
-    struct clst_err err = {0};
     EVP_PKEY *key = NULL;
-    clst_buf_init(&ev, CLST_SIM_EVIDENCE_MAX_SIZE);
     assert_int_equal(clst_ec_generate(CLST_CURVE_P384, &key), CLST_OK);
 
     /* A genuine platform certificate of the same root for another platform id. */
@@ -1229,26 +1178,18 @@ test_platform_id(void **state)
     memcpy(other_id, clst_evidence_sim_platform_id(f->p), sizeof(other_id));
     other_id[15] ^= 1;
     X509 *cert = issue_platform(f, key, false, other_id);
-    assert_int_equal(fx_build(&r, cert, key, &ev), CLST_OK);
-    assert_int_equal(fx_verify(f, ev.data, ev.size, &err), CLST_E_VERIFY);
-    assert_non_null(strstr(err.msg, "platform id"));
+    expect_built(f, &r, cert, key, CLST_E_VERIFY, "platform id");
     /* Control: a report naming that id verifies. */
     memcpy(r.platform_id, other_id, sizeof(other_id));
-    clst_buf_reset(&ev);
-    assert_int_equal(fx_build(&r, cert, key, &ev), CLST_OK);
-    expect_verify(f, ev.data, ev.size, CLST_OK);
+    expect_built(f, &r, cert, key, CLST_OK, NULL);
     X509_free(cert);
 
     /* A platform certificate without a platform id. */
     cert = issue_platform(f, key, false, NULL);
-    clst_buf_reset(&ev);
-    assert_int_equal(fx_build(&r, cert, key, &ev), CLST_OK);
-    assert_int_equal(fx_verify(f, ev.data, ev.size, &err), CLST_E_VERIFY);
-    assert_non_null(strstr(err.msg, "no platform id"));
+    expect_built(f, &r, cert, key, CLST_E_VERIFY, "no platform id");
 
     X509_free(cert);
     EVP_PKEY_free(key);
-    clst_buf_cleanup(&ev);
 }
 
 static void

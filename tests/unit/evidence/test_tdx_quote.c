@@ -137,6 +137,24 @@ real_free(struct real *r)
     clst_buf_cleanup(&r->bundle);
 }
 
+/* The 00806f quote at 2025-03-01 with its 2025-02 collateral, except each file named (NULL: the
+ * genuine one), under the TCB policy `tcb_statuses` (NULL: the default), must give `want`. */
+static void
+expect_00806f_with(const char *tcb_info, const char *qe_identity, const char *chain,
+                   const char *pck_crl, const char *tcb_statuses, enum clst_status want,
+                   const char *msg_part)
+{
+    struct real r;
+    real_load(&r, Q00806F, tcb_info != NULL ? tcb_info : C25 "tcbinfov3_00806f050000.json",
+              qe_identity != NULL ? qe_identity : C25 "qeidentityv2_apiv4.json",
+              chain != NULL ? chain : "tdx/dcap-rs/tcb_signing_cert.pem",
+              pck_crl != NULL ? pck_crl : C25 "pck_platform_crl.der", C25 "intel_root_ca_crl.der",
+              T_2025_03_01);
+    r.in.tcb_statuses = tcb_statuses;
+    expect(&r.in, want, msg_part);
+    real_free(&r);
+}
+
 /* ---- real quotes: expected outcomes ----------------------------------------------------------- */
 
 static void
@@ -610,34 +628,18 @@ test_real_roots_and_time(void **state)
     real_free(&r);
 
     /* The SGX collateral (tcbInfo "SGX", QE identity "QE") for a TDX quote. */
-    real_load(&r, Q00806F, "sgx/dcap-rs/collateral-2025-02/tcbinfov2.json",
-              C25 "qeidentityv2_apiv4.json", "tdx/dcap-rs/tcb_signing_cert.pem",
-              C25 "pck_platform_crl.der", C25 "intel_root_ca_crl.der", T_2025_03_01);
-    expect(&r.in, CLST_E_VERIFY, "SGX TCB info");
-    real_free(&r);
-    real_load(&r, Q00806F, C25 "tcbinfov3_00806f050000.json",
-              "sgx/dcap-rs/collateral-2025-02/qeidentityv2.json",
-              "tdx/dcap-rs/tcb_signing_cert.pem", C25 "pck_platform_crl.der",
-              C25 "intel_root_ca_crl.der", T_2025_03_01);
-    r.in.tcb_statuses = "UpToDate,OutOfDate";
-    expect(&r.in, CLST_E_VERIFY, "QE identity");
-    real_free(&r);
+    expect_00806f_with("sgx/dcap-rs/collateral-2025-02/tcbinfov2.json", NULL, NULL, NULL, NULL,
+                       CLST_E_VERIFY, "SGX TCB info");
+    expect_00806f_with(NULL, "sgx/dcap-rs/collateral-2025-02/qeidentityv2.json", NULL, NULL,
+                       "UpToDate,OutOfDate", CLST_E_VERIFY, "QE identity");
 
     /* A PCK CRL of the wrong issuer (the root's CRL twice): the PCK has no CRL. */
-    real_load(&r, Q00806F, C25 "tcbinfov3_00806f050000.json", C25 "qeidentityv2_apiv4.json",
-              "tdx/dcap-rs/tcb_signing_cert.pem", C25 "intel_root_ca_crl.der",
-              C25 "intel_root_ca_crl.der", T_2025_03_01);
-    r.in.tcb_statuses = "UpToDate,OutOfDate";
-    expect(&r.in, CLST_E_VERIFY, "CRL");
-    real_free(&r);
+    expect_00806f_with(NULL, NULL, NULL, C25 "intel_root_ca_crl.der", "UpToDate,OutOfDate",
+                       CLST_E_VERIFY, "CRL");
 
     /* The PCK chain offered as TCB signing chain. */
-    real_load(&r, Q00806F, C25 "tcbinfov3_00806f050000.json", C25 "qeidentityv2_apiv4.json",
-              "tdx/dcap-rs/pck_certchain.pem", C25 "pck_platform_crl.der",
-              C25 "intel_root_ca_crl.der", T_2025_03_01);
-    r.in.tcb_statuses = "UpToDate,OutOfDate";
-    expect(&r.in, CLST_E_VERIFY, "tcb_signing_chain.pem");
-    real_free(&r);
+    expect_00806f_with(NULL, NULL, "tdx/dcap-rs/pck_certchain.pem", NULL, "UpToDate,OutOfDate",
+                       CLST_E_VERIFY, "tcb_signing_chain.pem");
 }
 
 static void
@@ -669,6 +671,28 @@ test_oversized_and_truncated(void **state)
     }
     free(big);
     real_free(&r);
+}
+
+/* A synthetic case made from q must give `want` (with msg_part in the message). */
+static void
+expect_case(const struct fx *f, const struct fx_quote *q, enum clst_status want,
+            const char *msg_part)
+{
+    struct fx_case c;
+    fx_case_make(f, q, &c);
+    expect(&c.in, want, msg_part);
+    fx_case_cleanup(&c);
+}
+
+/* Replaces the case's tcbInfo with a TDX one for `fmspc_hex` with `levels`, valid [issue, next],
+ * and rebuilds the bundle. */
+static void
+set_tcb_info(const struct fx *f, struct fx_case *c, const char *fmspc_hex, const char *levels,
+             int64_t issue, int64_t next)
+{
+    clst_buf_cleanup(&c->tcb_info);
+    fx_tcb_info(f, "TDX", fmspc_hex, levels, FX_MODULES, issue, next, &c->tcb_info);
+    fx_case_rebundle(f, c);
 }
 
 /* ---- synthetic quotes ------------------------------------------------------------------------- */
@@ -746,58 +770,42 @@ test_synth_binding_and_signers(void **state)
 {
     struct fx *f = *state;
     struct fx_quote q;
-    struct fx_case c;
 
     fx_quote_init(&q, 4, DCAP_BODY_TD10);
     q.bad_binding = true;
-    fx_case_make(f, &q, &c);
-    expect(&c.in, CLST_E_VERIFY, "not bound");
-    fx_case_cleanup(&c);
+    expect_case(f, &q, CLST_E_VERIFY, "not bound");
 
     /* A valid report whose QE report is signed by a key that is not the PCK's. */
     fx_quote_init(&q, 4, DCAP_BODY_TD10);
     q.qe_signer = f->att_key;
-    fx_case_make(f, &q, &c);
-    expect(&c.in, CLST_E_VERIFY, "QE report signature");
-    fx_case_cleanup(&c);
+    expect_case(f, &q, CLST_E_VERIFY, "QE report signature");
 
     /* A PCK chain whose leaf is the TCB Signing certificate (no SGX extension). */
     fx_quote_init(&q, 4, DCAP_BODY_TD10);
     X509 *bad[2] = {f->tcb, f->root};
     char *pem = fx_pem(bad, 2);
     q.pck_chain = pem;
-    fx_case_make(f, &q, &c);
-    expect(&c.in, CLST_E_VERIFY, "not a PCK certificate");
-    fx_case_cleanup(&c);
+    expect_case(f, &q, CLST_E_VERIFY, "not a PCK certificate");
     free(pem);
 
     /* QE identity mismatches: mrsigner, product id, a debug QE, an old QE. */
     fx_quote_init(&q, 4, DCAP_BODY_TD10);
     q.qe.mrsigner[0] ^= 1;
-    fx_case_make(f, &q, &c);
-    expect(&c.in, CLST_E_VERIFY, "MRSIGNER");
-    fx_case_cleanup(&c);
+    expect_case(f, &q, CLST_E_VERIFY, "MRSIGNER");
     fx_quote_init(&q, 4, DCAP_BODY_TD10);
     q.qe.isvprodid = 1;
-    fx_case_make(f, &q, &c);
-    expect(&c.in, CLST_E_VERIFY, "ISVPRODID");
-    fx_case_cleanup(&c);
+    expect_case(f, &q, CLST_E_VERIFY, "ISVPRODID");
     fx_quote_init(&q, 4, DCAP_BODY_TD10);
     q.qe.attributes[0] |= 0x02;
-    fx_case_make(f, &q, &c);
-    expect(&c.in, CLST_E_VERIFY, "ATTRIBUTES");
-    fx_case_cleanup(&c);
+    expect_case(f, &q, CLST_E_VERIFY, "ATTRIBUTES");
     fx_quote_init(&q, 4, DCAP_BODY_TD10);
     q.qe.isvsvn = 1;
-    fx_case_make(f, &q, &c);
-    expect(&c.in, CLST_E_VERIFY, "ISVSVN");
-    fx_case_cleanup(&c);
+    expect_case(f, &q, CLST_E_VERIFY, "ISVSVN");
     fx_quote_init(&q, 4, DCAP_BODY_TD10);
     q.qe.isvsvn = 3; /* QE OutOfDate: the converged status is OutOfDate */
-    fx_case_make(f, &q, &c);
-    expect(&c.in, CLST_E_VERIFY, "TCB status is OutOfDate (platform UpToDate, quoting enclave "
-                                 "OutOfDate");
-    fx_case_cleanup(&c);
+    expect_case(f, &q, CLST_E_VERIFY,
+                "TCB status is OutOfDate (platform UpToDate, quoting enclave "
+                "OutOfDate");
 }
 
 static void
@@ -811,9 +819,7 @@ test_synth_tdx_module(void **state)
 
     fx_quote_init(&q, 4, DCAP_BODY_TD10);
     q.td.tee_tcb_svn[1] = 2; /* TDX_02 is not in tcbInfo */
-    fx_case_make(f, &q, &c);
-    expect(&c.in, CLST_E_VERIFY, "TDX_02");
-    fx_case_cleanup(&c);
+    expect_case(f, &q, CLST_E_VERIFY, "TDX_02");
 
     fx_quote_init(&q, 4, DCAP_BODY_TD10);
     q.td.tee_tcb_svn[0] = 3; /* TDX_01 level isvsvn 2: OutOfDate, with its advisory */
@@ -829,21 +835,15 @@ test_synth_tdx_module(void **state)
 
     fx_quote_init(&q, 4, DCAP_BODY_TD10);
     q.td.tee_tcb_svn[0] = 1; /* below every TDX_01 level */
-    fx_case_make(f, &q, &c);
-    expect(&c.in, CLST_E_VERIFY, "below every TCB level of TDX_01");
-    fx_case_cleanup(&c);
+    expect_case(f, &q, CLST_E_VERIFY, "below every TCB level of TDX_01");
 
     fx_quote_init(&q, 4, DCAP_BODY_TD10);
     q.td.mrsignerseam[5] = 1; /* not Intel's module */
-    fx_case_make(f, &q, &c);
-    expect(&c.in, CLST_E_VERIFY, "MRSIGNERSEAM");
-    fx_case_cleanup(&c);
+    expect_case(f, &q, CLST_E_VERIFY, "MRSIGNERSEAM");
 
     fx_quote_init(&q, 4, DCAP_BODY_TD10);
     q.td.tee_tcb_svn[2] = 6; /* TDX late microcode below level 0, meets level 1 */
-    fx_case_make(f, &q, &c);
-    expect(&c.in, CLST_E_VERIFY, "TCB status is OutOfDate (platform OutOfDate");
-    fx_case_cleanup(&c);
+    expect_case(f, &q, CLST_E_VERIFY, "TCB status is OutOfDate (platform OutOfDate");
 }
 
 /* One level with the given status at the top: each status against the default and an explicit
@@ -871,10 +871,7 @@ test_synth_every_status(void **state)
         json_t *claims = NULL;
         fx_quote_init(&q, 4, DCAP_BODY_TD10);
         fx_case_make(f, &q, &c);
-        clst_buf_cleanup(&c.tcb_info);
-        fx_tcb_info(f, "TDX", "00906ED50000", levels, FX_MODULES, FX_T0 - FX_DAY,
-                    FX_T0 + 30 * FX_DAY, &c.tcb_info);
-        fx_case_rebundle(f, &c);
+        set_tcb_info(f, &c, "00906ED50000", levels, FX_T0 - FX_DAY, FX_T0 + 30 * FX_DAY);
         if (i == 0) {
             assert_int_equal(run(&c.in, NULL, &err), CLST_OK);
         } else {
@@ -906,22 +903,13 @@ test_synth_collateral_checks(void **state)
     fx_case_make(f, &q, &c);
 
     /* Another FMSPC. */
-    clst_buf_cleanup(&c.tcb_info);
-    fx_tcb_info(f, "TDX", "00806F050000", FX_TDX_LEVELS, FX_MODULES, FX_T0 - FX_DAY,
-                FX_T0 + 30 * FX_DAY, &c.tcb_info);
-    fx_case_rebundle(f, &c);
+    set_tcb_info(f, &c, "00806F050000", FX_TDX_LEVELS, FX_T0 - FX_DAY, FX_T0 + 30 * FX_DAY);
     expect(&c.in, CLST_E_VERIFY, "FMSPC");
 
     /* Expired and not yet valid tcbInfo (everything else valid). */
-    clst_buf_cleanup(&c.tcb_info);
-    fx_tcb_info(f, "TDX", "00906ED50000", FX_TDX_LEVELS, FX_MODULES, FX_T0 - 40 * FX_DAY,
-                FX_T0 - 10 * FX_DAY, &c.tcb_info);
-    fx_case_rebundle(f, &c);
+    set_tcb_info(f, &c, "00906ED50000", FX_TDX_LEVELS, FX_T0 - 40 * FX_DAY, FX_T0 - 10 * FX_DAY);
     expect(&c.in, CLST_E_VERIFY, "tcb_info.json is valid from");
-    clst_buf_cleanup(&c.tcb_info);
-    fx_tcb_info(f, "TDX", "00906ED50000", FX_TDX_LEVELS, FX_MODULES, FX_T0 + FX_DAY,
-                FX_T0 + 30 * FX_DAY, &c.tcb_info);
-    fx_case_rebundle(f, &c);
+    set_tcb_info(f, &c, "00906ED50000", FX_TDX_LEVELS, FX_T0 + FX_DAY, FX_T0 + 30 * FX_DAY);
     expect(&c.in, CLST_E_VERIFY, "tcb_info.json is valid from");
     clst_buf_cleanup(&c.qe_identity);
     clst_buf_cleanup(&c.tcb_info);
@@ -957,13 +945,10 @@ test_synth_revoked_pck(void **state)
 {
     struct fx *f = *state;
     struct fx_quote q;
-    struct fx_case c;
     struct clst_buf saved = f->ca_crl;
     fx_crl(f->ca_key, f->ca, 100, FX_T0 - FX_DAY, FX_T0 + 30 * FX_DAY, &f->ca_crl);
     fx_quote_init(&q, 4, DCAP_BODY_TD10);
-    fx_case_make(f, &q, &c);
-    expect(&c.in, CLST_E_VERIFY, "revoked");
-    fx_case_cleanup(&c);
+    expect_case(f, &q, CLST_E_VERIFY, "revoked");
     clst_buf_cleanup(&f->ca_crl);
     f->ca_crl = saved;
 }
@@ -985,9 +970,7 @@ test_synth_versions(void **state)
     /* An SGX quote handed to the tdx kind. */
     fx_case_cleanup(&c);
     fx_quote_init(&q, 3, DCAP_BODY_SGX);
-    fx_case_make(f, &q, &c);
-    expect(&c.in, CLST_E_MALFORMED, "SGX quote");
-    fx_case_cleanup(&c);
+    expect_case(f, &q, CLST_E_MALFORMED, "SGX quote");
     /* v5 with a body type this build does not read (1: SGX, 4: unknown). */
     fx_quote_init(&q, 5, DCAP_BODY_TD10);
     fx_case_make(f, &q, &c);
