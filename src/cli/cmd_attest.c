@@ -79,14 +79,18 @@ struct opts {
 static int
 parse_opts(int argc, char **argv, int start, struct opts *o)
 {
-    const struct {
-        const char *name;
-        const char **slot;
-    } valued[] = {
-        {"--type", &o->type},         {"--evidence", &o->evidence}, {"--runtime-data", &o->runtime},
-        {"--runtime-type", &o->runtime_type}, {"--nonce", &o->nonce}, {"--claim", &o->claim},
-        {"--note", &o->note},         {"--data", &o->data},         {"--server", &o->server},
-        {"--ca", &o->ca},             {"--token-file", &o->token_file},
+    const struct cli_opt_slot valued[] = {
+        {"--type", &o->type},
+        {"--evidence", &o->evidence},
+        {"--runtime-data", &o->runtime},
+        {"--runtime-type", &o->runtime_type},
+        {"--nonce", &o->nonce},
+        {"--claim", &o->claim},
+        {"--note", &o->note},
+        {"--data", &o->data},
+        {"--server", &o->server},
+        {"--ca", &o->ca},
+        {"--token-file", &o->token_file},
     };
     for (int i = start; i < argc; i++) {
         const char *a = argv[i];
@@ -99,18 +103,10 @@ parse_opts(int argc, char **argv, int start, struct opts *o)
             o->effective = true;
             continue;
         }
-        for (size_t k = 0; k < sizeof(valued) / sizeof(valued[0]) && !done; k++) {
-            size_t n = strlen(valued[k].name);
-            if (strncmp(a, valued[k].name, n) == 0 && a[n] == '=') {
-                *valued[k].slot = a + n + 1;
-                done = true;
-            } else if (strcmp(a, valued[k].name) == 0) {
-                if (i + 1 >= argc) {
-                    return cli_usage_error(CMD, "%s needs a value", a);
-                }
-                *valued[k].slot = argv[++i];
-                done = true;
-            }
+        int rc =
+            cli_opt_slots(CMD, argc, argv, &i, valued, sizeof(valued) / sizeof(valued[0]), &done);
+        if (rc != CLI_EXIT_OK) {
+            return rc;
         }
         if (done) {
             continue;
@@ -124,36 +120,6 @@ parse_opts(int argc, char **argv, int start, struct opts *o)
         o->positional[o->npos++] = a;
     }
     return CLI_EXIT_OK;
-}
-
-static int
-read_file(const char *path, size_t max, struct clst_buf *out)
-{
-    bool is_stdin = strcmp(path, "-") == 0;
-    FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    if (f == NULL) {
-        return cli_failf(CMD, "cannot open %s: %s", path, strerror(errno));
-    }
-    int ret = CLI_EXIT_OK;
-    clst_buf_init(out, max);
-    for (;;) {
-        uint8_t chunk[4096];
-        size_t n = fread(chunk, 1, sizeof(chunk), f);
-        if (n > 0 && clst_buf_append(out, chunk, n) != CLST_OK) {
-            ret = cli_failf(CMD, "%s is larger than %zu bytes", path, max);
-            break;
-        }
-        if (n < sizeof(chunk)) {
-            if (ferror(f)) {
-                ret = cli_failf(CMD, "cannot read %s", path);
-            }
-            break;
-        }
-    }
-    if (!is_stdin) {
-        fclose(f);
-    }
-    return ret;
 }
 
 /* Connection state: strings live in `store`. */
@@ -185,7 +151,7 @@ conn_setup(const struct opts *o, bool want_token, struct conn *k)
         uint64_t p = 0;
         if (server == NULL) {
             snprintf(path, sizeof(path), "%s/serve.port", o->data);
-            if (read_file(path, 64, &port) != CLI_EXIT_OK) {
+            if (cli_read_file(CMD, path, 64, &port) != CLI_EXIT_OK) {
                 return cli_failf(CMD, "is 'cloister serve --data %s' running?", o->data);
             }
             while (port.size > 0 && (port.data[port.size - 1] == '\n' ||
@@ -220,7 +186,7 @@ conn_setup(const struct opts *o, bool want_token, struct conn *k)
         if (o->token_file == NULL && env != NULL && env[0] != '\0') {
             (void)clst_buf_append_str(&k->token, env);
         } else if (token_file != NULL) {
-            if (read_file(token_file, 4000, &k->token) != CLI_EXIT_OK) {
+            if (cli_read_file(CMD, token_file, 4000, &k->token) != CLI_EXIT_OK) {
                 return cli_failf(CMD, "an administrator token is needed (--token-file FILE or "
                                       "CLOISTER_TOKEN)");
             }
@@ -289,7 +255,7 @@ do_attest(const struct opts *o)
     }
     memset(&k, 0, sizeof(k));
     if ((ret = conn_setup(o, false, &k)) != CLI_EXIT_OK ||
-        (ret = read_file(o->evidence, FILE_MAX, &ev)) != CLI_EXIT_OK) {
+        (ret = cli_read_file(CMD, o->evidence, FILE_MAX, &ev)) != CLI_EXIT_OK) {
         goto out;
     }
     ret = CLI_EXIT_FAIL;
@@ -300,7 +266,7 @@ do_attest(const struct opts *o)
     }
     body = json_pack("{s:s}", "report", (const char *)b64.data);
     if (o->runtime != NULL) {
-        if ((ret = read_file(o->runtime, FILE_MAX, &rt)) != CLI_EXIT_OK) {
+        if ((ret = cli_read_file(CMD, o->runtime, FILE_MAX, &rt)) != CLI_EXIT_OK) {
             goto out;
         }
         ret = CLI_EXIT_FAIL;
@@ -574,7 +540,7 @@ do_policy(const struct opts *o)
         snprintf(path, sizeof(path), "/policies/%s?" API_VERSION, type->name);
         st = clst_attest_client_json(&k.c, "GET", path, NULL, &answer, &err);
     } else if (set) {
-        if ((ret = read_file(o->positional[1], CLST_ATTEST_MAX_REQUEST_SIZE, &text)) !=
+        if ((ret = cli_read_file(CMD, o->positional[1], CLST_ATTEST_MAX_REQUEST_SIZE, &text)) !=
             CLI_EXIT_OK) {
             goto out;
         }
@@ -638,13 +604,9 @@ cmd_attest(int argc, char **argv)
 {
     struct opts o;
     memset(&o, 0, sizeof(o));
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return CLI_EXIT_OK;
-    }
-    if (argc < 2) {
-        usage(stderr);
-        return CLI_EXIT_USAGE;
+    int rc;
+    if (cli_help_done(argc, argv, usage, &rc)) {
+        return rc;
     }
     const char *sub = argv[1];
     bool has_sub = strcmp(sub, "challenge") == 0 || strcmp(sub, "refval") == 0 ||

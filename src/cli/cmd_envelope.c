@@ -608,19 +608,26 @@ encrypt_help(void)
 
 static int encrypt_run(int argc, char **argv, struct cli_vault_opts *vo);
 
-int
-cmd_encrypt(int argc, char **argv)
+/* encrypt and decrypt: --help, or run with vault connection options that are wiped after. */
+static int
+run_with_vault_opts(int argc, char **argv, void (*help)(void),
+                    int (*run)(int argc, char **argv, struct cli_vault_opts *vo))
 {
     if (cli_wants_help(argc, argv)) {
-        encrypt_help();
+        help();
         return CLI_EXIT_OK;
     }
     struct cli_vault_opts vo;
-    int rc;
     cli_vault_opts_init(&vo);
-    rc = encrypt_run(argc, argv, &vo);
+    int rc = run(argc, argv, &vo);
     cli_vault_opts_cleanup(&vo);
     return rc;
+}
+
+int
+cmd_encrypt(int argc, char **argv)
+{
+    return run_with_vault_opts(argc, argv, encrypt_help, encrypt_run);
 }
 
 /* --url, --token-file, --ca: true when `c` was one of them. */
@@ -640,6 +647,77 @@ vault_opt(int c, struct cli_vault_opts *vo)
     default:
         return false;
     }
+}
+
+/* What encrypt and decrypt share beyond the keys: -f, --threads, -q. */
+struct run_flags {
+    bool force;
+    bool quiet;
+    unsigned threads;
+};
+
+/* -f, --threads, -q and the vault options (vault_opt). Returns CLI_EXIT_OK when `c` was one of
+ * them, else the exit status to return: the usage error of --threads, or urc (next_opt's). */
+static int
+common_opt(int c, const char *cmd, struct run_flags *f, struct cli_vault_opts *vo, int urc)
+{
+    switch (c) {
+    case 'f':
+        f->force = true;
+        return CLI_EXIT_OK;
+    case 'T':
+        if (!parse_threads(optarg, &f->threads)) {
+            return cli_usage_error(cmd, "--threads must be 1 or 2");
+        }
+        return CLI_EXIT_OK;
+    case 'q':
+        f->quiet = true;
+        return CLI_EXIT_OK;
+    default:
+        return vault_opt(c, vo) ? CLI_EXIT_OK : urc;
+    }
+}
+
+/* The one INPUT after the options, if any (*in_path keeps its default otherwise). */
+static int
+one_input(int argc, char **argv, const char *cmd, const char **in_path)
+{
+    if (argc - optind > 1) {
+        return cli_usage_error(cmd, "one INPUT at a time (got '%s' and '%s')", argv[optind],
+                               argv[optind + 1]);
+    }
+    if (optind < argc) {
+        *in_path = argv[optind];
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Shows the progress bar for large inputs on a terminal, unless quiet. */
+static void
+progress_start(struct progress *prog, bool quiet, uint64_t in_size,
+               struct clst_envelope_fd_opts *opts)
+{
+    if (!quiet && isatty(STDERR_FILENO) && in_size >= PROGRESS_MIN_SIZE) {
+        prog->start_ns = clst_monotonic_ns();
+        prog->last_ns = prog->start_ns; /* first update after one period, with a meaningful rate */
+        opts->progress = progress_cb;
+        opts->progress_ctx = prog;
+    }
+}
+
+/* After the transform (st): commit the output, or throw it away with the error. */
+static int
+output_finish(struct output *out, const char *cmd, enum clst_status st, const struct clst_err *err)
+{
+    if (st != CLST_OK) {
+        output_abort(out);
+        return cli_fail(cmd, err);
+    }
+    int rc = output_commit(out, cmd);
+    if (rc != CLI_EXIT_OK) {
+        output_abort(out);
+    }
+    return rc;
 }
 
 /* Connects the provider for --key vault:NAME[/VERSION]. */
@@ -687,9 +765,8 @@ encrypt_run(int argc, char **argv, struct cli_vault_opts *vo)
     struct clst_envelope_meta meta[CLST_ENVELOPE_META_MAX_COUNT];
     char meta_names[CLST_ENVELOPE_META_MAX_COUNT][CLST_ENVELOPE_META_NAME_MAX_SIZE + 1];
     size_t meta_count = 0;
-    bool force = false, quiet = false;
-    unsigned threads = 0;
-    int rc = CLI_EXIT_FAIL, urc = CLI_EXIT_USAGE, c, in_fd = -1;
+    struct run_flags fl = {false, false, 0};
+    int rc = CLI_EXIT_FAIL, urc = CLI_EXIT_USAGE, optrc, c, in_fd = -1;
     char default_out[PATH_MAX];
     struct clst_envelope_provider *provider = NULL;
     struct clst_err err;
@@ -736,17 +813,6 @@ encrypt_run(int argc, char **argv, struct cli_vault_opts *vo)
             meta_count++;
             break;
         }
-        case 'f':
-            force = true;
-            break;
-        case 'T':
-            if (!parse_threads(optarg, &threads)) {
-                return cli_usage_error(cmd, "--threads must be 1 or 2");
-            }
-            break;
-        case 'q':
-            quiet = true;
-            break;
         case 'K':
             if (vault_key != NULL) {
                 return cli_usage_error(cmd, "give --key once");
@@ -754,18 +820,14 @@ encrypt_run(int argc, char **argv, struct cli_vault_opts *vo)
             vault_key = optarg;
             break;
         default:
-            if (!vault_opt(c, vo)) {
-                return urc;
+            if ((optrc = common_opt(c, cmd, &fl, vo, urc)) != CLI_EXIT_OK) {
+                return optrc;
             }
             break;
         }
     }
-    if (argc - optind > 1) {
-        return cli_usage_error(cmd, "one INPUT at a time (got '%s' and '%s')", argv[optind],
-                               argv[optind + 1]);
-    }
-    if (optind < argc) {
-        in_path = argv[optind];
+    if ((optrc = one_input(argc, argv, cmd, &in_path)) != CLI_EXIT_OK) {
+        return optrc;
     }
     if ((key_file != NULL) + (recipient != NULL) + (vault_key != NULL) != 1) {
         return cli_usage_error(cmd, "give exactly one of --key-file KEY, --recipient PUB.pem or "
@@ -807,28 +869,15 @@ encrypt_run(int argc, char **argv, struct cli_vault_opts *vo)
     if (in_fd < 0) {
         goto out;
     }
-    rc = output_open(&out, cmd, out_path, force, 0644);
+    rc = output_open(&out, cmd, out_path, fl.force, 0644);
     if (rc != CLI_EXIT_OK) {
         goto out;
     }
-    struct clst_envelope_fd_opts opts = {threads, NULL, NULL, meta, meta_count, NULL};
-    if (!quiet && isatty(STDERR_FILENO) && in_size >= PROGRESS_MIN_SIZE) {
-        prog.start_ns = clst_monotonic_ns();
-        prog.last_ns = prog.start_ns; /* first update after one period, with a meaningful rate */
-        opts.progress = progress_cb;
-        opts.progress_ctx = &prog;
-    }
+    struct clst_envelope_fd_opts opts = {fl.threads, NULL, NULL, meta, meta_count, NULL};
+    progress_start(&prog, fl.quiet, in_size, &opts);
     enum clst_status st = clst_envelope_encrypt_fd(in_fd, out.fd, provider, &opts, &err);
     progress_end(&prog);
-    if (st != CLST_OK) {
-        output_abort(&out);
-        rc = cli_fail(cmd, &err);
-        goto out;
-    }
-    rc = output_commit(&out, cmd);
-    if (rc != CLI_EXIT_OK) {
-        output_abort(&out);
-    }
+    rc = output_finish(&out, cmd, st, &err);
 out:
     if (in_fd > STDIN_FILENO) {
         close(in_fd);
@@ -888,15 +937,7 @@ static int decrypt_run(int argc, char **argv, struct cli_vault_opts *vo);
 int
 cmd_decrypt(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        decrypt_help();
-        return CLI_EXIT_OK;
-    }
-    struct cli_vault_opts vo;
-    cli_vault_opts_init(&vo);
-    int rc = decrypt_run(argc, argv, &vo);
-    cli_vault_opts_cleanup(&vo);
-    return rc;
+    return run_with_vault_opts(argc, argv, decrypt_help, decrypt_run);
 }
 
 static int
@@ -914,9 +955,8 @@ decrypt_run(int argc, char **argv, struct cli_vault_opts *vo)
     const char *key_files[MAX_KEY_FILES];
     size_t key_count = 0, provider_count = 0;
     const char *out_path = NULL, *in_path = "-";
-    bool force = false, quiet = false;
-    unsigned threads = 0;
-    int rc = CLI_EXIT_FAIL, urc = CLI_EXIT_USAGE, c, in_fd = -1;
+    struct run_flags fl = {false, false, 0};
+    int rc = CLI_EXIT_FAIL, urc = CLI_EXIT_USAGE, optrc, c, in_fd = -1;
     char default_out[PATH_MAX];
     struct clst_envelope_provider *providers[MAX_PROVIDERS];
     struct clst_err err;
@@ -941,17 +981,6 @@ decrypt_run(int argc, char **argv, struct cli_vault_opts *vo)
         case 'o':
             out_path = optarg;
             break;
-        case 'f':
-            force = true;
-            break;
-        case 'T':
-            if (!parse_threads(optarg, &threads)) {
-                return cli_usage_error(cmd, "--threads must be 1 or 2");
-            }
-            break;
-        case 'q':
-            quiet = true;
-            break;
         case 'K':
             if (vault_key != NULL || any_vault) {
                 return cli_usage_error(cmd, "give one --key vault:NAME or --vault");
@@ -965,18 +994,14 @@ decrypt_run(int argc, char **argv, struct cli_vault_opts *vo)
             any_vault = true;
             break;
         default:
-            if (!vault_opt(c, vo)) {
-                return urc;
+            if ((optrc = common_opt(c, cmd, &fl, vo, urc)) != CLI_EXIT_OK) {
+                return optrc;
             }
             break;
         }
     }
-    if (argc - optind > 1) {
-        return cli_usage_error(cmd, "one INPUT at a time (got '%s' and '%s')", argv[optind],
-                               argv[optind + 1]);
-    }
-    if (optind < argc) {
-        in_path = argv[optind];
+    if ((optrc = one_input(argc, argv, cmd, &in_path)) != CLI_EXIT_OK) {
+        return optrc;
     }
     if (key_count == 0 && vault_key == NULL && !any_vault) {
         return cli_usage_error(cmd, "give the key with --key-file KEY, --key vault:NAME or "
@@ -1033,39 +1058,27 @@ decrypt_run(int argc, char **argv, struct cli_vault_opts *vo)
     if (in_fd < 0) {
         goto out;
     }
-    rc = output_open(&out, cmd, out_path, force, 0600);
+    rc = output_open(&out, cmd, out_path, fl.force, 0600);
     if (rc != CLI_EXIT_OK) {
         goto out;
     }
     uint64_t written = 0;
-    struct clst_envelope_fd_opts opts = {threads, NULL, NULL, NULL, 0, &written};
+    struct clst_envelope_fd_opts opts = {fl.threads, NULL, NULL, NULL, 0, &written};
     if (out.is_stdout || out.direct) {
         /* In order, one chunk at a time: what reached the output before a failure is exactly a
          * verified prefix (two threads could leave verified chunks after a gap). */
         opts.threads = 1;
     }
-    if (!quiet && isatty(STDERR_FILENO) && in_size >= PROGRESS_MIN_SIZE) {
-        prog.start_ns = clst_monotonic_ns();
-        prog.last_ns = prog.start_ns; /* first update after one period, with a meaningful rate */
-        opts.progress = progress_cb;
-        opts.progress_ctx = &prog;
-    }
+    progress_start(&prog, fl.quiet, in_size, &opts);
     enum clst_status st = clst_envelope_decrypt_fd(in_fd, out.fd, providers, provider_count,
                                                    &opts, &err);
     progress_end(&prog);
-    if (st != CLST_OK) {
-        output_abort(&out);
-        rc = cli_fail(cmd, &err);
-        if ((out.is_stdout || out.direct) && written > 0) {
-            fprintf(stderr, "cloister %s: verified plaintext may already have been written to "
-                            "%s: discard it\n",
-                    cmd, out.is_stdout ? "standard output" : out.target);
-        }
-        goto out;
-    }
-    rc = output_commit(&out, cmd);
-    if (rc != CLI_EXIT_OK) {
-        output_abort(&out);
+    rc = output_finish(&out, cmd, st, &err);
+    if (st != CLST_OK && (out.is_stdout || out.direct) && written > 0) {
+        fprintf(stderr,
+                "cloister %s: verified plaintext may already have been written to "
+                "%s: discard it\n",
+                cmd, out.is_stdout ? "standard output" : out.target);
     }
 out:
     if (in_fd > STDIN_FILENO) {

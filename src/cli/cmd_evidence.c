@@ -106,37 +106,6 @@ usage(FILE *f)
             "exit status: 0 verified, 1 rejected or failed, 2 usage error.\n");
 }
 
-/* Reads a whole file (or standard input for "-") of at most `max` bytes into out. */
-static int
-read_file(const char *path, size_t max, struct clst_buf *out)
-{
-    bool is_stdin = strcmp(path, "-") == 0;
-    FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    if (f == NULL) {
-        return cli_failf(CMD, "cannot open %s: %s", path, strerror(errno));
-    }
-    int ret = CLI_EXIT_OK;
-    clst_buf_init(out, max);
-    for (;;) {
-        uint8_t chunk[4096];
-        size_t n = fread(chunk, 1, sizeof(chunk), f);
-        if (n > 0 && clst_buf_append(out, chunk, n) != CLST_OK) {
-            ret = cli_failf(CMD, "%s is larger than %zu bytes", path, max);
-            break;
-        }
-        if (n < sizeof(chunk)) {
-            if (ferror(f)) {
-                ret = cli_failf(CMD, "cannot read %s", path);
-            }
-            break;
-        }
-    }
-    if (!is_stdin) {
-        fclose(f);
-    }
-    return ret;
-}
-
 static void
 print_claims(const json_t *claims)
 {
@@ -211,7 +180,7 @@ load_certs(const char *path, struct clst_buf *out)
         return cli_failf(CMD, "--certs %s: %s", path, strerror(errno));
     }
     if (!S_ISDIR(st.st_mode)) {
-        return read_file(path, ENDORSEMENTS_MAX, out);
+        return cli_read_file(CMD, path, ENDORSEMENTS_MAX, out);
     }
     clst_buf_init(out, ENDORSEMENTS_MAX);
     dir = opendir(path);
@@ -246,7 +215,7 @@ load_certs(const char *path, struct clst_buf *out)
             continue;
         }
         struct clst_buf one = {0};
-        if ((ret = read_file(file, CERT_FILE_MAX, &one)) == CLI_EXIT_OK) {
+        if ((ret = cli_read_file(CMD, file, CERT_FILE_MAX, &one)) == CLI_EXIT_OK) {
             ret = append_certs_der(file, one.data != NULL ? one.data : (const uint8_t *)"",
                                    one.size, out);
         }
@@ -521,9 +490,9 @@ verify(int argc, char **argv)
         ret = CLI_EXIT_USAGE;
         goto out;
     }
-    if ((ret = read_file(file, EVIDENCE_FILE_MAX, &evidence)) != CLI_EXIT_OK ||
+    if ((ret = cli_read_file(CMD, file, EVIDENCE_FILE_MAX, &evidence)) != CLI_EXIT_OK ||
         (root_path != NULL &&
-         (ret = read_file(root_path, ROOT_FILE_MAX, &roots_pem)) != CLI_EXIT_OK)) {
+         (ret = cli_read_file(CMD, root_path, ROOT_FILE_MAX, &roots_pem)) != CLI_EXIT_OK)) {
         goto out;
     }
     if (certs_path != NULL) {
@@ -584,7 +553,7 @@ verify(int argc, char **argv)
         goto out;
     }
     if (runtime_path != NULL) {
-        if ((ret = read_file(runtime_path, RUNTIME_DATA_MAX, &runtime)) != CLI_EXIT_OK) {
+        if ((ret = cli_read_file(CMD, runtime_path, RUNTIME_DATA_MAX, &runtime)) != CLI_EXIT_OK) {
             goto out;
         }
         in.runtime_data = runtime.data != NULL ? runtime.data : (const uint8_t *)"";
@@ -908,13 +877,9 @@ cmd_evidence(int argc, char **argv)
         }
         return ret;
     }
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return CLI_EXIT_OK;
-    }
-    if (argc < 2) {
-        usage(stderr);
-        return CLI_EXIT_USAGE;
+    int rc;
+    if (cli_help_done(argc, argv, usage, &rc)) {
+        return rc;
     }
     if (strcmp(argv[1], "verify") == 0) {
         return verify(argc, argv);

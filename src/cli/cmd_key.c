@@ -3,7 +3,6 @@
  * through the key vault REST API (the client library). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,35 +144,10 @@ struct opts {
     const char *enc;
 };
 
-/* "--name VALUE" or "--name=VALUE" (see cmd_secret.c). */
-static const char *
-optval(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0) {
-        return NULL;
-    }
-    if (argv[*i][n] == '=') {
-        return argv[*i] + n + 1;
-    }
-    if (argv[*i][n] != '\0') {
-        return NULL;
-    }
-    if (*i + 1 >= argc) {
-        *missing = true;
-        return NULL;
-    }
-    (*i)++;
-    return argv[*i];
-}
-
 static int
 parse(int argc, char **argv, struct opts *o)
 {
-    struct {
-        const char *name;
-        const char **dst;
-    } valued[] = {
+    const struct cli_opt_slot valued[] = {
         {"--url", &o->cfg.url},
         {"--token-file", &o->token_file},
         {"--token", &o->cfg.token},
@@ -206,16 +180,14 @@ parse(int argc, char **argv, struct opts *o)
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = NULL;
-        bool matched = false;
-        for (size_t k = 0; k < sizeof(valued) / sizeof(valued[0]) && !matched; k++) {
-            if ((v = optval(argc, argv, &i, valued[k].name, &missing)) != NULL) {
-                *valued[k].dst = v;
-                matched = true;
-            } else if (missing) {
-                return cli_usage_error(CMD, "%s needs a value", a);
-            }
+        bool matched;
+        int rc =
+            cli_opt_slots(CMD, argc, argv, &i, valued, sizeof valued / sizeof valued[0], &matched);
+        if (rc != CLI_EXIT_OK) {
+            return rc;
         }
-        if (matched) {
+        if (matched ||
+            cli_vault_flag(a, true, &o->json, &o->enabled, &o->clear_tags, &o->deleted)) {
             continue;
         }
         /* --pem is both a flag (get) and an option with a file (import). */
@@ -226,36 +198,19 @@ parse(int argc, char **argv, struct opts *o)
             o->pem_file = a + 6;
         } else if (strcmp(a, "--pem") == 0) {
             o->pem = true;
-        } else if ((v = optval(argc, argv, &i, "--tag", &missing)) != NULL) {
-            if (o->tag_count == TAGS_MAX) {
-                return cli_usage_error(CMD, "at most %d --tag options", TAGS_MAX);
+        } else if ((v = cli_opt_arg(argc, argv, &i, "--tag", &missing)) != NULL) {
+            rc = cli_vault_tag_opt(CMD, v, o->tags, &o->tag_count, TAGS_MAX);
+            if (rc != CLI_EXIT_OK) {
+                return rc;
             }
-            if (strchr(v, '=') == NULL || v[0] == '=') {
-                return cli_usage_error(CMD, "--tag takes KEY=VALUE");
-            }
-            o->tags[o->tag_count++] = v;
         } else if (missing) {
             return cli_usage_error(CMD, "%s needs a value", a);
-        } else if (strcmp(a, "--json") == 0) {
-            o->json = true;
-        } else if (strcmp(a, "--disabled") == 0 || strcmp(a, "--disable") == 0) {
-            o->enabled = 0;
-        } else if (strcmp(a, "--enable") == 0 || strcmp(a, "--enabled") == 0) {
-            o->enabled = 1;
-        } else if (strcmp(a, "--clear-tags") == 0) {
-            o->clear_tags = true;
-        } else if (strcmp(a, "--deleted") == 0) {
-            o->deleted = true;
         } else if (strcmp(a, "--exportable") == 0) {
             o->exportable = true;
         } else if (strcmp(a, "--immutable") == 0) {
             o->immutable = true;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return cli_usage_error(CMD, "unknown option '%s'", a);
-        } else if (o->name == NULL) {
-            o->name = a;
-        } else {
-            return cli_usage_error(CMD, "unexpected argument '%s'", a);
+        } else if ((rc = cli_positional(CMD, a, &o->name)) != CLI_EXIT_OK) {
+            return rc;
         }
     }
     return CLI_EXIT_OK;
@@ -265,32 +220,7 @@ parse(int argc, char **argv, struct opts *o)
 static enum clst_status
 read_all(const char *path, struct clst_buf *out, struct clst_err *err)
 {
-    bool use_stdin = path == NULL || strcmp(path, "-") == 0;
-    FILE *f = use_stdin ? stdin : fopen(path, "rb");
-    uint8_t chunk[4096];
-    enum clst_status st = CLST_OK;
-    if (f == NULL) {
-        return clst_err_set(err, CLST_E_IO, "cannot open '%s': %s", path, strerror(errno));
-    }
-    for (;;) {
-        size_t n = fread(chunk, 1, sizeof chunk, f);
-        if (n > 0 && clst_buf_append(out, chunk, n) != CLST_OK) {
-            st = clst_err_set(err, CLST_E_LIMIT, "%s is larger than %zu bytes",
-                              use_stdin ? "the input" : path, out->max);
-            break;
-        }
-        if (n < sizeof chunk) {
-            if (ferror(f)) {
-                st = clst_err_set(err, CLST_E_IO, "reading %s failed", use_stdin ? "stdin" : path);
-            }
-            break;
-        }
-    }
-    clst_wipe(chunk, sizeof chunk);
-    if (!use_stdin) {
-        fclose(f);
-    }
-    return st;
+    return cli_read_all(path, true, NULL, out, err);
 }
 
 /* Writes bytes to `path` (created 0600, replaced) or stdout. */
@@ -303,85 +233,7 @@ write_out(const char *path, const void *data, size_t size)
         }
         return CLI_EXIT_OK;
     }
-    FILE *f = NULL;
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0 || (f = fdopen(fd, "wb")) == NULL) {
-        if (fd >= 0) {
-            close(fd);
-        }
-        return cli_failf(CMD, "cannot write '%s': %s", path, strerror(errno));
-    }
-    bool ok = fwrite(data, 1, size, f) == size;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok) {
-        return cli_failf(CMD, "writing '%s' failed", path);
-    }
-    return CLI_EXIT_OK;
-}
-
-static int
-open_client(struct opts *o, struct clst_client **out)
-{
-    return cli_vault_client_open(CMD, &o->cfg, o->token_file, out);
-}
-
-/* "<prefix>[/<escaped name>][/<escaped version>][suffix]". */
-static enum clst_status
-path_for(const char *prefix, const char *name, const char *version, const char *suffix,
-         struct clst_buf *b)
-{
-    enum clst_status st = clst_buf_append_str(b, prefix);
-    if (st == CLST_OK && name != NULL) {
-        st = clst_buf_append_byte(b, '/');
-        if (st == CLST_OK) {
-            st = clst_client_path_escape(name, b);
-        }
-    }
-    if (st == CLST_OK && version != NULL) {
-        st = clst_buf_append_byte(b, '/');
-        if (st == CLST_OK) {
-            st = clst_client_path_escape(version, b);
-        }
-    }
-    if (st == CLST_OK && suffix != NULL) {
-        st = clst_buf_append_str(b, suffix);
-    }
-    if (st == CLST_OK) {
-        st = clst_buf_terminate(b);
-    }
-    return st;
-}
-
-static void
-print_json(const json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (s != NULL) {
-        printf("%s\n", s);
-        free(s);
-    }
-}
-
-static void
-print_time(const char *label, const json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    char t[32];
-    if (json_is_integer(v) && clst_time_format(json_integer_value(v), t, sizeof t) == CLST_OK) {
-        printf("%-16s %s\n", label, t);
-    }
-}
-
-/* The last path segment of a kid ("…/keys/NAME" → NAME, "…/NAME/VERSION" → VERSION). */
-static const char *
-kid_last(const json_t *obj)
-{
-    const char *kid = json_string_value(json_object_get(obj, "kid"));
-    if (kid == NULL) {
-        return "?";
-    }
-    const char *slash = strrchr(kid, '/');
-    return slash != NULL ? slash + 1 : kid;
+    return cli_write_private_file(CMD, path, data, size);
 }
 
 /* Decoded size of a base64url member (0 when absent or malformed). */
@@ -430,10 +282,10 @@ print_bundle(const json_t *b)
     if (json_is_true(json_object_get(attrs, "exportable"))) {
         printf("%-16s %s\n", "exportable", "yes");
     }
-    print_time("created", attrs, "created");
-    print_time("updated", attrs, "updated");
-    print_time("not before", attrs, "nbf");
-    print_time("expires", attrs, "exp");
+    cli_vault_print_time("created", attrs, "created");
+    cli_vault_print_time("updated", attrs, "updated");
+    cli_vault_print_time("not before", attrs, "nbf");
+    cli_vault_print_time("expires", attrs, "exp");
     const char *tk;
     json_t *tv;
     json_object_foreach(json_object_get(b, "tags"), tk, tv)
@@ -449,68 +301,11 @@ print_bundle(const json_t *b)
     if (rl != NULL) {
         printf("%-16s %s\n", "recovery level", rl);
     }
-    print_time("deleted", b, "deletedDate");
-    print_time("purge after", b, "scheduledPurgeDate");
+    cli_vault_print_time("deleted", b, "deletedDate");
+    cli_vault_print_time("purge after", b, "scheduledPurgeDate");
 }
 
 /* ---- request members from options ------------------------------------------------------------ */
-
-static int
-attrs_from_opts(const struct opts *o, json_t *attrs, bool allow_none)
-{
-    struct clst_err err = {0};
-    if (o->enabled >= 0) {
-        json_object_set_new(attrs, "enabled", json_boolean(o->enabled == 1));
-    }
-    const char *names[2] = {"nbf", "exp"};
-    const char *vals[2] = {o->nbf, o->exp};
-    for (int k = 0; k < 2; k++) {
-        if (vals[k] == NULL) {
-            continue;
-        }
-        if (allow_none && strcmp(vals[k], "none") == 0) {
-            json_object_set_new(attrs, names[k], json_null());
-            continue;
-        }
-        int64_t t = 0;
-        if (clst_time_parse(vals[k], &t, &err) != CLST_OK || t <= 0) {
-            return cli_usage_error(CMD, "--%s: '%s' is not a time (RFC 3339 or Unix seconds)",
-                                   names[k], vals[k]);
-        }
-        json_object_set_new(attrs, names[k], json_integer(t));
-    }
-    return CLI_EXIT_OK;
-}
-
-static int
-tags_from_opts(const struct opts *o, json_t *body)
-{
-    if (o->tag_count == 0 && !o->clear_tags) {
-        return CLI_EXIT_OK;
-    }
-    json_t *tags = json_object();
-    if (tags == NULL) {
-        return cli_failf(CMD, "out of memory");
-    }
-    for (size_t k = 0; k < o->tag_count; k++) {
-        const char *eq = strchr(o->tags[k], '=');
-        char key[600];
-        size_t n = (size_t)(eq - o->tags[k]);
-        if (n >= sizeof key) {
-            json_decref(tags);
-            return cli_usage_error(CMD, "a tag name is too long (at most 512 characters)");
-        }
-        memcpy(key, o->tags[k], n);
-        key[n] = '\0';
-        json_t *val = json_string(eq + 1);
-        if (val == NULL || json_object_set_new(tags, key, val) != 0) {
-            json_decref(tags);
-            return cli_usage_error(CMD, "tags must be UTF-8 text");
-        }
-    }
-    json_object_set_new(body, "tags", tags);
-    return CLI_EXIT_OK;
-}
 
 /* --ops encrypt,decrypt → ["encrypt","decrypt"] (the vault checks the names). */
 static int
@@ -579,22 +374,23 @@ out:
 
 /* ---- management actions ---------------------------------------------------------------------- */
 
-/* Sends `body` with `method` to `path` and prints the key bundle the vault answers. */
+/* Sends `body` with `method` to /keys[/NAME][/VERSION][suffix] and prints the key bundle the
+ * vault answers. */
 static int
-send_bundle(struct clst_client *c, const struct opts *o, const char *method, const char *path,
-            const json_t *body, const char *done)
+send_bundle(struct clst_client *c, const struct opts *o, const char *method, const char *name,
+            const char *version, const char *suffix, const json_t *body, const char *done)
 {
-    struct clst_err err = {0};
     json_t *resp = NULL;
-    if (clst_client_call(c, method, path, NULL, body, &resp, &err) != CLST_OK) {
-        return cli_fail(CMD, &err);
+    int rc = cli_vault_call(CMD, c, method, name, version, suffix, body, &resp);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
     }
     if (o->json) {
-        print_json(resp);
+        cli_print_json(resp);
     } else {
         if (done != NULL) {
             printf("key %s: %s version %s\n", o->name, done,
-                   kid_last(json_object_get(resp, "key")));
+                   cli_json_last_segment(json_object_get(resp, "key"), "kid"));
         }
         print_bundle(resp);
     }
@@ -628,13 +424,12 @@ static int
 do_create_or_import(struct clst_client *c, const struct opts *o, bool import)
 {
     struct clst_err err = {0};
-    struct clst_buf path, jwk_text;
+    struct clst_buf jwk_text;
     json_t *body = json_object();
     json_t *attrs = json_object();
     json_t *jwk = NULL;
     int rc = CLI_EXIT_FAIL;
 
-    clst_buf_init(&path, PATH_CAP);
     clst_buf_init_secret(&jwk_text, 64 * 1024);
     if (body == NULL || attrs == NULL) {
         rc = cli_failf(CMD, "out of memory");
@@ -689,24 +484,20 @@ do_create_or_import(struct clst_client *c, const struct opts *o, bool import)
     if (o->exportable) {
         json_object_set_new(attrs, "exportable", json_true());
     }
-    if ((rc = attrs_from_opts(o, attrs, false)) != CLI_EXIT_OK ||
-        (rc = tags_from_opts(o, body)) != CLI_EXIT_OK ||
+    if ((rc = cli_vault_attrs(CMD, o->enabled, o->nbf, o->exp, false, attrs)) != CLI_EXIT_OK ||
+        (rc = cli_vault_tags(CMD, o->tags, o->tag_count, o->clear_tags, true, body)) !=
+            CLI_EXIT_OK ||
         (rc = ops_from_opts(o, body)) != CLI_EXIT_OK ||
         (rc = policy_from_opts(o, body)) != CLI_EXIT_OK) {
         goto out;
     }
     json_object_set(body, "attributes", attrs);
-    if (path_for("/keys", o->name, NULL, import ? NULL : "/create", &path) != CLST_OK) {
-        rc = cli_failf(CMD, "the name is too long");
-        goto out;
-    }
-    rc = send_bundle(c, o, import ? "PUT" : "POST", (const char *)path.data, body,
+    rc = send_bundle(c, o, import ? "PUT" : "POST", o->name, NULL, import ? NULL : "/create", body,
                      import ? "imported as" : "created");
 out:
     json_decref(jwk);
     json_decref(attrs);
     json_decref(body);
-    clst_buf_cleanup(&path);
     clst_buf_cleanup(&jwk_text);
     return rc;
 }
@@ -715,18 +506,13 @@ static int
 do_get(struct clst_client *c, const struct opts *o)
 {
     struct clst_err err = {0};
-    struct clst_buf path, pem;
+    struct clst_buf pem;
     json_t *resp = NULL;
     EVP_PKEY *key = NULL;
-    int rc = CLI_EXIT_FAIL;
-    clst_buf_init(&path, PATH_CAP);
     clst_buf_init(&pem, 16 * 1024);
-    if (path_for("/keys", o->name, o->version != NULL ? o->version : "", NULL, &path) != CLST_OK) {
-        rc = cli_failf(CMD, "the name is too long");
-        goto out;
-    }
-    if (clst_client_call(c, "GET", (const char *)path.data, NULL, NULL, &resp, &err) != CLST_OK) {
-        rc = cli_fail(CMD, &err);
+    int rc = cli_vault_call(CMD, c, "GET", o->name, o->version != NULL ? o->version : "", NULL,
+                            NULL, &resp);
+    if (rc != CLI_EXIT_OK) {
         goto out;
     }
     if (o->pem) {
@@ -740,7 +526,7 @@ do_get(struct clst_client *c, const struct opts *o)
         goto out;
     }
     if (o->json) {
-        print_json(resp);
+        cli_print_json(resp);
     } else {
         print_bundle(resp);
     }
@@ -748,120 +534,23 @@ do_get(struct clst_client *c, const struct opts *o)
 out:
     EVP_PKEY_free(key);
     json_decref(resp);
-    clst_buf_cleanup(&path);
     clst_buf_cleanup(&pem);
-    return rc;
-}
-
-/* Lists a collection, following nextLinks. */
-static int
-do_list(struct clst_client *c, const struct opts *o, const char *first_path, bool versions)
-{
-    struct clst_err err = {0};
-    json_t *all = json_array();
-    json_t *page = NULL;
-    char *next = NULL;
-    int rc = CLI_EXIT_FAIL;
-    const char *path = first_path;
-
-    if (all == NULL) {
-        return cli_failf(CMD, "out of memory");
-    }
-    for (int pages = 0; pages < 10000; pages++) {
-        if (clst_client_call(c, "GET", path, NULL, NULL, &page, &err) != CLST_OK) {
-            rc = cli_fail(CMD, &err);
-            goto out;
-        }
-        json_t *items = json_object_get(page, "value");
-        if (!json_is_array(items)) {
-            rc = cli_failf(CMD, "the server's answer has no list");
-            goto out;
-        }
-        json_array_extend(all, items);
-        const char *nl = json_string_value(json_object_get(page, "nextLink"));
-        free(next);
-        next = (nl != NULL && nl[0] != '\0') ? strdup(nl) : NULL;
-        json_decref(page);
-        page = NULL;
-        if (next == NULL) {
-            break;
-        }
-        path = next;
-    }
-    if (o->json) {
-        json_t *wrap = json_pack("{s:O}", "value", all);
-        print_json(wrap);
-        json_decref(wrap);
-        rc = CLI_EXIT_OK;
-        goto out;
-    }
-    if (versions) {
-        printf("%-32s  %-7s  %-20s  %-20s  %s\n", "VERSION", "ENABLED", "CREATED", "UPDATED",
-               "EXPIRES");
-    } else {
-        printf("%-40s  %-7s  %-20s  %s\n", "NAME", "ENABLED", o->deleted ? "DELETED" : "UPDATED",
-               o->deleted ? "PURGE AFTER" : "EXPIRES");
-    }
-    size_t i;
-    json_t *item;
-    json_array_foreach(all, i, item)
-    {
-        json_t *attrs = json_object_get(item, "attributes");
-        char t1[32] = "-", t2[32] = "-", t3[32] = "-";
-        json_t *cr = json_object_get(attrs, "created");
-        json_t *up = json_object_get(attrs, "updated");
-        json_t *ex = json_object_get(attrs, "exp");
-        const char *enabled = json_is_true(json_object_get(attrs, "enabled")) ? "yes" : "no";
-        if (json_is_integer(ex)) {
-            clst_time_format(json_integer_value(ex), t3, sizeof t3);
-        }
-        if (versions) {
-            if (json_is_integer(cr)) {
-                clst_time_format(json_integer_value(cr), t1, sizeof t1);
-            }
-            if (json_is_integer(up)) {
-                clst_time_format(json_integer_value(up), t2, sizeof t2);
-            }
-            printf("%-32s  %-7s  %-20s  %-20s  %s\n", kid_last(item), enabled, t1, t2, t3);
-        } else if (o->deleted) {
-            json_t *dd = json_object_get(item, "deletedDate");
-            json_t *pd = json_object_get(item, "scheduledPurgeDate");
-            if (json_is_integer(dd)) {
-                clst_time_format(json_integer_value(dd), t1, sizeof t1);
-            }
-            if (json_is_integer(pd)) {
-                clst_time_format(json_integer_value(pd), t2, sizeof t2);
-            }
-            printf("%-40s  %-7s  %-20s  %s\n", kid_last(item), enabled, t1, t2);
-        } else {
-            if (json_is_integer(up)) {
-                clst_time_format(json_integer_value(up), t1, sizeof t1);
-            }
-            printf("%-40s  %-7s  %-20s  %s\n", kid_last(item), enabled, t1, t3);
-        }
-    }
-    rc = CLI_EXIT_OK;
-out:
-    free(next);
-    json_decref(page);
-    json_decref(all);
     return rc;
 }
 
 static int
 do_update(struct clst_client *c, const struct opts *o)
 {
-    struct clst_buf path;
     json_t *body = json_object();
     json_t *attrs = json_object();
     int rc = CLI_EXIT_FAIL;
-    clst_buf_init(&path, PATH_CAP);
     if (body == NULL || attrs == NULL) {
         rc = cli_failf(CMD, "out of memory");
         goto out;
     }
-    if ((rc = attrs_from_opts(o, attrs, true)) != CLI_EXIT_OK ||
-        (rc = tags_from_opts(o, body)) != CLI_EXIT_OK ||
+    if ((rc = cli_vault_attrs(CMD, o->enabled, o->nbf, o->exp, true, attrs)) != CLI_EXIT_OK ||
+        (rc = cli_vault_tags(CMD, o->tags, o->tag_count, o->clear_tags, true, body)) !=
+            CLI_EXIT_OK ||
         (rc = ops_from_opts(o, body)) != CLI_EXIT_OK ||
         (rc = policy_from_opts(o, body)) != CLI_EXIT_OK) {
         goto out;
@@ -875,94 +564,26 @@ do_update(struct clst_client *c, const struct opts *o)
                                   "--ops, --tag, --clear-tags or --release-policy");
         goto out;
     }
-    if (path_for("/keys", o->name, o->version != NULL ? o->version : "", NULL, &path) != CLST_OK) {
-        rc = cli_failf(CMD, "the name is too long");
-        goto out;
-    }
-    rc = send_bundle(c, o, "PATCH", (const char *)path.data, body, NULL);
+    rc =
+        send_bundle(c, o, "PATCH", o->name, o->version != NULL ? o->version : "", NULL, body, NULL);
 out:
     json_decref(attrs);
     json_decref(body);
-    clst_buf_cleanup(&path);
-    return rc;
-}
-
-/* rotate, delete, recover, purge: one request on one name. */
-static int
-do_simple(struct clst_client *c, const struct opts *o, const char *action)
-{
-    struct clst_err err = {0};
-    struct clst_buf path;
-    json_t *resp = NULL;
-    int rc = CLI_EXIT_FAIL;
-    const char *method = "DELETE";
-    enum clst_status st;
-    clst_buf_init(&path, PATH_CAP);
-    if (strcmp(action, "rotate") == 0) {
-        method = "POST";
-        st = path_for("/keys", o->name, NULL, "/rotate", &path);
-    } else if (strcmp(action, "delete") == 0) {
-        st = path_for("/keys", o->name, NULL, NULL, &path);
-    } else if (strcmp(action, "recover") == 0) {
-        method = "POST";
-        st = path_for("/deletedkeys", o->name, NULL, "/recover", &path);
-    } else {
-        st = path_for("/deletedkeys", o->name, NULL, NULL, &path);
-    }
-    if (st != CLST_OK) {
-        rc = cli_failf(CMD, "the name is too long");
-        goto out;
-    }
-    if (clst_client_call(c, method, (const char *)path.data, NULL, NULL, &resp, &err) != CLST_OK) {
-        rc = cli_fail(CMD, &err);
-        goto out;
-    }
-    if (o->json) {
-        if (resp != NULL) {
-            print_json(resp);
-        } else {
-            printf("{}\n");
-        }
-    } else if (strcmp(action, "rotate") == 0) {
-        printf("key %s rotated: new version %s\n", o->name, kid_last(json_object_get(resp, "key")));
-    } else if (strcmp(action, "delete") == 0) {
-        char t[32] = "?";
-        json_t *pd = json_object_get(resp, "scheduledPurgeDate");
-        if (json_is_integer(pd)) {
-            clst_time_format(json_integer_value(pd), t, sizeof t);
-        }
-        printf("key %s deleted; it can be recovered until %s ('cloister key recover %s')\n",
-               o->name, t, o->name);
-    } else if (strcmp(action, "recover") == 0) {
-        printf("key %s recovered\n", o->name);
-    } else {
-        printf("key %s purged\n", o->name);
-    }
-    rc = CLI_EXIT_OK;
-out:
-    json_decref(resp);
-    clst_buf_cleanup(&path);
     return rc;
 }
 
 static int
 do_backup(struct clst_client *c, const struct opts *o)
 {
-    struct clst_err err = {0};
-    struct clst_buf path, blob;
+    struct clst_buf blob;
     json_t *resp = NULL;
     int rc = CLI_EXIT_FAIL;
-    clst_buf_init(&path, PATH_CAP);
     clst_buf_init(&blob, INPUT_MAX);
     if (o->out == NULL && isatty(STDOUT_FILENO)) {
         return cli_usage_error(CMD, "backup writes a binary blob: give --out FILE");
     }
-    if (path_for("/keys", o->name, NULL, "/backup", &path) != CLST_OK) {
-        rc = cli_failf(CMD, "the name is too long");
-        goto out;
-    }
-    if (clst_client_call(c, "POST", (const char *)path.data, NULL, NULL, &resp, &err) != CLST_OK) {
-        rc = cli_fail(CMD, &err);
+    if ((rc = cli_vault_call(CMD, c, "POST", o->name, NULL, "/backup", NULL, &resp)) !=
+        CLI_EXIT_OK) {
         goto out;
     }
     const char *v = json_string_value(json_object_get(resp, "value"));
@@ -976,7 +597,6 @@ do_backup(struct clst_client *c, const struct opts *o)
     }
 out:
     json_decref(resp);
-    clst_buf_cleanup(&path);
     clst_buf_cleanup(&blob);
     return rc;
 }
@@ -1007,7 +627,7 @@ do_restore(struct clst_client *c, const struct opts *o)
         rc = cli_failf(CMD, "out of memory");
         goto out;
     }
-    rc = send_bundle(c, o, "POST", "/keys/restore", body, NULL);
+    rc = send_bundle(c, o, "POST", NULL, NULL, "/restore", body, NULL);
 out:
     json_decref(body);
     clst_buf_cleanup(&blob);
@@ -1040,7 +660,7 @@ op_call(struct clst_client *c, const char *name, const char *version, const char
     enum clst_status st;
     clst_buf_init(&path, PATH_CAP);
     snprintf(suffix, sizeof suffix, "/%s", op);
-    st = path_for("/keys", name, version != NULL ? version : "", suffix, &path);
+    st = cli_vault_path("/keys", name, version != NULL ? version : "", suffix, &path);
     if (st != CLST_OK) {
         clst_buf_cleanup(&path);
         return clst_err_set(err, st, "the name is too long");
@@ -1317,7 +937,7 @@ do_sign(struct clst_client *c, const struct opts *o)
     }
     if (o->json) {
         json_object_set_new(resp, "alg", json_string(o->alg));
-        print_json(resp);
+        cli_print_json(resp);
         rc = CLI_EXIT_OK;
     } else {
         size_t n = strlen(sig);
@@ -1381,7 +1001,7 @@ do_verify(struct clst_client *c, const struct opts *o)
     }
     bool valid = json_is_true(json_object_get(resp, "value"));
     if (o->json) {
-        print_json(resp);
+        cli_print_json(resp);
     } else {
         printf("%s\n", valid ? "valid" : "invalid");
     }
@@ -1582,7 +1202,7 @@ do_release(struct clst_client *c, const struct opts *o)
     if (body == NULL ||
         (o->nonce != NULL && json_object_set_new(body, "nonce", json_string(o->nonce)) != 0) ||
         (o->enc != NULL && json_object_set_new(body, "enc", json_string(o->enc)) != 0) ||
-        path_for("/keys", o->name, o->version, "/release", &path) != CLST_OK) {
+        cli_vault_path("/keys", o->name, o->version, "/release", &path) != CLST_OK) {
         rc = cli_failf(CMD, "out of memory or the name is too long");
         goto out;
     }
@@ -1681,32 +1301,19 @@ cmd_key(int argc, char **argv)
     int rc;
 
     memset(&o, 0, sizeof o);
-    if (argc < 2 || cli_wants_help(argc, argv) || strcmp(argv[1], "help") == 0) {
-        usage();
-        return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
-    }
-    const char *action = argv[1];
     static const char *const ACTIONS[] = {
         "create", "import",  "get",   "list",   "versions", "rotate",  "update",
         "delete", "recover", "purge", "backup", "restore",  "encrypt", "decrypt",
         "wrap",   "unwrap",  "sign",  "verify", "release",
     };
-    bool known = false;
-    for (size_t k = 0; k < sizeof ACTIONS / sizeof ACTIONS[0]; k++) {
-        known = known || strcmp(action, ACTIONS[k]) == 0;
-    }
-    if (!known) {
-        return cli_usage_error(CMD, "unknown action '%s'", action);
-    }
-    if ((rc = parse(argc, argv, &o)) != CLI_EXIT_OK) {
+    if (cli_action_done(CMD, argc, argv, usage, ACTIONS, sizeof ACTIONS / sizeof ACTIONS[0], &rc)) {
         return rc;
     }
+    const char *action = argv[1];
     bool needs_name = strcmp(action, "list") != 0 && strcmp(action, "restore") != 0;
-    if (needs_name && o.name == NULL) {
-        return cli_usage_error(CMD, "%s needs a key NAME", action);
-    }
-    if (!needs_name && o.name != NULL) {
-        return cli_usage_error(CMD, "%s takes no NAME", action);
+    if ((rc = parse(argc, argv, &o)) != CLI_EXIT_OK ||
+        (rc = cli_vault_name_check(CMD, action, o.name, needs_name)) != CLI_EXIT_OK) {
+        return rc;
     }
     if (strcmp(action, "release") == 0) {
         /* --token is the attestation token here (the issue's spelling); the vault credential
@@ -1717,7 +1324,7 @@ cmd_key(int argc, char **argv)
             return cli_usage_error(CMD, "release needs --token T, --tee-key KEY.pem and -o FILE");
         }
     }
-    if ((rc = open_client(&o, &c)) != CLI_EXIT_OK) {
+    if ((rc = cli_vault_client_open(CMD, &o.cfg, o.token_file, &c)) != CLI_EXIT_OK) {
         return rc;
     }
     if (strcmp(action, "release") == 0) {
@@ -1726,17 +1333,9 @@ cmd_key(int argc, char **argv)
         rc = do_create_or_import(c, &o, action[0] == 'i');
     } else if (strcmp(action, "get") == 0) {
         rc = do_get(c, &o);
-    } else if (strcmp(action, "list") == 0) {
-        rc = do_list(c, &o, o.deleted ? "/deletedkeys" : "/keys", false);
-    } else if (strcmp(action, "versions") == 0) {
-        struct clst_buf path;
-        clst_buf_init(&path, PATH_CAP);
-        if (path_for("/keys", o.name, NULL, "/versions", &path) != CLST_OK) {
-            rc = cli_failf(CMD, "the name is too long");
-        } else {
-            rc = do_list(c, &o, (const char *)path.data, true);
-        }
-        clst_buf_cleanup(&path);
+    } else if (strcmp(action, "list") == 0 || strcmp(action, "versions") == 0) {
+        struct cli_vault_list list = {"kid", "EXPIRES", NULL, o.json, o.deleted, action[0] == 'v'};
+        rc = cli_vault_list(CMD, c, o.name, &list);
     } else if (strcmp(action, "update") == 0) {
         rc = do_update(c, &o);
     } else if (strcmp(action, "backup") == 0) {
@@ -1752,7 +1351,7 @@ cmd_key(int argc, char **argv)
     } else if (strcmp(action, "verify") == 0) {
         rc = do_verify(c, &o);
     } else {
-        rc = do_simple(c, &o, action);
+        rc = cli_vault_simple(CMD, c, action, o.name, o.json);
     }
     clst_client_free(c);
     return rc;

@@ -65,30 +65,7 @@ usage(FILE *f)
 static int
 read_file(const char *path, size_t max, struct clst_buf *out)
 {
-    bool is_stdin = strcmp(path, "-") == 0;
-    clst_buf_init(out, max);
-    FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    if (f == NULL) {
-        return cli_failf(CMD, "cannot open %s: %s", path, strerror(errno));
-    }
-    int ret = CLI_EXIT_OK;
-    for (;;) {
-        uint8_t chunk[4096];
-        size_t n = fread(chunk, 1, sizeof(chunk), f);
-        if (n > 0 && clst_buf_append(out, chunk, n) != CLST_OK) {
-            ret = cli_failf(CMD, "%s is larger than %zu bytes", path, max);
-            break;
-        }
-        if (n < sizeof(chunk)) {
-            if (ferror(f)) {
-                ret = cli_failf(CMD, "cannot read %s", path);
-            }
-            break;
-        }
-    }
-    if (!is_stdin) {
-        fclose(f);
-    }
+    int ret = cli_read_file(CMD, path, max, out);
     if (ret == CLI_EXIT_OK && clst_buf_terminate(out) != CLST_OK) {
         ret = cli_failf(CMD, "out of memory reading %s", path);
     }

@@ -64,48 +64,29 @@ struct opts {
     size_t role_count;
 };
 
-static const char *
-optval(int argc, char **argv, int *i, const char *name, bool *missing)
-{
-    size_t n = strlen(name);
-    if (strncmp(argv[*i], name, n) != 0) {
-        return NULL;
-    }
-    if (argv[*i][n] == '=') {
-        return argv[*i] + n + 1;
-    }
-    if (argv[*i][n] != '\0') {
-        return NULL;
-    }
-    if (*i + 1 >= argc) {
-        *missing = true;
-        return NULL;
-    }
-    (*i)++;
-    return argv[*i];
-}
-
 static int
 parse(int argc, char **argv, struct opts *o)
 {
+    const struct cli_opt_slot valued[] = {
+        {"--url", &o->cfg.url},     {"--token-file", &o->token_file},
+        {"--token", &o->cfg.token}, {"--ca", &o->cfg.ca_file},
+        {"--name", &o->name},       {"--id", &o->id},
+    };
     bool missing = false;
     clst_client_config_init(&o->cfg);
     for (int i = 2; i < argc; i++) {
         const char *v;
         const char *a = argv[i];
-        if ((v = optval(argc, argv, &i, "--url", &missing)) != NULL) {
-            o->cfg.url = v;
-        } else if ((v = optval(argc, argv, &i, "--token-file", &missing)) != NULL) {
-            o->token_file = v;
-        } else if ((v = optval(argc, argv, &i, "--token", &missing)) != NULL) {
-            o->cfg.token = v;
-        } else if ((v = optval(argc, argv, &i, "--ca", &missing)) != NULL) {
-            o->cfg.ca_file = v;
-        } else if ((v = optval(argc, argv, &i, "--name", &missing)) != NULL) {
-            o->name = v;
-        } else if ((v = optval(argc, argv, &i, "--id", &missing)) != NULL) {
-            o->id = v;
-        } else if ((v = optval(argc, argv, &i, "--role", &missing)) != NULL) {
+        bool matched;
+        int rc =
+            cli_opt_slots(CMD, argc, argv, &i, valued, sizeof valued / sizeof valued[0], &matched);
+        if (rc != CLI_EXIT_OK) {
+            return rc;
+        }
+        if (matched) {
+            continue;
+        }
+        if ((v = cli_opt_arg(argc, argv, &i, "--role", &missing)) != NULL) {
             if (o->role_count == ROLES_MAX) {
                 return cli_usage_error(CMD, "at most %d --role options", ROLES_MAX);
             }
@@ -114,31 +95,11 @@ parse(int argc, char **argv, struct opts *o)
             return cli_usage_error(CMD, "%s needs a value", a);
         } else if (strcmp(a, "--json") == 0) {
             o->json = true;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return cli_usage_error(CMD, "unknown option '%s'", a);
-        } else if (o->id_arg == NULL) {
-            o->id_arg = a;
-        } else {
-            return cli_usage_error(CMD, "unexpected argument '%s'", a);
+        } else if ((rc = cli_positional(CMD, a, &o->id_arg)) != CLI_EXIT_OK) {
+            return rc;
         }
     }
     return CLI_EXIT_OK;
-}
-
-static int
-open_client(struct opts *o, struct clst_client **out)
-{
-    return cli_vault_client_open(CMD, &o->cfg, o->token_file, out);
-}
-
-static void
-print_json(json_t *j)
-{
-    char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (s != NULL) {
-        printf("%s\n", s);
-        free(s);
-    }
 }
 
 static void
@@ -231,7 +192,7 @@ do_create(struct clst_client *c, const struct opts *o)
         goto out;
     }
     if (o->json) {
-        print_json(resp);
+        cli_print_json(resp);
     } else {
         print_principal(resp);
         printf("token    %s\n\nThe token is shown only this once: store it now (e.g. in "
@@ -249,40 +210,13 @@ out:
 static int
 do_list(struct clst_client *c, const struct opts *o)
 {
-    struct clst_err err = {0};
-    json_t *all = json_array();
-    json_t *page = NULL;
-    char *next = NULL;
-    const char *path = "/principals";
-    int rc = CLI_EXIT_FAIL;
-    if (all == NULL) {
-        return cli_failf(CMD, "out of memory");
-    }
-    for (int pages = 0; pages < 10000; pages++) {
-        if (clst_client_call(c, "GET", path, NULL, NULL, &page, &err) != CLST_OK) {
-            rc = cli_fail(CMD, &err);
-            goto out;
-        }
-        json_t *items = json_object_get(page, "value");
-        if (!json_is_array(items)) {
-            rc = cli_failf(CMD, "the server's answer has no list");
-            goto out;
-        }
-        json_array_extend(all, items);
-        const char *nl = json_string_value(json_object_get(page, "nextLink"));
-        free(next);
-        next = (nl != NULL && nl[0] != '\0') ? strdup(nl) : NULL;
-        json_decref(page);
-        page = NULL;
-        if (next == NULL) {
-            break;
-        }
-        path = next;
+    json_t *all = NULL;
+    int rc = cli_vault_fetch_all(CMD, c, "/principals", &all);
+    if (rc != CLI_EXIT_OK) {
+        return rc;
     }
     if (o->json) {
-        json_t *wrap = json_pack("{s:O}", "value", all);
-        print_json(wrap);
-        json_decref(wrap);
+        cli_print_json_list(all);
     } else {
         size_t i;
         json_t *p;
@@ -296,12 +230,8 @@ do_list(struct clst_client *c, const struct opts *o)
             print_roles(p, "                                   ");
         }
     }
-    rc = CLI_EXIT_OK;
-out:
-    free(next);
-    json_decref(page);
     json_decref(all);
-    return rc;
+    return CLI_EXIT_OK;
 }
 
 static int
@@ -322,7 +252,7 @@ do_one(struct clst_client *c, const struct opts *o, const char *method)
         goto out;
     }
     if (o->json) {
-        print_json(resp);
+        cli_print_json(resp);
     } else if (strcmp(method, "DELETE") == 0) {
         printf("principal %s deleted; its token no longer works\n", o->id_arg);
     } else {
@@ -342,18 +272,15 @@ cmd_principal(int argc, char **argv)
     struct clst_client *c = NULL;
     int rc;
     memset(&o, 0, sizeof o);
-    if (argc < 2 || cli_wants_help(argc, argv) || strcmp(argv[1], "help") == 0) {
-        usage();
-        return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+    static const char *const ACTIONS[] = {"create", "list", "show", "get", "delete"};
+    if (cli_action_done(CMD, argc, argv, usage, ACTIONS, sizeof ACTIONS / sizeof ACTIONS[0], &rc)) {
+        return rc;
     }
     const char *action = argv[1];
     bool create = strcmp(action, "create") == 0;
     bool list = strcmp(action, "list") == 0;
     bool show = strcmp(action, "show") == 0 || strcmp(action, "get") == 0;
     bool del = strcmp(action, "delete") == 0;
-    if (!create && !list && !show && !del) {
-        return cli_usage_error(CMD, "unknown action '%s'", action);
-    }
     if ((rc = parse(argc, argv, &o)) != CLI_EXIT_OK) {
         return rc;
     }
@@ -370,7 +297,7 @@ cmd_principal(int argc, char **argv)
     if (!create && (o.name != NULL || o.id != NULL || o.role_count > 0)) {
         return cli_usage_error(CMD, "--name, --id and --role belong to create");
     }
-    if ((rc = open_client(&o, &c)) != CLI_EXIT_OK) {
+    if ((rc = cli_vault_client_open(CMD, &o.cfg, o.token_file, &c)) != CLI_EXIT_OK) {
         return rc;
     }
     if (create) {

@@ -116,37 +116,6 @@ out:
     return ret;
 }
 
-/* Reads a whole file (or standard input for "-") of at most `max` bytes. */
-static int
-read_file(const char *path, size_t max, struct clst_buf *out)
-{
-    bool is_stdin = strcmp(path, "-") == 0;
-    FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    if (f == NULL) {
-        return cli_failf(CMD, "cannot open %s: %s", path, strerror(errno));
-    }
-    int ret = CLI_EXIT_OK;
-    clst_buf_init(out, max);
-    for (;;) {
-        uint8_t chunk[4096];
-        size_t n = fread(chunk, 1, sizeof(chunk), f);
-        if (n > 0 && clst_buf_append(out, chunk, n) != CLST_OK) {
-            ret = cli_failf(CMD, "%s is larger than %zu bytes", path, max);
-            break;
-        }
-        if (n < sizeof(chunk)) {
-            if (ferror(f)) {
-                ret = cli_failf(CMD, "cannot read %s", path);
-            }
-            break;
-        }
-    }
-    if (!is_stdin) {
-        fclose(f);
-    }
-    return ret;
-}
-
 static int
 write_output(const char *path, const uint8_t *data, size_t size)
 {
@@ -278,7 +247,7 @@ sim_report(int argc, char **argv)
             goto out;
         }
     } else {
-        ret = read_file(runtime_path, RUNTIME_DATA_MAX, &runtime);
+        ret = cli_read_file(CMD, runtime_path, RUNTIME_DATA_MAX, &runtime);
         if (ret != CLI_EXIT_OK) {
             goto out;
         }
@@ -309,13 +278,9 @@ out:
 int
 cmd_sim(int argc, char **argv)
 {
-    if (cli_wants_help(argc, argv)) {
-        usage(stdout);
-        return CLI_EXIT_OK;
-    }
-    if (argc < 2) {
-        usage(stderr);
-        return CLI_EXIT_USAGE;
+    int rc;
+    if (cli_help_done(argc, argv, usage, &rc)) {
+        return rc;
     }
     if (strcmp(argv[1], "init") == 0) {
         return sim_init(argc, argv);

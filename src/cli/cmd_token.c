@@ -42,36 +42,6 @@ usage(FILE *f)
             CLST_JWT_MAX_SKEW);
 }
 
-static int
-read_file(const char *path, size_t max, struct clst_buf *out)
-{
-    bool is_stdin = strcmp(path, "-") == 0;
-    FILE *f = is_stdin ? stdin : fopen(path, "rb");
-    if (f == NULL) {
-        return cli_failf(CMD, "cannot open %s: %s", path, strerror(errno));
-    }
-    int ret = CLI_EXIT_OK;
-    clst_buf_init(out, max);
-    for (;;) {
-        uint8_t chunk[4096];
-        size_t n = fread(chunk, 1, sizeof(chunk), f);
-        if (n > 0 && clst_buf_append(out, chunk, n) != CLST_OK) {
-            ret = cli_failf(CMD, "%s is larger than %zu bytes", path, max);
-            break;
-        }
-        if (n < sizeof(chunk)) {
-            if (ferror(f)) {
-                ret = cli_failf(CMD, "cannot read %s", path);
-            }
-            break;
-        }
-    }
-    if (!is_stdin) {
-        fclose(f);
-    }
-    return ret;
-}
-
 /* The token argument: "-", an existing file, or the token itself. Trailing whitespace goes. */
 static int
 load_token(const char *arg, struct clst_buf *out)
@@ -82,7 +52,7 @@ load_token(const char *arg, struct clst_buf *out)
         if (probe != NULL) {
             fclose(probe);
         }
-        if ((ret = read_file(arg, CLST_JWS_MAX_SIZE, out)) != CLI_EXIT_OK) {
+        if ((ret = cli_read_file(CMD, arg, CLST_JWS_MAX_SIZE, out)) != CLI_EXIT_OK) {
             return ret;
         }
     } else {
@@ -132,7 +102,7 @@ load_jwks(const char *where, const char *ca, struct clst_jwks **out)
                                     "over plain http)");
     }
     struct clst_buf text = {0};
-    int ret = read_file(where, CLST_JWKS_MAX_SIZE, &text);
+    int ret = cli_read_file(CMD, where, CLST_JWKS_MAX_SIZE, &text);
     if (ret == CLI_EXIT_OK &&
         clst_jwks_parse(text.size ? (const char *)text.data : "", text.size, out, &err) !=
             CLST_OK) {
@@ -167,11 +137,11 @@ verify(int argc, char **argv)
     struct clst_err err = {0};
     char jwks_url[600];
 
-    const struct {
-        const char *name;
-        const char **slot;
-    } opts[] = {{"--jwks", &jwks_arg}, {"--issuer", &issuer}, {"--ca", &ca},
-                {"--time", &time_str}, {"--skew", &skew_str}};
+    const struct cli_opt_slot opts[] = {{"--jwks", &jwks_arg},
+                                        {"--issuer", &issuer},
+                                        {"--ca", &ca},
+                                        {"--time", &time_str},
+                                        {"--skew", &skew_str}};
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         bool done = false;
@@ -179,29 +149,16 @@ verify(int argc, char **argv)
             json = true;
             continue;
         }
-        for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]) && !done; k++) {
-            size_t n = strlen(opts[k].name);
-            if (strncmp(a, opts[k].name, n) == 0 && a[n] == '=') {
-                *opts[k].slot = a + n + 1;
-                done = true;
-            } else if (strcmp(a, opts[k].name) == 0) {
-                if (i + 1 >= argc) {
-                    return cli_usage_error(CMD, "%s needs a value", a);
-                }
-                *opts[k].slot = argv[++i];
-                done = true;
-            }
+        int rc = cli_opt_slots(CMD, argc, argv, &i, opts, sizeof(opts) / sizeof(opts[0]), &done);
+        if (rc != CLI_EXIT_OK) {
+            return rc;
         }
         if (done) {
             continue;
         }
-        if (a[0] == '-' && a[1] != '\0') {
-            return cli_usage_error(CMD, "unknown option '%s'", a);
+        if ((rc = cli_positional(CMD, a, &token_arg)) != CLI_EXIT_OK) {
+            return rc;
         }
-        if (token_arg != NULL) {
-            return cli_usage_error(CMD, "unexpected argument '%s'", a);
-        }
-        token_arg = a;
     }
     if (token_arg == NULL) {
         return cli_usage_error(CMD, "verify needs the TOKEN");
