@@ -149,11 +149,10 @@ int cli_vault_tag_opt(const char *cmd, const char *v, const char **tags, size_t 
  * (TIME, or "none" for null when allow_none). CLI_EXIT_* */
 int cli_vault_attrs(const char *cmd, int enabled, const char *nbf, const char *exp, bool allow_none,
                     json_t *attrs);
-/* body's "tags" from --tag options (replacing all) or --clear-tags. A tag whose name jansson
- * refuses (not UTF-8) is a usage error when strict_names (key), else left out (secret, as it
- * always was). CLI_EXIT_* */
+/* body's "tags" from --tag options (replacing all) or --clear-tags; a name or value that is not
+ * UTF-8 is a usage error. CLI_EXIT_* */
 int cli_vault_tags(const char *cmd, const char *const *tags, size_t count, bool clear,
-                   bool strict_names, json_t *body);
+                   json_t *body);
 /* delete, recover, purge (and, for keys, rotate) of one key or secret, with the message or JSON
  * of the result. */
 int cli_vault_simple(const char *cmd, struct clst_client *c, const char *action, const char *name,

@@ -304,8 +304,7 @@ cli_vault_attrs(const char *cmd, int enabled, const char *nbf, const char *exp, 
 }
 
 int
-cli_vault_tags(const char *cmd, const char *const *tags, size_t count, bool clear,
-               bool strict_names, json_t *body)
+cli_vault_tags(const char *cmd, const char *const *tags, size_t count, bool clear, json_t *body)
 {
     if (count == 0 && !clear) {
         return CLI_EXIT_OK;
@@ -329,7 +328,7 @@ cli_vault_tags(const char *cmd, const char *const *tags, size_t count, bool clea
             json_decref(obj);
             return cli_usage_error(cmd, "tags must be UTF-8 text");
         }
-        if (json_object_set_new(obj, key, val) != 0 && strict_names) {
+        if (json_object_set_new(obj, key, val) != 0) {
             json_decref(obj);
             return cli_usage_error(cmd, "tags must be UTF-8 text");
         }

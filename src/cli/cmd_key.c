@@ -485,8 +485,7 @@ do_create_or_import(struct clst_client *c, const struct opts *o, bool import)
         json_object_set_new(attrs, "exportable", json_true());
     }
     if ((rc = cli_vault_attrs(CMD, o->enabled, o->nbf, o->exp, false, attrs)) != CLI_EXIT_OK ||
-        (rc = cli_vault_tags(CMD, o->tags, o->tag_count, o->clear_tags, true, body)) !=
-            CLI_EXIT_OK ||
+        (rc = cli_vault_tags(CMD, o->tags, o->tag_count, o->clear_tags, body)) != CLI_EXIT_OK ||
         (rc = ops_from_opts(o, body)) != CLI_EXIT_OK ||
         (rc = policy_from_opts(o, body)) != CLI_EXIT_OK) {
         goto out;
@@ -549,8 +548,7 @@ do_update(struct clst_client *c, const struct opts *o)
         goto out;
     }
     if ((rc = cli_vault_attrs(CMD, o->enabled, o->nbf, o->exp, true, attrs)) != CLI_EXIT_OK ||
-        (rc = cli_vault_tags(CMD, o->tags, o->tag_count, o->clear_tags, true, body)) !=
-            CLI_EXIT_OK ||
+        (rc = cli_vault_tags(CMD, o->tags, o->tag_count, o->clear_tags, body)) != CLI_EXIT_OK ||
         (rc = ops_from_opts(o, body)) != CLI_EXIT_OK ||
         (rc = policy_from_opts(o, body)) != CLI_EXIT_OK) {
         goto out;

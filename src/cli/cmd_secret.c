@@ -200,8 +200,7 @@ do_set(struct clst_client *c, const struct opts *o)
         json_object_set_new(body, "contentType", json_string(o->content_type));
     }
     if ((rc = cli_vault_attrs(CMD, o->enabled, o->nbf, o->exp, true, attrs)) != CLI_EXIT_OK ||
-        (rc = cli_vault_tags(CMD, o->tags, o->tag_count, o->clear_tags, false, body)) !=
-            CLI_EXIT_OK) {
+        (rc = cli_vault_tags(CMD, o->tags, o->tag_count, o->clear_tags, body)) != CLI_EXIT_OK) {
         goto out;
     }
     json_object_set(body, "attributes", attrs);
@@ -272,8 +271,7 @@ do_update(struct clst_client *c, const struct opts *o)
         json_object_set_new(body, "contentType", json_string(o->content_type));
     }
     if ((rc = cli_vault_attrs(CMD, o->enabled, o->nbf, o->exp, true, attrs)) != CLI_EXIT_OK ||
-        (rc = cli_vault_tags(CMD, o->tags, o->tag_count, o->clear_tags, false, body)) !=
-            CLI_EXIT_OK) {
+        (rc = cli_vault_tags(CMD, o->tags, o->tag_count, o->clear_tags, body)) != CLI_EXIT_OK) {
         goto out;
     }
     rc = CLI_EXIT_FAIL;

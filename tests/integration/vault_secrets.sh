@@ -197,6 +197,11 @@ grep -q '^enabled *no$' "$tmp/cli.out" || fail "update output"
 cli_fails secret get app-config
 grep -q '403 Forbidden' "$tmp/cli.err" || fail "disabled get: $(cat "$tmp/cli.err")"
 cli secret update app-config --enable || fail "secret update --enable"
+# A tag name that is not UTF-8 is refused before anything is sent (it was once dropped silently).
+rc=0
+"$CLOISTER" secret update app-config --tag $'\xff=v' >"$tmp/cli.out" 2>"$tmp/cli.err" || rc=$?
+[[ $rc -eq 2 ]] && grep -q 'tags must be UTF-8' "$tmp/cli.err" ||
+    fail "non-UTF-8 tag name: exit $rc, $(cat "$tmp/cli.err")"
 cli secret delete app-config || fail "secret delete"
 grep -q 'deleted; it can be recovered until' "$tmp/cli.out" || fail "delete output"
 cli secret list --deleted || fail "secret list --deleted"
