@@ -1079,24 +1079,57 @@ position(int fd)
     return p < 0 ? 0 : (uint64_t)p;
 }
 
+/* What both directions find out first: the two ends' stat, where the input starts and how many
+ * bytes of it there are (0 when it is not a regular file, whose size is not known up front). */
 static enum clst_status
-encrypt_stream(int in_fd, int out_fd, uint64_t total, struct clst_envelope_provider *provider,
-               const struct clst_envelope_fd_opts *opts, struct clst_err *err)
+probe(int in_fd, int out_fd, struct stat *ist, struct stat *ost, uint64_t *in_start, uint64_t *size,
+      struct clst_err *err)
+{
+    if (fstat(in_fd, ist) != 0 || fstat(out_fd, ost) != 0) {
+        return clst_err_set(err, CLST_E_IO, "cannot stat the input or output: %s", strerror(errno));
+    }
+    *in_start = S_ISREG(ist->st_mode) ? position(in_fd) : 0;
+    *size = S_ISREG(ist->st_mode) && (uint64_t)ist->st_size > *in_start
+                ? (uint64_t)ist->st_size - *in_start
+                : 0;
+    return CLST_OK;
+}
+
+/* The parallel job's fields both directions set alike; the caller adds the direction, the keys,
+ * the chunk layout and the bases. */
+static void
+job_init(struct clst_env_par *job, int in_fd, int out_fd, uint64_t size,
+         const struct clst_envelope_fd_opts *opts)
+{
+    memset(job, 0, sizeof(*job));
+    job->in_fd = in_fd;
+    job->out_fd = out_fd;
+    job->threads = 2;
+    job->progress = opts->progress;
+    job->progress_ctx = opts->progress_ctx;
+    job->progress_total = size;
+    job->written = opts->written;
+}
+
+/*
+ * The streaming path of both directions: reads the input a buffer at a time, puts it through the
+ * encryptor `e` or the decryptor `d` (exactly one is set), writes what comes out and reports
+ * progress, then finishes. The buffer that holds plaintext comes from secret memory: the input
+ * when encrypting, the output when decrypting.
+ */
+static enum clst_status
+pump(int in_fd, int out_fd, uint64_t total, struct clst_envelope_enc *e,
+     struct clst_envelope_dec *d, size_t out_cap, const struct clst_envelope_fd_opts *opts,
+     struct clst_err *err)
 {
     enum clst_status rc;
-    struct clst_envelope_enc *e = NULL;
+    bool encrypt = e != NULL;
     uint8_t *inbuf = NULL, *outbuf = NULL;
-    size_t out_cap = CLST_ENVELOPE_HEADER_MAX_SIZE + PREFIX + (STREAM_BUF / CHUNK + 2) * CT_CHUNK;
     size_t n = 0;
     uint64_t done = 0;
 
-    rc = clst_envelope_enc_new(provider, opts != NULL ? opts->meta : NULL,
-                               opts != NULL ? opts->meta_count : 0, &e, err);
-    if (rc != CLST_OK) {
-        return rc;
-    }
-    inbuf = buf_alloc(STREAM_BUF, true);
-    outbuf = buf_alloc(out_cap, false);
+    inbuf = buf_alloc(STREAM_BUF, encrypt);
+    outbuf = buf_alloc(out_cap, !encrypt);
     if (inbuf == NULL || outbuf == NULL) {
         rc = clst_err_set(err, CLST_E_NOMEM, "out of memory");
         goto out;
@@ -1113,7 +1146,8 @@ encrypt_stream(int in_fd, int out_fd, uint64_t total, struct clst_envelope_provi
         if (got == 0) {
             break;
         }
-        rc = clst_envelope_enc_update(e, inbuf, (size_t)got, outbuf, out_cap, &n, err);
+        rc = encrypt ? clst_envelope_enc_update(e, inbuf, (size_t)got, outbuf, out_cap, &n, err)
+                     : clst_envelope_dec_update(d, inbuf, (size_t)got, outbuf, out_cap, &n, err);
         if (rc == CLST_OK) {
             rc = write_counted(out_fd, outbuf, n, opts, err);
         }
@@ -1125,13 +1159,32 @@ encrypt_stream(int in_fd, int out_fd, uint64_t total, struct clst_envelope_provi
             opts->progress(opts->progress_ctx, done, total);
         }
     }
-    rc = clst_envelope_enc_final(e, outbuf, out_cap, &n, err);
+    rc = encrypt ? clst_envelope_enc_final(e, outbuf, out_cap, &n, err)
+                 : clst_envelope_dec_final(d, outbuf, out_cap, &n, err);
     if (rc == CLST_OK) {
         rc = write_counted(out_fd, outbuf, n, opts, err);
     }
 out:
-    buf_free(inbuf, STREAM_BUF, true);
-    buf_free(outbuf, out_cap, false);
+    buf_free(inbuf, STREAM_BUF, encrypt);
+    buf_free(outbuf, out_cap, !encrypt);
+    return rc;
+}
+
+static enum clst_status
+encrypt_stream(int in_fd, int out_fd, uint64_t total, struct clst_envelope_provider *provider,
+               const struct clst_envelope_fd_opts *opts, struct clst_err *err)
+{
+    enum clst_status rc;
+    struct clst_envelope_enc *e = NULL;
+
+    rc = clst_envelope_enc_new(provider, opts != NULL ? opts->meta : NULL,
+                               opts != NULL ? opts->meta_count : 0, &e, err);
+    if (rc != CLST_OK) {
+        return rc;
+    }
+    rc = pump(in_fd, out_fd, total, e, NULL,
+              CLST_ENVELOPE_HEADER_MAX_SIZE + PREFIX + (STREAM_BUF / CHUNK + 2) * CT_CHUNK, opts,
+              err);
     clst_envelope_enc_free(e);
     return rc;
 }
@@ -1156,14 +1209,10 @@ clst_envelope_encrypt_fd(int in_fd, int out_fd, struct clst_envelope_provider *p
     if (opts == NULL) {
         opts = &defaults;
     }
-    if (fstat(in_fd, &ist) != 0 || fstat(out_fd, &ost) != 0) {
-        return clst_err_set(err, CLST_E_IO, "cannot stat the input or output: %s",
-                            strerror(errno));
+    rc = probe(in_fd, out_fd, &ist, &ost, &in_start, &size, err);
+    if (rc != CLST_OK) {
+        return rc;
     }
-    in_start = S_ISREG(ist.st_mode) ? position(in_fd) : 0;
-    size = S_ISREG(ist.st_mode) && (uint64_t)ist.st_size > in_start
-               ? (uint64_t)ist.st_size - in_start
-               : 0;
     if (!want_parallel(opts, &ist, &ost, out_fd, size)) {
         return encrypt_stream(in_fd, out_fd, size, provider, opts, err);
     }
@@ -1194,20 +1243,13 @@ clst_envelope_encrypt_fd(int in_fd, int out_fd, struct clst_envelope_provider *p
     if (opts->written != NULL) {
         *opts->written += hsize + PREFIX;
     }
-    memset(&job, 0, sizeof(job));
+    job_init(&job, in_fd, out_fd, size, opts);
     job.encrypt = true;
     job.keys = &keys;
     job.chunk_count = size / CHUNK + 1;
     job.final_pt_size = (size_t)(size % CHUNK);
     job.in_base = in_start;
     job.out_base = out_start + hsize + PREFIX;
-    job.in_fd = in_fd;
-    job.out_fd = out_fd;
-    job.threads = 2;
-    job.progress = opts->progress;
-    job.progress_ctx = opts->progress_ctx;
-    job.progress_total = size;
-    job.written = opts->written;
     rc = clst_env_par_run(&job, err);
     if (rc != CLST_OK) {
         goto out;
@@ -1234,52 +1276,12 @@ decrypt_stream(int in_fd, int out_fd, uint64_t total,
 {
     enum clst_status rc;
     struct clst_envelope_dec *d = NULL;
-    uint8_t *inbuf = NULL, *outbuf = NULL;
-    size_t out_cap = STREAM_BUF + CT_CHUNK;
-    size_t n = 0;
-    uint64_t done = 0;
 
     rc = clst_envelope_dec_new(providers, provider_count, &d);
     if (rc != CLST_OK) {
         return clst_err_set(err, rc, "out of memory");
     }
-    inbuf = buf_alloc(STREAM_BUF, false);
-    outbuf = buf_alloc(out_cap, true);
-    if (inbuf == NULL || outbuf == NULL) {
-        rc = clst_err_set(err, CLST_E_NOMEM, "out of memory");
-        goto out;
-    }
-    for (;;) {
-        ssize_t got = read(in_fd, inbuf, STREAM_BUF);
-        if (got < 0 && errno == EINTR) {
-            continue;
-        }
-        if (got < 0) {
-            rc = clst_err_set(err, CLST_E_IO, "read error: %s", strerror(errno));
-            goto out;
-        }
-        if (got == 0) {
-            break;
-        }
-        rc = clst_envelope_dec_update(d, inbuf, (size_t)got, outbuf, out_cap, &n, err);
-        if (rc == CLST_OK) {
-            rc = write_counted(out_fd, outbuf, n, opts, err);
-        }
-        if (rc != CLST_OK) {
-            goto out;
-        }
-        done += (uint64_t)got;
-        if (opts != NULL && opts->progress != NULL) {
-            opts->progress(opts->progress_ctx, done, total);
-        }
-    }
-    rc = clst_envelope_dec_final(d, outbuf, out_cap, &n, err);
-    if (rc == CLST_OK) {
-        rc = write_counted(out_fd, outbuf, n, opts, err);
-    }
-out:
-    buf_free(inbuf, STREAM_BUF, false);
-    buf_free(outbuf, out_cap, true);
+    rc = pump(in_fd, out_fd, total, NULL, d, STREAM_BUF + CT_CHUNK, opts, err);
     clst_envelope_dec_free(d);
     return rc;
 }
@@ -1305,14 +1307,10 @@ clst_envelope_decrypt_fd(int in_fd, int out_fd, struct clst_envelope_provider *c
     if (opts == NULL) {
         opts = &defaults;
     }
-    if (fstat(in_fd, &ist) != 0 || fstat(out_fd, &ost) != 0) {
-        return clst_err_set(err, CLST_E_IO, "cannot stat the input or output: %s",
-                            strerror(errno));
+    rc = probe(in_fd, out_fd, &ist, &ost, &in_start, &size, err);
+    if (rc != CLST_OK) {
+        return rc;
     }
-    in_start = S_ISREG(ist.st_mode) ? position(in_fd) : 0;
-    size = S_ISREG(ist.st_mode) && (uint64_t)ist.st_size > in_start
-               ? (uint64_t)ist.st_size - in_start
-               : 0;
     if (!want_parallel(opts, &ist, &ost, out_fd, size)) {
         return decrypt_stream(in_fd, out_fd, size, providers, provider_count, opts, err);
     }
@@ -1327,20 +1325,13 @@ clst_envelope_decrypt_fd(int in_fd, int out_fd, struct clst_envelope_provider *c
         return rc;
     }
     out_start = position(out_fd);
-    memset(&job, 0, sizeof(job));
+    job_init(&job, in_fd, out_fd, size, opts);
     job.encrypt = false;
     job.keys = &o.keys;
     job.chunk_count = o.chunk_count;
     job.final_pt_size = o.final_pt_size;
     job.in_base = in_start + o.header_size + PREFIX;
     job.out_base = out_start;
-    job.in_fd = in_fd;
-    job.out_fd = out_fd;
-    job.threads = 2;
-    job.progress = opts->progress;
-    job.progress_ctx = opts->progress_ctx;
-    job.progress_total = size;
-    job.written = opts->written;
     rc = clst_env_par_run(&job, err);
     if (rc == CLST_OK) {
         rc = finish_output(out_fd, out_start + o.pt_size, err);

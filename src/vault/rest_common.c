@@ -144,6 +144,27 @@ clst_vault_rctx_begin_cloister(void *ctx, const struct clst_http_request *req,
     return begin(ctx, req, resp, rc, false, err);
 }
 
+enum clst_status
+clst_vault_rctx_start(void *ctx, const struct clst_http_request *req,
+                      struct clst_http_response *resp, struct clst_vault_rctx *rc,
+                      enum clst_vault_kind kind, enum clst_vault_perm perm, bool named,
+                      const char **out_name, struct clst_err *err)
+{
+    enum clst_status st = clst_vault_rctx_begin(ctx, req, resp, rc, err);
+    const char *name = NULL;
+    if (st == CLST_OK && named) {
+        name = clst_http_request_param(req, "name");
+        st = clst_vault_check_name(name, kind, err);
+    }
+    if (st == CLST_OK) {
+        st = clst_vault_authorize(rc, perm, named ? kind : (enum clst_vault_kind)0, name, err);
+    }
+    if (out_name != NULL) {
+        *out_name = name;
+    }
+    return st;
+}
+
 /* ---- names and versions --------------------------------------------------------------------- */
 
 enum clst_status
@@ -743,6 +764,54 @@ clst_vault_reply_list(struct clst_vault_rctx *rc, json_t *items, const char *pat
     }
     clst_http_response_json_new(rc->resp, 200, body);
     return CLST_OK;
+}
+
+enum clst_status
+clst_vault_list_fetch(const struct clst_vault_rctx *rc, enum clst_vault_kind kind,
+                      enum clst_vault_listing listing, const char *name, size_t max_results,
+                      const char *token, struct clst_vault_object_list *out, char *path,
+                      size_t path_cap, struct clst_err *err)
+{
+    const char *what = kind == CLST_VAULT_KIND_KEY ? "keys" : "secrets";
+    enum clst_status st;
+    switch (listing) {
+    case CLST_VAULT_LIST_LIVE:
+        st = clst_vault_store_list(rc->vault->store, kind, max_results, token, out, err);
+        snprintf(path, path_cap, "/%s", what);
+        break;
+    case CLST_VAULT_LIST_VERSIONS:
+        st = clst_vault_store_list_versions(rc->vault->store, kind, name, max_results, token, out,
+                                            err);
+        snprintf(path, path_cap, "/%s/%s/versions", what, name);
+        break;
+    case CLST_VAULT_LIST_DELETED:
+    default:
+        st = clst_vault_store_list_deleted(rc->vault->store, kind, max_results, token, out, err);
+        snprintf(path, path_cap, "/deleted%s", what);
+        break;
+    }
+    return st;
+}
+
+enum clst_status
+clst_vault_reply_objects(struct clst_vault_rctx *rc, const struct clst_vault_object_list *list,
+                         json_t *(*item)(const struct clst_vault_rctx *rc,
+                                         const struct clst_vault_object *obj, bool versioned),
+                         bool versioned, const char *path, size_t max_results, const char *nomem,
+                         struct clst_err *err)
+{
+    json_t *items = json_array();
+    for (size_t i = 0; items != NULL && i < list->count; i++) {
+        json_t *j = item(rc, &list->items[i], versioned);
+        if (j == NULL || json_array_append_new(items, j) != 0) {
+            json_decref(items);
+            items = NULL;
+        }
+    }
+    if (items == NULL) {
+        return clst_err_set(err, CLST_E_NOMEM, "%s", nomem);
+    }
+    return clst_vault_reply_list(rc, items, path, max_results, list->next, err);
 }
 
 /* ---- errors --------------------------------------------------------------------------------- */

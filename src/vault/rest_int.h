@@ -185,6 +185,19 @@ enum clst_status clst_vault_authorize(const struct clst_vault_rctx *rc, enum cls
                                       enum clst_vault_kind kind, const char *name,
                                       struct clst_err *err);
 
+/* ---- the first steps of a key or secret handler --------------------------------------------- */
+
+/*
+ * clst_vault_rctx_begin, then (named routes) the {name} parameter's syntax for `kind`, then
+ * clst_vault_authorize for `perm` on (kind, name), or vault-wide when !named. *out_name (may be
+ * NULL) receives the name (NULL when !named), whatever the result. On failure, answer with
+ * clst_vault_reply_err(rc, kind, err).
+ */
+enum clst_status clst_vault_rctx_start(void *ctx, const struct clst_http_request *req,
+                                       struct clst_http_response *resp, struct clst_vault_rctx *rc,
+                                       enum clst_vault_kind kind, enum clst_vault_perm perm,
+                                       bool named, const char **out_name, struct clst_err *err);
+
 /* ---- names, versions, request bodies -------------------------------------------------------- */
 
 /* NULL/"" or anything but 1..127 of [0-9A-Za-z-] → CLST_E_INVAL (400 BadParameter) with a
@@ -303,6 +316,29 @@ json_t *clst_vault_next_link(const struct clst_vault_rctx *rc, const char *path,
 enum clst_status clst_vault_reply_list(struct clst_vault_rctx *rc, json_t *items,
                                        const char *path, size_t max_results, const char *next,
                                        struct clst_err *err);
+
+/*
+ * The three listings of keys and secrets: fetches one page (CLST_VAULT_LIST_LIVE, _VERSIONS of
+ * `name`, _DELETED) of `kind` from the store into *out and writes the listing's path for its
+ * nextLink into `path` ("/keys", "/keys/NAME/versions", "/deletedkeys"; "secrets" for secrets;
+ * path_cap >= CLST_VAULT_NAME_MAX + 32). The store's status and message are returned unchanged:
+ * the caller maps them.
+ */
+enum clst_status clst_vault_list_fetch(const struct clst_vault_rctx *rc, enum clst_vault_kind kind,
+                                       enum clst_vault_listing listing, const char *name,
+                                       size_t max_results, const char *token,
+                                       struct clst_vault_object_list *out, char *path,
+                                       size_t path_cap, struct clst_err *err);
+/*
+ * Answers a fetched page: one item per object made by `item` (versioned: ids carry the version),
+ * then clst_vault_reply_list. CLST_E_NOMEM with the message `nomem` when an item cannot be made.
+ */
+enum clst_status
+clst_vault_reply_objects(struct clst_vault_rctx *rc, const struct clst_vault_object_list *list,
+                         json_t *(*item)(const struct clst_vault_rctx *rc,
+                                         const struct clst_vault_object *obj, bool versioned),
+                         bool versioned, const char *path, size_t max_results, const char *nomem,
+                         struct clst_err *err);
 
 /* ---- errors --------------------------------------------------------------------------------- */
 

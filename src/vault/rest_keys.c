@@ -226,6 +226,31 @@ check_exportable(const struct clst_vault_key_request *r, struct clst_err *err)
     return CLST_OK;
 }
 
+/* The end of create and import: the members both share, the exportability rules, then kty and
+ * the default key_ops. `st` is the result so far; on any failure r is cleaned up. */
+static enum clst_status
+finish_new_key(const json_t *body, enum clst_status st, struct clst_vault_key_request *r,
+               struct clst_vault_key_request *out, struct clst_err *err)
+{
+    if (st == CLST_OK) {
+        st = parse_common(body, true, r, err);
+    }
+    if (st == CLST_OK) {
+        st = check_exportable(r, err);
+    }
+    if (st != CLST_OK) {
+        clst_vault_key_request_cleanup(r);
+        return st;
+    }
+    memcpy(r->kty, clst_vault_keymat_kty_name(r->type),
+           strlen(clst_vault_keymat_kty_name(r->type)) + 1);
+    if (!r->has_ops) {
+        r->ops = clst_vault_keymat_ops_default(r->type);
+    }
+    *out = *r;
+    return CLST_OK;
+}
+
 enum clst_status
 clst_vault_keys_parse_create(const struct clst_vault *v, const json_t *body,
                              struct clst_vault_key_request *out, struct clst_err *err)
@@ -258,23 +283,7 @@ clst_vault_keys_parse_create(const struct clst_vault *v, const json_t *body,
         st = clst_vault_keymat_spec_make(r.type, has_size, key_size, crv, has_exp, exp, &r.spec,
                                          err);
     }
-    if (st == CLST_OK) {
-        st = parse_common(body, true, &r, err);
-    }
-    if (st == CLST_OK) {
-        st = check_exportable(&r, err);
-    }
-    if (st != CLST_OK) {
-        clst_vault_key_request_cleanup(&r);
-        return st;
-    }
-    memcpy(r.kty, clst_vault_keymat_kty_name(r.type),
-           strlen(clst_vault_keymat_kty_name(r.type)) + 1);
-    if (!r.has_ops) {
-        r.ops = clst_vault_keymat_ops_default(r.type);
-    }
-    *out = r;
-    return CLST_OK;
+    return finish_new_key(body, st, &r, out, err);
 }
 
 enum clst_status
@@ -321,23 +330,7 @@ clst_vault_keys_parse_import(const struct clst_vault *v, const json_t *body,
             clst_err_prefix(err, "key");
         }
     }
-    if (st == CLST_OK) {
-        st = parse_common(body, true, &r, err);
-    }
-    if (st == CLST_OK) {
-        st = check_exportable(&r, err);
-    }
-    if (st != CLST_OK) {
-        clst_vault_key_request_cleanup(&r);
-        return st;
-    }
-    memcpy(r.kty, clst_vault_keymat_kty_name(r.type),
-           strlen(clst_vault_keymat_kty_name(r.type)) + 1);
-    if (!r.has_ops) {
-        r.ops = clst_vault_keymat_ops_default(r.type);
-    }
-    *out = r;
-    return CLST_OK;
+    return finish_new_key(body, st, &r, out, err);
 }
 
 enum clst_status
@@ -563,27 +556,6 @@ key_item(const struct clst_vault_rctx *rc, const struct clst_vault_object *obj, 
 
 /* ---- common request steps ------------------------------------------------------------------- */
 
-/* Context, name syntax and authorization (the first three steps of every named route). */
-static enum clst_status
-start(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
-      struct clst_vault_rctx *rc, enum clst_vault_perm perm, bool named, const char **out_name,
-      struct clst_err *err)
-{
-    enum clst_status st = clst_vault_rctx_begin(ctx, req, resp, rc, err);
-    const char *name = NULL;
-    if (st == CLST_OK && named) {
-        name = clst_http_request_param(req, "name");
-        st = clst_vault_check_name(name, KIND, err);
-    }
-    if (st == CLST_OK) {
-        st = clst_vault_authorize(rc, perm, named ? KIND : (enum clst_vault_kind)0, name, err);
-    }
-    if (out_name != NULL) {
-        *out_name = name;
-    }
-    return st;
-}
-
 /* The {version} parameter ("" or absent = latest); a malformed one cannot exist (404). */
 static enum clst_status
 version_param(const struct clst_http_request *req, const char **out, struct clst_err *err)
@@ -708,7 +680,8 @@ h_create(void *ctx, const struct clst_http_request *req, struct clst_http_respon
     enum clst_status st;
 
     memset(&r, 0, sizeof(r));
-    st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_KEY_CREATE, true, &name, err);
+    st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND, CLST_VAULT_PERM_KEY_CREATE, true, &name,
+                               err);
     if (st == CLST_OK) {
         st = clst_vault_body_json(&rc, &body, err);
     }
@@ -740,7 +713,8 @@ h_import(void *ctx, const struct clst_http_request *req, struct clst_http_respon
     enum clst_status st;
 
     memset(&r, 0, sizeof(r));
-    st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_KEY_IMPORT, true, &name, err);
+    st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND, CLST_VAULT_PERM_KEY_IMPORT, true, &name,
+                               err);
     if (st == CLST_OK) {
         st = clst_vault_body_json(&rc, &body, err);
     }
@@ -767,7 +741,8 @@ h_get(void *ctx, const struct clst_http_request *req, struct clst_http_response 
     enum clst_status st;
 
     memset(&obj, 0, sizeof(obj));
-    st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_KEY_READ, true, &name, err);
+    st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND, CLST_VAULT_PERM_KEY_READ, true, &name,
+                               err);
     if (st == CLST_OK) {
         st = version_param(req, &version, err);
     }
@@ -802,7 +777,8 @@ h_update(void *ctx, const struct clst_http_request *req, struct clst_http_respon
     memset(&out, 0, sizeof(out));
     memset(&r, 0, sizeof(r));
     clst_buf_init(&ops, CLST_VAULT_KEY_OPS_MAX);
-    st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_KEY_UPDATE, true, &name, err);
+    st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND, CLST_VAULT_PERM_KEY_UPDATE, true, &name,
+                               err);
     if (st == CLST_OK) {
         st = version_param(req, &version, err);
     }
@@ -912,46 +888,30 @@ done:
 
 /* ---- listings ------------------------------------------------------------------------------- */
 
-enum listing { LIST_KEYS, LIST_VERSIONS, LIST_DELETED };
-
 static enum clst_status
 list_common(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
-            enum listing what, struct clst_err *err)
+            enum clst_vault_listing what, struct clst_err *err)
 {
     struct clst_vault_rctx rc;
     struct clst_vault_object_list list;
     const char *name = NULL, *token = NULL;
     size_t max = 0;
     char path[32 + CLST_VAULT_NAME_MAX];
-    json_t *items = NULL;
     enum clst_status st;
 
     memset(&list, 0, sizeof(list));
-    st = start(ctx, req, resp, &rc,
-               what == LIST_DELETED ? CLST_VAULT_PERM_KEY_DELETED_READ : CLST_VAULT_PERM_KEY_READ,
-               what == LIST_VERSIONS, &name, err);
+    st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND,
+                               what == CLST_VAULT_LIST_DELETED ? CLST_VAULT_PERM_KEY_DELETED_READ
+                                                               : CLST_VAULT_PERM_KEY_READ,
+                               what == CLST_VAULT_LIST_VERSIONS, &name, err);
     if (st == CLST_OK) {
         st = clst_vault_page_params(&rc, &max, &token, err);
     }
     if (st == CLST_OK) {
-        switch (what) {
-        case LIST_KEYS:
-            st = clst_vault_store_list(rc.vault->store, KIND, max, token, &list, err);
-            snprintf(path, sizeof(path), "/keys");
-            break;
-        case LIST_VERSIONS:
-            st =
-                clst_vault_store_list_versions(rc.vault->store, KIND, name, max, token, &list, err);
-            if (st == CLST_E_NOTFOUND) {
-                st = not_found(name, NULL, err);
-            }
-            snprintf(path, sizeof(path), "/keys/%s/versions", name);
-            break;
-        case LIST_DELETED:
-        default:
-            st = clst_vault_store_list_deleted(rc.vault->store, KIND, max, token, &list, err);
-            snprintf(path, sizeof(path), "/deletedkeys");
-            break;
+        st = clst_vault_list_fetch(&rc, KIND, what, name, max, token, &list, path, sizeof(path),
+                                   err);
+        if (st == CLST_E_NOTFOUND && what == CLST_VAULT_LIST_VERSIONS) {
+            st = not_found(name, NULL, err);
         }
         if (st == CLST_E_MALFORMED) {
             st = clst_err_set(err, CLST_E_INVAL,
@@ -960,16 +920,8 @@ list_common(void *ctx, const struct clst_http_request *req, struct clst_http_res
         }
     }
     if (st == CLST_OK) {
-        items = json_array();
-        for (size_t i = 0; items != NULL && i < list.count; i++) {
-            json_t *item = key_item(&rc, &list.items[i], what == LIST_VERSIONS);
-            if (item == NULL || json_array_append_new(items, item) != 0) {
-                json_decref(items);
-                items = NULL;
-            }
-        }
-        st = items != NULL ? clst_vault_reply_list(&rc, items, path, max, list.next, err)
-                           : clst_err_set(err, CLST_E_NOMEM, "out of memory building a list");
+        st = clst_vault_reply_objects(&rc, &list, key_item, what == CLST_VAULT_LIST_VERSIONS, path,
+                                      max, "out of memory building a list", err);
     }
     if (st != CLST_OK) {
         st = fail(&rc, err);
@@ -982,21 +934,21 @@ static enum clst_status
 h_list(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
        struct clst_err *err)
 {
-    return list_common(ctx, req, resp, LIST_KEYS, err);
+    return list_common(ctx, req, resp, CLST_VAULT_LIST_LIVE, err);
 }
 
 static enum clst_status
 h_versions(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
            struct clst_err *err)
 {
-    return list_common(ctx, req, resp, LIST_VERSIONS, err);
+    return list_common(ctx, req, resp, CLST_VAULT_LIST_VERSIONS, err);
 }
 
 static enum clst_status
 h_list_deleted(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
                struct clst_err *err)
 {
-    return list_common(ctx, req, resp, LIST_DELETED, err);
+    return list_common(ctx, req, resp, CLST_VAULT_LIST_DELETED, err);
 }
 
 /* ---- rotate --------------------------------------------------------------------------------- */
@@ -1044,7 +996,8 @@ h_rotate(void *ctx, const struct clst_http_request *req, struct clst_http_respon
 
     memset(&cur, 0, sizeof(cur));
     memset(&r, 0, sizeof(r));
-    st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_KEY_ROTATE, true, &name, err);
+    st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND, CLST_VAULT_PERM_KEY_ROTATE, true, &name,
+                               err);
     if (st == CLST_OK) {
         st = clst_vault_store_get(rc.vault->store, KIND, name, "", &cur, NULL, err);
         if (st == CLST_E_NOTFOUND) {
@@ -1086,74 +1039,75 @@ out:
 
 /* ---- delete, recover, purge ----------------------------------------------------------------- */
 
+/* Soft delete, get a deleted key, recover: each answers with the key's bundle. */
+enum state_op { OP_DELETE, OP_GET_DELETED, OP_RECOVER };
+
 static enum clst_status
-h_delete(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
-         struct clst_err *err)
+state_op(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
+         enum state_op op, struct clst_err *err)
 {
+    static const enum clst_vault_perm perms[] = {
+        [OP_DELETE] = CLST_VAULT_PERM_KEY_DELETE,
+        [OP_GET_DELETED] = CLST_VAULT_PERM_KEY_DELETED_READ,
+        [OP_RECOVER] = CLST_VAULT_PERM_KEY_RECOVER,
+    };
     struct clst_vault_rctx rc;
     struct clst_vault_object obj;
     const char *name = NULL;
     enum clst_status st;
 
     memset(&obj, 0, sizeof(obj));
-    st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_KEY_DELETE, true, &name, err);
+    st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND, perms[op], true, &name, err);
     if (st == CLST_OK) {
-        st = clst_vault_store_delete(rc.vault->store, KIND, name, rc.vault->retention_days, &obj,
-                                     err);
-        if (st == CLST_E_NOTFOUND) {
-            st = not_found(name, NULL, err);
+        switch (op) {
+        case OP_DELETE:
+            st = clst_vault_store_delete(rc.vault->store, KIND, name, rc.vault->retention_days,
+                                         &obj, err);
+            if (st == CLST_E_NOTFOUND) {
+                st = not_found(name, NULL, err);
+            }
+            break;
+        case OP_GET_DELETED:
+            st = clst_vault_store_get_deleted(rc.vault->store, KIND, name, &obj, err);
+            if (st == CLST_E_NOTFOUND) {
+                st = clst_err_set(err, st, "deleted key '%s' was not found", name);
+            }
+            break;
+        case OP_RECOVER:
+            st = clst_vault_store_recover(rc.vault->store, KIND, name, err);
+            if (st == CLST_E_NOTFOUND) {
+                st = clst_err_set(err, st, "deleted key '%s' was not found", name);
+            }
+            if (st == CLST_OK) {
+                st = clst_vault_store_get(rc.vault->store, KIND, name, "", &obj, NULL, err);
+            }
+            break;
         }
     }
     st = st == CLST_OK ? reply_bundle(&rc, &obj, err) : fail(&rc, err);
     clst_vault_object_cleanup(&obj);
     return st;
+}
+
+static enum clst_status
+h_delete(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
+         struct clst_err *err)
+{
+    return state_op(ctx, req, resp, OP_DELETE, err);
 }
 
 static enum clst_status
 h_get_deleted(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
               struct clst_err *err)
 {
-    struct clst_vault_rctx rc;
-    struct clst_vault_object obj;
-    const char *name = NULL;
-    enum clst_status st;
-
-    memset(&obj, 0, sizeof(obj));
-    st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_KEY_DELETED_READ, true, &name, err);
-    if (st == CLST_OK) {
-        st = clst_vault_store_get_deleted(rc.vault->store, KIND, name, &obj, err);
-        if (st == CLST_E_NOTFOUND) {
-            st = clst_err_set(err, st, "deleted key '%s' was not found", name);
-        }
-    }
-    st = st == CLST_OK ? reply_bundle(&rc, &obj, err) : fail(&rc, err);
-    clst_vault_object_cleanup(&obj);
-    return st;
+    return state_op(ctx, req, resp, OP_GET_DELETED, err);
 }
 
 static enum clst_status
 h_recover(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
           struct clst_err *err)
 {
-    struct clst_vault_rctx rc;
-    struct clst_vault_object obj;
-    const char *name = NULL;
-    enum clst_status st;
-
-    memset(&obj, 0, sizeof(obj));
-    st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_KEY_RECOVER, true, &name, err);
-    if (st == CLST_OK) {
-        st = clst_vault_store_recover(rc.vault->store, KIND, name, err);
-        if (st == CLST_E_NOTFOUND) {
-            st = clst_err_set(err, st, "deleted key '%s' was not found", name);
-        }
-    }
-    if (st == CLST_OK) {
-        st = clst_vault_store_get(rc.vault->store, KIND, name, "", &obj, NULL, err);
-    }
-    st = st == CLST_OK ? reply_bundle(&rc, &obj, err) : fail(&rc, err);
-    clst_vault_object_cleanup(&obj);
-    return st;
+    return state_op(ctx, req, resp, OP_RECOVER, err);
 }
 
 static enum clst_status
@@ -1167,7 +1121,8 @@ h_purge(void *ctx, const struct clst_http_request *req, struct clst_http_respons
     enum clst_status st;
 
     memset(&obj, 0, sizeof(obj));
-    st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_KEY_PURGE, true, &name, err);
+    st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND, CLST_VAULT_PERM_KEY_PURGE, true, &name,
+                               err);
     if (st == CLST_OK) {
         st = clst_vault_store_get_deleted(rc.vault->store, KIND, name, &obj, err);
         if (st == CLST_E_NOTFOUND) {
@@ -1236,7 +1191,8 @@ h_backup(void *ctx, const struct clst_http_request *req, struct clst_http_respon
 
     memset(&page, 0, sizeof(page));
     clst_buf_init(&blob, CLST_KEYMAT_BACKUP_MAX);
-    st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_KEY_BACKUP, true, &name, err);
+    st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND, CLST_VAULT_PERM_KEY_BACKUP, true, &name,
+                               err);
     if (st == CLST_OK && rc.vault->mk == NULL) {
         st = no_backup_key(err);
     }
@@ -1703,7 +1659,7 @@ key_op(void *ctx, const struct clst_http_request *req, struct clst_http_response
     clst_vault_op_request_init(&r);
     clst_vault_crypt_out_init(&res);
     clst_buf_init(&sig, 2 * CLST_RSA_MAX_BITS / 8);
-    st = start(ctx, req, resp, &rc, perm, true, &name, err);
+    st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND, perm, true, &name, err);
     if (st == CLST_OK) {
         st = version_param(req, &version, err);
     }
@@ -1891,7 +1847,7 @@ h_rng(void *ctx, const struct clst_http_request *req, struct clst_http_response 
     uint8_t bytes[RNG_MAX];
     enum clst_status st;
 
-    st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_RNG, false, NULL, err);
+    st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND, CLST_VAULT_PERM_RNG, false, NULL, err);
     if (st == CLST_OK) {
         st = clst_vault_body_json(&rc, &body, err);
     }

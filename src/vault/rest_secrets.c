@@ -121,27 +121,6 @@ out:
     return rc_;
 }
 
-/* The common start: context, name, authorization. */
-static enum clst_status
-start(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
-      struct clst_vault_rctx *rc, enum clst_vault_perm perm, bool named, const char **out_name,
-      struct clst_err *err)
-{
-    enum clst_status st = clst_vault_rctx_begin(ctx, req, resp, rc, err);
-    const char *name = NULL;
-    if (st == CLST_OK && named) {
-        name = clst_http_request_param(req, "name");
-        st = clst_vault_check_name(name, KIND, err);
-    }
-    if (st == CLST_OK) {
-        st = clst_vault_authorize(rc, perm, KIND, name, err);
-    }
-    if (out_name != NULL) {
-        *out_name = name;
-    }
-    return st;
-}
-
 void
 clst_vault_secret_body_cleanup(struct clst_vault_secret_body *b)
 {
@@ -224,7 +203,8 @@ h_set(void *ctx, const struct clst_http_request *req, struct clst_http_response 
     memset(&sb, 0, sizeof sb);
     memset(&in, 0, sizeof in);
     memset(&stored, 0, sizeof stored);
-    st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_SECRET_SET, true, &name, err);
+    st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND, CLST_VAULT_PERM_SECRET_SET, true, &name,
+                               err);
     if (st == CLST_OK) {
         st = clst_vault_body_json(&rc, &body, err);
     }
@@ -292,7 +272,8 @@ h_get(void *ctx, const struct clst_http_request *req, struct clst_http_response 
     enum clst_status st;
 
     memset(&obj, 0, sizeof obj);
-    st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_SECRET_GET, true, &name, err);
+    st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND, CLST_VAULT_PERM_SECRET_GET, true, &name,
+                               err);
     if (st == CLST_OK) {
         st = clst_vault_check_version(version, KIND, err);
     }
@@ -339,7 +320,8 @@ h_update(void *ctx, const struct clst_http_request *req, struct clst_http_respon
     memset(&sb, 0, sizeof sb);
     memset(&changes, 0, sizeof changes);
     memset(&out_obj, 0, sizeof out_obj);
-    st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_SECRET_UPDATE, true, &name, err);
+    st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND, CLST_VAULT_PERM_SECRET_UPDATE, true,
+                               &name, err);
     if (st == CLST_OK) {
         st = clst_vault_check_version(version, KIND, err);
     }
@@ -440,52 +422,24 @@ list_common(void *ctx, const struct clst_http_request *req, struct clst_http_res
     const char *name = NULL;
     const char *token = NULL;
     size_t max = 0;
-    json_t *items = NULL;
     char path[CLST_VAULT_NAME_MAX + 32];
     enum clst_vault_perm perm = listing == CLST_VAULT_LIST_DELETED ? CLST_VAULT_PERM_SECRET_DELETED_READ
                                                                    : CLST_VAULT_PERM_SECRET_READ;
-    enum clst_status st = start(ctx, req, resp, &rc, perm, listing == CLST_VAULT_LIST_VERSIONS,
-                                &name, err);
+    enum clst_status st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND, perm,
+                                                listing == CLST_VAULT_LIST_VERSIONS, &name, err);
     if (st == CLST_OK) {
         st = clst_vault_page_params(&rc, &max, &token, err);
     }
     if (st == CLST_OK) {
-        switch (listing) {
-        case CLST_VAULT_LIST_LIVE:
-            st = clst_vault_store_list(rc.vault->store, KIND, max, token, &list, err);
-            snprintf(path, sizeof path, "/secrets");
-            break;
-        case CLST_VAULT_LIST_VERSIONS:
-            st = clst_vault_store_list_versions(rc.vault->store, KIND, name, max, token, &list,
-                                                err);
-            snprintf(path, sizeof path, "/secrets/%s/versions", name);
-            break;
-        case CLST_VAULT_LIST_DELETED:
-            st = clst_vault_store_list_deleted(rc.vault->store, KIND, max, token, &list, err);
-            snprintf(path, sizeof path, "/deletedsecrets");
-            break;
-        }
+        st = clst_vault_list_fetch(&rc, KIND, listing, name, max, token, &list, path, sizeof path,
+                                   err);
     }
     if (st != CLST_OK) {
         st = clst_vault_reply_err(&rc, KIND, err);
-        goto out;
+    } else {
+        st = clst_vault_reply_objects(&rc, &list, secret_json, listing == CLST_VAULT_LIST_VERSIONS,
+                                      path, max, "out of memory listing secrets", err);
     }
-    items = json_array();
-    if (items == NULL) {
-        st = clst_err_set(err, CLST_E_NOMEM, "out of memory listing secrets");
-        goto out;
-    }
-    for (size_t i = 0; i < list.count; i++) {
-        json_t *item = secret_json(&rc, &list.items[i], listing == CLST_VAULT_LIST_VERSIONS);
-        if (item == NULL || json_array_append_new(items, item) != 0) {
-            st = clst_err_set(err, CLST_E_NOMEM, "out of memory listing secrets");
-            goto out;
-        }
-    }
-    st = clst_vault_reply_list(&rc, items, path, max, list.next, err);
-    items = NULL;
-out:
-    json_decref(items);
     clst_vault_object_list_cleanup(&list);
     return st;
 }
@@ -511,19 +465,40 @@ h_list_deleted(void *ctx, const struct clst_http_request *req, struct clst_http_
     return list_common(ctx, req, resp, CLST_VAULT_LIST_DELETED, err);
 }
 
+/* Soft delete, get a deleted secret, recover: each answers with the secret's bundle. */
+enum state_op { OP_DELETE, OP_GET_DELETED, OP_RECOVER };
+
 static enum clst_status
-h_delete(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
-         struct clst_err *err)
+state_op(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
+         enum state_op op, struct clst_err *err)
 {
+    static const enum clst_vault_perm perms[] = {
+        [OP_DELETE] = CLST_VAULT_PERM_SECRET_DELETE,
+        [OP_GET_DELETED] = CLST_VAULT_PERM_SECRET_DELETED_READ,
+        [OP_RECOVER] = CLST_VAULT_PERM_SECRET_RECOVER,
+    };
     struct clst_vault_rctx rc;
     struct clst_vault_object obj;
     const char *name = NULL;
     memset(&obj, 0, sizeof obj);
-    enum clst_status st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_SECRET_DELETE, true, &name,
-                                err);
+    enum clst_status st =
+        clst_vault_rctx_start(ctx, req, resp, &rc, KIND, perms[op], true, &name, err);
     if (st == CLST_OK) {
-        st = clst_vault_store_delete(rc.vault->store, KIND, name, rc.vault->retention_days, &obj,
-                                     err);
+        switch (op) {
+        case OP_DELETE:
+            st = clst_vault_store_delete(rc.vault->store, KIND, name, rc.vault->retention_days,
+                                         &obj, err);
+            break;
+        case OP_GET_DELETED:
+            st = clst_vault_store_get_deleted(rc.vault->store, KIND, name, &obj, err);
+            break;
+        case OP_RECOVER:
+            st = clst_vault_store_recover(rc.vault->store, KIND, name, err);
+            if (st == CLST_OK) {
+                st = clst_vault_store_get(rc.vault->store, KIND, name, NULL, &obj, NULL, err);
+            }
+            break;
+        }
     }
     if (st == CLST_OK) {
         st = reply_secret(&rc, &obj, err);
@@ -532,53 +507,27 @@ h_delete(void *ctx, const struct clst_http_request *req, struct clst_http_respon
     }
     clst_vault_object_cleanup(&obj);
     return st;
+}
+
+static enum clst_status
+h_delete(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
+         struct clst_err *err)
+{
+    return state_op(ctx, req, resp, OP_DELETE, err);
 }
 
 static enum clst_status
 h_get_deleted(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
               struct clst_err *err)
 {
-    struct clst_vault_rctx rc;
-    struct clst_vault_object obj;
-    const char *name = NULL;
-    memset(&obj, 0, sizeof obj);
-    enum clst_status st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_SECRET_DELETED_READ, true,
-                                &name, err);
-    if (st == CLST_OK) {
-        st = clst_vault_store_get_deleted(rc.vault->store, KIND, name, &obj, err);
-    }
-    if (st == CLST_OK) {
-        st = reply_secret(&rc, &obj, err);
-    } else {
-        st = clst_vault_reply_err(&rc, KIND, err);
-    }
-    clst_vault_object_cleanup(&obj);
-    return st;
+    return state_op(ctx, req, resp, OP_GET_DELETED, err);
 }
 
 static enum clst_status
 h_recover(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
           struct clst_err *err)
 {
-    struct clst_vault_rctx rc;
-    struct clst_vault_object obj;
-    const char *name = NULL;
-    memset(&obj, 0, sizeof obj);
-    enum clst_status st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_SECRET_RECOVER, true, &name,
-                                err);
-    if (st == CLST_OK) {
-        st = clst_vault_store_recover(rc.vault->store, KIND, name, err);
-    }
-    if (st == CLST_OK) {
-        st = clst_vault_store_get(rc.vault->store, KIND, name, NULL, &obj, NULL, err);
-    }
-    if (st == CLST_OK) {
-        st = reply_secret(&rc, &obj, err);
-    } else {
-        st = clst_vault_reply_err(&rc, KIND, err);
-    }
-    clst_vault_object_cleanup(&obj);
-    return st;
+    return state_op(ctx, req, resp, OP_RECOVER, err);
 }
 
 static enum clst_status
@@ -589,8 +538,8 @@ h_purge(void *ctx, const struct clst_http_request *req, struct clst_http_respons
     struct clst_vault_object obj;
     const char *name = NULL;
     memset(&obj, 0, sizeof obj);
-    enum clst_status st = start(ctx, req, resp, &rc, CLST_VAULT_PERM_SECRET_PURGE, true, &name,
-                                err);
+    enum clst_status st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND,
+                                                CLST_VAULT_PERM_SECRET_PURGE, true, &name, err);
     if (st == CLST_OK && rc.vault->purge_protection) {
         st = clst_vault_store_get_deleted(rc.vault->store, KIND, name, &obj, err);
         if (st == CLST_OK && clst_vault_now(rc.vault) < obj.scheduled_purge_date) {

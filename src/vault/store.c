@@ -317,21 +317,29 @@ finish_mac(const struct clst_vault_store *s, enum clst_status rc, struct clst_bu
     return rc;
 }
 
+/* How object and version MACs start: a label, the kind and the case-folded name. */
+static enum clst_status
+enc_object_head(struct clst_buf *b, const char *label, enum clst_vault_kind kind, const char *name)
+{
+    char folded[CLST_VAULT_NAME_MAX + 1];
+    clst_vault_name_fold(name, folded);
+    enum clst_status rc = enc_str(b, label);
+    if (rc == CLST_OK) {
+        rc = enc_u8(b, (unsigned)kind);
+    }
+    if (rc == CLST_OK) {
+        rc = enc_str(b, folded);
+    }
+    return rc;
+}
+
 static enum clst_status
 mac_object_row(const struct clst_vault_store *s, const struct clst_vault_object_row *o,
                uint8_t mac[static CLST_VAULT_MAC_SIZE])
 {
     struct clst_buf b;
-    char folded[CLST_VAULT_NAME_MAX + 1];
     clst_buf_init(&b, MAC_INPUT_MAX);
-    clst_vault_name_fold(o->name, folded);
-    enum clst_status rc = enc_str(&b, "object-row");
-    if (rc == CLST_OK) {
-        rc = enc_u8(&b, (unsigned)o->kind);
-    }
-    if (rc == CLST_OK) {
-        rc = enc_str(&b, folded);
-    }
+    enum clst_status rc = enc_object_head(&b, "object-row", o->kind, o->name);
     if (rc == CLST_OK) {
         rc = enc_i64(&b, o->deleted_date);
     }
@@ -348,16 +356,8 @@ mac_version(const struct clst_vault_store *s, const struct clst_vault_object *m,
             uint8_t mac[static CLST_VAULT_MAC_SIZE])
 {
     struct clst_buf b;
-    char folded[CLST_VAULT_NAME_MAX + 1];
     clst_buf_init(&b, MAC_INPUT_MAX);
-    clst_vault_name_fold(m->name, folded);
-    enum clst_status rc = enc_str(&b, "version-row");
-    if (rc == CLST_OK) {
-        rc = enc_u8(&b, (unsigned)m->kind);
-    }
-    if (rc == CLST_OK) {
-        rc = enc_str(&b, folded);
-    }
+    enum clst_status rc = enc_object_head(&b, "version-row", m->kind, m->name);
     if (rc == CLST_OK) {
         rc = enc_str(&b, m->version);
     }
@@ -1909,34 +1909,37 @@ edit_role_remove(struct clst_vault_principal *p, const void *arg, struct clst_er
                         ra->role, ra->scope);
 }
 
-enum clst_status
-clst_vault_store_role_add(struct clst_vault_store *s, const char *id, const char *role,
-                          const char *scope, struct clst_err *err)
+/* Role add and remove: `what` ("add", "remove") names the call in the missing-argument message. */
+static enum clst_status
+role_change(struct clst_vault_store *s, const char *id, const char *role, const char *scope,
+            const char *what,
+            enum clst_status (*edit)(struct clst_vault_principal *p, const void *arg,
+                                     struct clst_err *err),
+            struct clst_err *err)
 {
     if (s == NULL) {
-        return clst_err_set(err, CLST_E_INVAL, "vault store role add: missing argument");
+        return clst_err_set(err, CLST_E_INVAL, "vault store role %s: missing argument", what);
     }
     enum clst_status rc = check_principal_id(id, err);
     if (rc == CLST_OK) {
         rc = check_role(role, scope, err);
     }
     struct role_arg ra = {role, scope};
-    return rc == CLST_OK ? principal_modify(s, id, edit_role_add, &ra, err) : rc;
+    return rc == CLST_OK ? principal_modify(s, id, edit, &ra, err) : rc;
+}
+
+enum clst_status
+clst_vault_store_role_add(struct clst_vault_store *s, const char *id, const char *role,
+                          const char *scope, struct clst_err *err)
+{
+    return role_change(s, id, role, scope, "add", edit_role_add, err);
 }
 
 enum clst_status
 clst_vault_store_role_remove(struct clst_vault_store *s, const char *id, const char *role,
                              const char *scope, struct clst_err *err)
 {
-    if (s == NULL) {
-        return clst_err_set(err, CLST_E_INVAL, "vault store role remove: missing argument");
-    }
-    enum clst_status rc = check_principal_id(id, err);
-    if (rc == CLST_OK) {
-        rc = check_role(role, scope, err);
-    }
-    struct role_arg ra = {role, scope};
-    return rc == CLST_OK ? principal_modify(s, id, edit_role_remove, &ra, err) : rc;
+    return role_change(s, id, role, scope, "remove", edit_role_remove, err);
 }
 
 /* ---- settings ------------------------------------------------------------------------------- */

@@ -342,6 +342,15 @@ bound(struct sqlite_be *be, struct conn *c, int src, struct clst_err *err)
     return src == SQLITE_OK ? CLST_OK : db_fail(c->db, src, be, "binding a value", err);
 }
 
+/* bound(), then run() when the values took. */
+static enum clst_status
+bind_run(struct sqlite_be *be, struct conn *c, sqlite3_stmt *st, int src, const char *doing,
+         struct clst_err *err)
+{
+    enum clst_status rc = bound(be, c, src, err);
+    return rc == CLST_OK ? run(be, c, st, doing, err) : rc;
+}
+
 static enum clst_status
 exec_sql(struct sqlite_be *be, sqlite3 *db, const char *sql, const char *doing,
          struct clst_err *err)
@@ -515,6 +524,18 @@ write_end(struct sqlite_be *be, enum clst_status rc, struct clst_err *err)
     }
     pthread_mutex_unlock(&be->wlock);
     return rc;
+}
+
+/* write_begin, then the writer's statement `id`. On failure the transaction has been ended. */
+static enum clst_status
+write_prepare(struct sqlite_be *be, enum st id, sqlite3_stmt **out, struct clst_err *err)
+{
+    enum clst_status rc = write_begin(be, err);
+    if (rc != CLST_OK) {
+        return rc;
+    }
+    rc = prepare(be, &be->writer, id, out, err);
+    return rc == CLST_OK ? CLST_OK : write_end(be, rc, err);
 }
 
 /* Checks out a reader connection (opened on first use) and starts a read transaction, so that
@@ -821,21 +842,15 @@ sq_meta_put(void *vbe, const char *name, const uint8_t *value, size_t size, cons
 {
     struct sqlite_be *be = vbe;
     sqlite3_stmt *st = NULL;
-    enum clst_status rc = write_begin(be, err);
+    enum clst_status rc = write_prepare(be, if_absent ? ST_META_INSERT : ST_META_PUT, &st, err);
     if (rc != CLST_OK) {
         return rc;
     }
-    rc = prepare(be, &be->writer, if_absent ? ST_META_INSERT : ST_META_PUT, &st, err);
-    if (rc == CLST_OK) {
-        rc = bound(be, &be->writer,
-                   bind_text(st, 1, name) | bind_blob(st, 2, value, size) |
-                       (mac != NULL ? bind_blob(st, 3, mac, CLST_VAULT_MAC_SIZE)
-                                    : sqlite3_bind_null(st, 3)),
-                   err);
-    }
-    if (rc == CLST_OK) {
-        rc = run(be, &be->writer, st, "writing a setting", err);
-    }
+    rc = bind_run(
+        be, &be->writer, st,
+        bind_text(st, 1, name) | bind_blob(st, 2, value, size) |
+            (mac != NULL ? bind_blob(st, 3, mac, CLST_VAULT_MAC_SIZE) : sqlite3_bind_null(st, 3)),
+        "writing a setting", err);
     if (rc == CLST_OK && if_absent && sqlite3_changes(be->writer.db) == 0) {
         rc = clst_err_set(err, CLST_E_CONFLICT, "the setting '%s' exists already", name);
     }
@@ -928,15 +943,13 @@ sq_version_insert(void *vbe, const struct clst_vault_object_row *object,
         clst_err_clear(err);
         rc = prepare(be, c, ST_OBJ_INSERT, &st, err);
         if (rc == CLST_OK) {
-            rc = bound(be, c,
-                       sqlite3_bind_int(st, 1, (int)object->kind) | bind_text(st, 2, object->name) |
-                           bind_i64(st, 3, object->deleted_date) |
-                           bind_i64(st, 4, object->scheduled_purge_date) |
-                           bind_blob(st, 5, object->mac.bytes, object->mac.size),
-                       err);
-        }
-        if (rc == CLST_OK) {
-            rc = run(be, c, st, "creating an object", err);
+            rc = bind_run(be, c, st,
+                          sqlite3_bind_int(st, 1, (int)object->kind) |
+                              bind_text(st, 2, object->name) |
+                              bind_i64(st, 3, object->deleted_date) |
+                              bind_i64(st, 4, object->scheduled_purge_date) |
+                              bind_blob(st, 5, object->mac.bytes, object->mac.size),
+                          "creating an object", err);
         }
         done(st);
         object_id = sqlite3_last_insert_rowid(c->db);
@@ -1028,28 +1041,21 @@ sq_version_update(void *vbe, const struct clst_vault_version_row *row,
     struct conn *c = &be->writer;
     const struct clst_vault_object *m = &row->meta;
     sqlite3_stmt *st = NULL;
-    enum clst_status rc = write_begin(be, err);
+    enum clst_status rc = write_prepare(be, ST_VER_UPDATE, &st, err);
     if (rc != CLST_OK) {
         return rc;
     }
-    rc = prepare(be, c, ST_VER_UPDATE, &st, err);
-    if (rc == CLST_OK) {
-        rc = bound(
-            be, c,
-            sqlite3_bind_int64(st, 1, row->seq) |
-                sqlite3_bind_int(st, 2, m->attrs.enabled ? 1 : 0) | bind_i64(st, 3, m->attrs.nbf) |
-                bind_i64(st, 4, m->attrs.exp) | bind_i64(st, 5, m->attrs.updated) |
-                sqlite3_bind_int(st, 6, m->attrs.exportable ? 1 : 0) | bind_text(st, 7, m->tags) |
-                bind_text(st, 8, m->key_ops) | bind_text(st, 9, m->release_policy) |
-                sqlite3_bind_int(st, 10, m->policy_immutable ? 1 : 0) |
-                bind_text(st, 11, m->content_type) |
-                bind_blob(st, 12, row->mac.bytes, row->mac.size) |
-                bind_blob(st, 13, old_mac->bytes, old_mac->size),
-            err);
-    }
-    if (rc == CLST_OK) {
-        rc = run(be, c, st, "updating a version", err);
-    }
+    rc = bind_run(
+        be, c, st,
+        sqlite3_bind_int64(st, 1, row->seq) | sqlite3_bind_int(st, 2, m->attrs.enabled ? 1 : 0) |
+            bind_i64(st, 3, m->attrs.nbf) | bind_i64(st, 4, m->attrs.exp) |
+            bind_i64(st, 5, m->attrs.updated) |
+            sqlite3_bind_int(st, 6, m->attrs.exportable ? 1 : 0) | bind_text(st, 7, m->tags) |
+            bind_text(st, 8, m->key_ops) | bind_text(st, 9, m->release_policy) |
+            sqlite3_bind_int(st, 10, m->policy_immutable ? 1 : 0) |
+            bind_text(st, 11, m->content_type) | bind_blob(st, 12, row->mac.bytes, row->mac.size) |
+            bind_blob(st, 13, old_mac->bytes, old_mac->size),
+        "updating a version", err);
     if (rc == CLST_OK && sqlite3_changes(c->db) == 0) {
         rc = clst_err_set(err, CLST_E_CONFLICT, "version %s of '%s' changed meanwhile", m->version,
                           m->name);
@@ -1153,22 +1159,16 @@ sq_object_set_state(void *vbe, const struct clst_vault_object_row *o,
     struct sqlite_be *be = vbe;
     struct conn *c = &be->writer;
     sqlite3_stmt *st = NULL;
-    enum clst_status rc = write_begin(be, err);
+    enum clst_status rc = write_prepare(be, ST_OBJ_SET_STATE, &st, err);
     if (rc != CLST_OK) {
         return rc;
     }
-    rc = prepare(be, c, ST_OBJ_SET_STATE, &st, err);
-    if (rc == CLST_OK) {
-        rc = bound(be, c,
-                   sqlite3_bind_int(st, 1, (int)o->kind) | bind_text(st, 2, o->name) |
-                       bind_i64(st, 3, o->deleted_date) | bind_i64(st, 4, o->scheduled_purge_date) |
-                       bind_blob(st, 5, o->mac.bytes, o->mac.size) |
-                       bind_blob(st, 6, old_mac->bytes, old_mac->size),
-                   err);
-    }
-    if (rc == CLST_OK) {
-        rc = run(be, c, st, "changing the state of an object", err);
-    }
+    rc = bind_run(be, c, st,
+                  sqlite3_bind_int(st, 1, (int)o->kind) | bind_text(st, 2, o->name) |
+                      bind_i64(st, 3, o->deleted_date) | bind_i64(st, 4, o->scheduled_purge_date) |
+                      bind_blob(st, 5, o->mac.bytes, o->mac.size) |
+                      bind_blob(st, 6, old_mac->bytes, old_mac->size),
+                  "changing the state of an object", err);
     if (rc == CLST_OK && sqlite3_changes(c->db) == 0) {
         rc = clst_err_set(err, CLST_E_CONFLICT, "the %s '%s' changed meanwhile",
                           clst_vault_kind_name(o->kind), o->name);
@@ -1183,17 +1183,12 @@ sq_purge(void *vbe, enum clst_vault_kind kind, const char *name, struct clst_err
     struct sqlite_be *be = vbe;
     struct conn *c = &be->writer;
     sqlite3_stmt *st = NULL;
-    enum clst_status rc = write_begin(be, err);
+    enum clst_status rc = write_prepare(be, ST_PURGE, &st, err);
     if (rc != CLST_OK) {
         return rc;
     }
-    rc = prepare(be, c, ST_PURGE, &st, err);
-    if (rc == CLST_OK) {
-        rc = bound(be, c, sqlite3_bind_int(st, 1, (int)kind) | bind_text(st, 2, name), err);
-    }
-    if (rc == CLST_OK) {
-        rc = run(be, c, st, "purging an object", err);
-    }
+    rc = bind_run(be, c, st, sqlite3_bind_int(st, 1, (int)kind) | bind_text(st, 2, name),
+                  "purging an object", err);
     if (rc == CLST_OK && sqlite3_changes(c->db) == 0) {
         rc = clst_err_set(err, CLST_E_NOTFOUND,
                           "no deleted %s named '%s' (a live one must be deleted first)",
@@ -1209,17 +1204,11 @@ sq_purge_due(void *vbe, int64_t now, size_t *out_count, struct clst_err *err)
     struct sqlite_be *be = vbe;
     struct conn *c = &be->writer;
     sqlite3_stmt *st = NULL;
-    enum clst_status rc = write_begin(be, err);
+    enum clst_status rc = write_prepare(be, ST_PURGE_DUE, &st, err);
     if (rc != CLST_OK) {
         return rc;
     }
-    rc = prepare(be, c, ST_PURGE_DUE, &st, err);
-    if (rc == CLST_OK) {
-        rc = bound(be, c, bind_i64(st, 1, now), err);
-    }
-    if (rc == CLST_OK) {
-        rc = run(be, c, st, "purging due objects", err);
-    }
+    rc = bind_run(be, c, st, bind_i64(st, 1, now), "purging due objects", err);
     if (rc == CLST_OK) {
         *out_count = (size_t)sqlite3_changes(c->db);
     }
@@ -1236,13 +1225,10 @@ insert_roles(struct sqlite_be *be, const struct clst_vault_principal *p, struct 
     sqlite3_stmt *st = NULL;
     enum clst_status rc = prepare(be, c, ST_R_INSERT, &st, err);
     for (size_t i = 0; rc == CLST_OK && i < p->role_count; i++) {
-        rc = bound(be, c,
-                   bind_text(st, 1, p->id) | bind_text(st, 2, p->roles[i].role) |
-                       bind_text(st, 3, p->roles[i].scope),
-                   err);
-        if (rc == CLST_OK) {
-            rc = run(be, c, st, "storing a role assignment", err);
-        }
+        rc = bind_run(be, c, st,
+                      bind_text(st, 1, p->id) | bind_text(st, 2, p->roles[i].role) |
+                          bind_text(st, 3, p->roles[i].scope),
+                      "storing a role assignment", err);
     }
     done(st);
     return rc;
@@ -1255,19 +1241,16 @@ sq_principal_insert(void *vbe, const struct clst_vault_principal *p,
     struct sqlite_be *be = vbe;
     struct conn *c = &be->writer;
     sqlite3_stmt *st = NULL;
-    enum clst_status rc = write_begin(be, err);
+    enum clst_status rc = write_prepare(be, ST_P_INSERT, &st, err);
     if (rc != CLST_OK) {
         return rc;
     }
-    rc = prepare(be, c, ST_P_INSERT, &st, err);
-    if (rc == CLST_OK) {
-        rc = bound(be, c,
-                   bind_text(st, 1, p->id) | bind_text(st, 2, p->name) |
-                       bind_blob(st, 3, p->token_hash, sizeof(p->token_hash)) |
-                       sqlite3_bind_int(st, 4, p->enabled ? 1 : 0) | bind_i64(st, 5, p->created) |
-                       bind_i64(st, 6, p->updated) | bind_blob(st, 7, mac, CLST_VAULT_MAC_SIZE),
-                   err);
-    }
+    rc = bound(be, c,
+               bind_text(st, 1, p->id) | bind_text(st, 2, p->name) |
+                   bind_blob(st, 3, p->token_hash, sizeof(p->token_hash)) |
+                   sqlite3_bind_int(st, 4, p->enabled ? 1 : 0) | bind_i64(st, 5, p->created) |
+                   bind_i64(st, 6, p->updated) | bind_blob(st, 7, mac, CLST_VAULT_MAC_SIZE),
+               err);
     if (rc == CLST_OK) {
         rc = run(be, c, st, "storing a principal", err);
         if (rc == CLST_E_CONFLICT) {
@@ -1409,20 +1392,17 @@ sq_principal_replace(void *vbe, const struct clst_vault_principal *p,
     struct sqlite_be *be = vbe;
     struct conn *c = &be->writer;
     sqlite3_stmt *st = NULL;
-    enum clst_status rc = write_begin(be, err);
+    enum clst_status rc = write_prepare(be, ST_P_UPDATE, &st, err);
     if (rc != CLST_OK) {
         return rc;
     }
-    rc = prepare(be, c, ST_P_UPDATE, &st, err);
-    if (rc == CLST_OK) {
-        rc = bound(be, c,
-                   bind_text(st, 1, p->id) | bind_text(st, 2, p->name) |
-                       bind_blob(st, 3, p->token_hash, sizeof(p->token_hash)) |
-                       sqlite3_bind_int(st, 4, p->enabled ? 1 : 0) | bind_i64(st, 5, p->updated) |
-                       bind_blob(st, 6, mac, CLST_VAULT_MAC_SIZE) |
-                       bind_blob(st, 7, old_mac->bytes, old_mac->size),
-                   err);
-    }
+    rc = bound(be, c,
+               bind_text(st, 1, p->id) | bind_text(st, 2, p->name) |
+                   bind_blob(st, 3, p->token_hash, sizeof(p->token_hash)) |
+                   sqlite3_bind_int(st, 4, p->enabled ? 1 : 0) | bind_i64(st, 5, p->updated) |
+                   bind_blob(st, 6, mac, CLST_VAULT_MAC_SIZE) |
+                   bind_blob(st, 7, old_mac->bytes, old_mac->size),
+               err);
     if (rc == CLST_OK) {
         rc = run(be, c, st, "updating a principal", err);
         if (rc == CLST_E_CONFLICT) {
@@ -1438,10 +1418,7 @@ sq_principal_replace(void *vbe, const struct clst_vault_principal *p,
     if (rc == CLST_OK) {
         rc = prepare(be, c, ST_R_DELETE_ALL, &st, err);
         if (rc == CLST_OK) {
-            rc = bound(be, c, bind_text(st, 1, p->id), err);
-        }
-        if (rc == CLST_OK) {
-            rc = run(be, c, st, "replacing role assignments", err);
+            rc = bind_run(be, c, st, bind_text(st, 1, p->id), "replacing role assignments", err);
         }
         done(st);
     }
@@ -1457,17 +1434,11 @@ sq_principal_delete(void *vbe, const char *id, struct clst_err *err)
     struct sqlite_be *be = vbe;
     struct conn *c = &be->writer;
     sqlite3_stmt *st = NULL;
-    enum clst_status rc = write_begin(be, err);
+    enum clst_status rc = write_prepare(be, ST_P_DELETE, &st, err);
     if (rc != CLST_OK) {
         return rc;
     }
-    rc = prepare(be, c, ST_P_DELETE, &st, err);
-    if (rc == CLST_OK) {
-        rc = bound(be, c, bind_text(st, 1, id), err);
-    }
-    if (rc == CLST_OK) {
-        rc = run(be, c, st, "deleting a principal", err);
-    }
+    rc = bind_run(be, c, st, bind_text(st, 1, id), "deleting a principal", err);
     if (rc == CLST_OK && sqlite3_changes(c->db) == 0) {
         rc = clst_err_set(err, CLST_E_NOTFOUND, "no principal with id '%s'", id);
     }
