@@ -260,6 +260,10 @@ clst_clock_now(const struct clst_clock *clock)
 {
     return clock->now(clock);
 }
+/* Unix time of a UTC civil date and time (proleptic Gregorian calendar; month 1-12). The fields
+ * are not range-checked: callers validate them (clst_time_parse does). */
+int64_t clst_time_from_civil(int64_t year, int64_t month, int64_t day, int64_t hour, int64_t minute,
+                             int64_t second);
 /* Parses RFC 3339 / ISO 8601 UTC ("2024-05-01T12:00:00Z") or a decimal Unix time. */
 enum clst_status clst_time_parse(const char *s, int64_t *out, struct clst_err *err);
 /* Formats as "YYYY-MM-DDTHH:MM:SSZ" into out (out_cap >= 21). */

@@ -61,6 +61,13 @@ days_from_civil(int64_t y, int64_t m, int64_t d)
     return era * 146097 + doe - 719468;
 }
 
+int64_t
+clst_time_from_civil(int64_t year, int64_t month, int64_t day, int64_t hour, int64_t minute,
+                     int64_t second)
+{
+    return days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
+}
+
 static void
 civil_from_days(int64_t z, int64_t *y, int64_t *m, int64_t *d)
 {
@@ -141,7 +148,7 @@ clst_time_parse(const char *s, int64_t *out, struct clst_err *err)
     if (sec == 60) {
         sec = 59; /* a leap second is clamped; Unix time has none */
     }
-    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+    *out = clst_time_from_civil(y, mo, d, h, mi, sec);
     return CLST_OK;
 }
 

@@ -51,18 +51,6 @@ evidence_cache_stats(struct evidence_cache_state *st, uint64_t *out_hits, uint64
     pthread_mutex_unlock(&st->lock);
 }
 
-/* Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's days_from_civil). */
-static int64_t
-days_from_civil(int64_t y, int64_t m, int64_t d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static bool
 asn1_time_epoch(const ASN1_TIME *t, int64_t *out)
 {
@@ -71,8 +59,8 @@ asn1_time_epoch(const ASN1_TIME *t, int64_t *out)
     if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1) {
         return false;
     }
-    *out = days_from_civil((int64_t)tm.tm_year + 1900, (int64_t)tm.tm_mon + 1, tm.tm_mday) * 86400 +
-           (int64_t)tm.tm_hour * 3600 + (int64_t)tm.tm_min * 60 + tm.tm_sec;
+    *out = clst_time_from_civil((int64_t)tm.tm_year + 1900, (int64_t)tm.tm_mon + 1, tm.tm_mday,
+                                tm.tm_hour, tm.tm_min, tm.tm_sec);
     return true;
 }
 

@@ -1,7 +1,7 @@
 /*
  * Unit tests for src/core/clock.c: fixed and system clocks, the monotonic counter,
- * clst_time_parse (RFC 3339 UTC or decimal Unix time) and clst_time_format, with the C library's
- * gmtime_r as an independent reference for the calendar arithmetic.
+ * clst_time_parse (RFC 3339 UTC or decimal Unix time), clst_time_format and clst_time_from_civil,
+ * with the C library's gmtime_r as an independent reference for the calendar arithmetic.
  *
  * Decided here (what the implementation does and RFC 3339 allows): lower-case 't' and 'z' are
  * accepted (RFC 3339 §5.6 note); fractional seconds are accepted and dropped; a leap second
@@ -351,6 +351,11 @@ check_against_gmtime(int64_t t)
     assert_int_equal(clst_time_parse(expect, &back, NULL), CLST_OK);
     if (back != t) {
         fail_msg("parse(%s) = %lld, want %lld", expect, (long long)back, (long long)t);
+    }
+    int64_t civil = clst_time_from_civil((int64_t)tm.tm_year + 1900, (int64_t)tm.tm_mon + 1,
+                                         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (civil != t) {
+        fail_msg("from_civil(%s) = %lld, want %lld", expect, (long long)civil, (long long)t);
     }
 }
 
