@@ -576,22 +576,39 @@ parse_authority(struct pctx *c, const json_t *obj, const char *path)
     return CLST_OK;
 }
 
+/*
+ * The members of a policy's top level: each one must be in `allowed` (NULL-terminated); `other`,
+ * a top-level member of the other kind of policy, is refused with `other_msg`. Then "version".
+ */
 static enum clst_status
-parse_release(struct pctx *c, const json_t *doc)
+check_top(struct pctx *c, const json_t *doc, const char *const allowed[], const char *other,
+          const char *other_msg)
 {
     const char *key;
     const json_t *v;
     json_object_foreach((json_t *)doc, key, v) {
-        if (strcmp(key, "version") != 0 && strcmp(key, "anyOf") != 0) {
-            if (strcmp(key, "allOf") == 0) {
-                return clst_err_set(c->err, CLST_E_MALFORMED,
-                                    "policy: the top level of a release policy is 'anyOf' (a "
-                                    "list of authorities), not 'allOf'");
+        size_t i = 0;
+        while (allowed[i] != NULL && strcmp(key, allowed[i]) != 0) {
+            i++;
+        }
+        if (allowed[i] == NULL) {
+            if (strcmp(key, other) == 0) {
+                return clst_err_set(c->err, CLST_E_MALFORMED, "%s", other_msg);
             }
             return unknown_member(c, "policy", "unknown member", key);
         }
     }
-    enum clst_status rc = check_version(c, doc);
+    return check_version(c, doc);
+}
+
+static enum clst_status
+parse_release(struct pctx *c, const json_t *doc)
+{
+    static const char *const allowed[] = {"version", "anyOf", NULL};
+    const json_t *v;
+    enum clst_status rc = check_top(c, doc, allowed, "allOf",
+                                    "policy: the top level of a release policy is 'anyOf' (a "
+                                    "list of authorities), not 'allOf'");
     if (rc != CLST_OK) {
         return rc;
     }
@@ -762,21 +779,11 @@ parse_reference(struct pctx *c, const json_t *refs)
 static enum clst_status
 parse_appraisal(struct pctx *c, const json_t *doc)
 {
-    const char *key;
-    const json_t *v;
-    json_object_foreach((json_t *)doc, key, v) {
-        if (strcmp(key, "version") != 0 && strcmp(key, "authorizationRules") != 0 &&
-            strcmp(key, "referenceValues") != 0) {
-            if (strcmp(key, "anyOf") == 0) {
-                return clst_err_set(c->err, CLST_E_MALFORMED,
+    static const char *const allowed[] = {"version", "authorizationRules", "referenceValues", NULL};
+    enum clst_status rc = check_top(c, doc, allowed, "anyOf",
                                     "policy: 'anyOf' at the top level is a release policy; an "
                                     "appraisal policy has 'authorizationRules' and "
                                     "'referenceValues'");
-            }
-            return unknown_member(c, "policy", "unknown member", key);
-        }
-    }
-    enum clst_status rc = check_version(c, doc);
     if (rc != CLST_OK) {
         return rc;
     }
@@ -861,56 +868,62 @@ build(struct clst_policy *p, const json_t *doc, struct clst_err *err)
     return rc;
 }
 
-static enum clst_status
-finish(struct clst_policy *p, struct clst_err *err)
-{
-    enum clst_status rc = policy_compute_hash(p);
-    if (rc != CLST_OK) {
-        return clst_err_set(err, rc, "cannot compute the policy hash");
-    }
-    return CLST_OK;
-}
-
 static bool
 kind_valid(enum clst_policy_kind kind)
 {
     return kind == CLST_POLICY_RELEASE || kind == CLST_POLICY_APPRAISAL;
 }
 
-enum clst_status
-clst_policy_from_json(const json_t *doc, enum clst_policy_kind kind, struct clst_policy **out,
-                      struct clst_err *err)
+/*
+ * Makes a policy of `kind` (arguments already checked): from the caller's document `doc`, which
+ * is validated and then copied, or, when `doc` is NULL, from the JSON text `text` of `size`
+ * bytes (1..CLST_POLICY_MAX_SIZE). Then builds the node tree of the policy's own document and
+ * computes its hash.
+ */
+static enum clst_status
+make(const json_t *doc, const char *text, size_t size, enum clst_policy_kind kind,
+     struct clst_policy **out, struct clst_err *err)
 {
     enum clst_status rc = CLST_E_INTERNAL;
-    struct clst_policy *p = NULL;
+    struct clst_policy *p = calloc(1, sizeof(*p));
+    json_error_t jerr;
 
-    if (doc == NULL || out == NULL || !kind_valid(kind)) {
-        return clst_err_set(err, CLST_E_INVAL, "clst_policy_from_json: invalid arguments");
-    }
-    p = calloc(1, sizeof(*p));
     if (p == NULL) {
         rc = clst_err_set(err, CLST_E_NOMEM, "out of memory parsing the policy");
         goto out;
     }
     p->kind = kind;
-    /* Validate the caller's document first: its depth is then bounded (no unknown members, no
-     * nested operands), so the deep copy below cannot recurse without bound. */
-    rc = build(p, doc, err);
-    if (rc != CLST_OK) {
-        goto out;
-    }
-    nodes_free(p);
-    p->doc = json_deep_copy(doc);
-    if (p->doc == NULL) {
-        rc = clst_err_set(err, CLST_E_NOMEM, "out of memory copying the policy");
-        goto out;
+    if (doc != NULL) {
+        /* Validate the caller's document first: its depth is then bounded (no unknown members,
+         * no nested operands), so the deep copy below cannot recurse without bound. */
+        rc = build(p, doc, err);
+        if (rc != CLST_OK) {
+            goto out;
+        }
+        nodes_free(p);
+        p->doc = json_deep_copy(doc);
+        if (p->doc == NULL) {
+            rc = clst_err_set(err, CLST_E_NOMEM, "out of memory copying the policy");
+            goto out;
+        }
+    } else {
+        /* Duplicate members are refused: {"claim": "a", "equals": 1, "equals": 2} has no single
+         * meaning. NULs inside strings are refused by jansson without JSON_ALLOW_NUL. */
+        p->doc = json_loadb(text, size, JSON_REJECT_DUPLICATES, &jerr);
+        if (p->doc == NULL) {
+            rc = clst_err_set(err, CLST_E_MALFORMED,
+                              "policy: not valid JSON: %s (line %d, column %d)", jerr.text,
+                              jerr.line, jerr.column);
+            goto out;
+        }
     }
     rc = build(p, p->doc, err);
     if (rc != CLST_OK) {
         goto out;
     }
-    rc = finish(p, err);
+    rc = policy_compute_hash(p);
     if (rc != CLST_OK) {
+        rc = clst_err_set(err, rc, "cannot compute the policy hash");
         goto out;
     }
     *out = p;
@@ -922,13 +935,19 @@ out:
 }
 
 enum clst_status
+clst_policy_from_json(const json_t *doc, enum clst_policy_kind kind, struct clst_policy **out,
+                      struct clst_err *err)
+{
+    if (doc == NULL || out == NULL || !kind_valid(kind)) {
+        return clst_err_set(err, CLST_E_INVAL, "clst_policy_from_json: invalid arguments");
+    }
+    return make(doc, NULL, 0, kind, out, err);
+}
+
+enum clst_status
 clst_policy_parse(const char *text, size_t size, enum clst_policy_kind kind,
                   struct clst_policy **out, struct clst_err *err)
 {
-    enum clst_status rc = CLST_E_INTERNAL;
-    struct clst_policy *p = NULL;
-    json_error_t jerr;
-
     if ((text == NULL && size > 0) || out == NULL || !kind_valid(kind)) {
         return clst_err_set(err, CLST_E_INVAL, "clst_policy_parse: invalid arguments");
     }
@@ -939,34 +958,7 @@ clst_policy_parse(const char *text, size_t size, enum clst_policy_kind kind,
     if (size == 0) {
         return clst_err_set(err, CLST_E_MALFORMED, "policy: empty");
     }
-    p = calloc(1, sizeof(*p));
-    if (p == NULL) {
-        rc = clst_err_set(err, CLST_E_NOMEM, "out of memory parsing the policy");
-        goto out;
-    }
-    p->kind = kind;
-    /* Duplicate members are refused: {"claim": "a", "equals": 1, "equals": 2} has no single
-     * meaning. NULs inside strings are refused by jansson without JSON_ALLOW_NUL. */
-    p->doc = json_loadb(text, size, JSON_REJECT_DUPLICATES, &jerr);
-    if (p->doc == NULL) {
-        rc = clst_err_set(err, CLST_E_MALFORMED, "policy: not valid JSON: %s (line %d, column %d)",
-                          jerr.text, jerr.line, jerr.column);
-        goto out;
-    }
-    rc = build(p, p->doc, err);
-    if (rc != CLST_OK) {
-        goto out;
-    }
-    rc = finish(p, err);
-    if (rc != CLST_OK) {
-        goto out;
-    }
-    *out = p;
-    p = NULL;
-    rc = CLST_OK;
-out:
-    clst_policy_free(p);
-    return rc;
+    return make(NULL, text, size, kind, out, err);
 }
 
 enum clst_policy_kind

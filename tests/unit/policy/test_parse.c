@@ -28,6 +28,25 @@ parse_fails_sub(enum clst_policy_kind kind, const char *text, size_t size, enum 
     }
 }
 
+/* The policy text `fmt` (printf-style, filled with the arguments) must be refused with `status`
+ * and exactly `msg`. */
+static void fails_with_(int line, enum clst_policy_kind kind, enum clst_status status,
+                        const char *msg, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void
+fails_with_(int line, enum clst_policy_kind kind, enum clst_status status, const char *msg,
+            const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    assert_true(n > 0 && (size_t)n < sizeof(text));
+    pt_parse_fails_(__FILE__, line, kind, text, status, msg);
+}
+#define fails_with(kind, fmt, arg, status, msg) fails_with_(__LINE__, kind, status, msg, fmt, arg)
+
 /* ---- valid policies ------------------------------------------------------------------------ */
 
 static void
@@ -129,21 +148,16 @@ test_top_level(void **state)
     const char *a =
         ",\"anyOf\":[{\"authority\":\"a\",\"allOf\":[{\"claim\":\"c\",\"exists\":true}]}]}";
     char text[512];
-    snprintf(text, sizeof(text), "{\"version\":\"2.0.0\"%s", a);
-    pt_parse_fails(REL, text, CLST_E_MALFORMED,
-                   "version: unsupported version '2.0.0'; this grammar is \"1.0.0\"");
-    snprintf(text, sizeof(text), "{\"version\":\"1.0.2\"%s", a);
-    pt_parse_fails(REL, text, CLST_E_MALFORMED,
-                   "version: unsupported version '1.0.2'; this grammar is \"1.0.0\"");
-    snprintf(text, sizeof(text), "{\"version\":\"0.2\"%s", a);
-    pt_parse_fails(REL, text, CLST_E_MALFORMED,
-                   "version: unsupported version '0.2'; this grammar is \"1.0.0\"");
-    snprintf(text, sizeof(text), "{\"version\":\"1.0.0 \"%s", a);
-    pt_parse_fails(REL, text, CLST_E_MALFORMED,
-                   "version: unsupported version '1.0.0 '; this grammar is \"1.0.0\"");
-    snprintf(text, sizeof(text), "{\"version\":1%s", a);
-    pt_parse_fails(REL, text, CLST_E_MALFORMED,
-                   "version: must be the string \"1.0.0\", got number");
+    fails_with(REL, "{\"version\":\"2.0.0\"%s", a, CLST_E_MALFORMED,
+               "version: unsupported version '2.0.0'; this grammar is \"1.0.0\"");
+    fails_with(REL, "{\"version\":\"1.0.2\"%s", a, CLST_E_MALFORMED,
+               "version: unsupported version '1.0.2'; this grammar is \"1.0.0\"");
+    fails_with(REL, "{\"version\":\"0.2\"%s", a, CLST_E_MALFORMED,
+               "version: unsupported version '0.2'; this grammar is \"1.0.0\"");
+    fails_with(REL, "{\"version\":\"1.0.0 \"%s", a, CLST_E_MALFORMED,
+               "version: unsupported version '1.0.0 '; this grammar is \"1.0.0\"");
+    fails_with(REL, "{\"version\":1%s", a, CLST_E_MALFORMED,
+               "version: must be the string \"1.0.0\", got number");
     snprintf(text, sizeof(text), "{\"version\":\"1.0.0\"%s", a);
     clst_policy_free(pt_parse(REL, text));
 
@@ -292,17 +306,15 @@ test_claim_paths(void **state)
     clst_policy_free(pt_parse(REL, text));
     claim[256] = 'c';
     claim[257] = '\0';
-    snprintf(text, sizeof(text), ONE("{\"claim\":\"%s\",\"exists\":true}"), claim);
-    pt_parse_fails(REL, text, CLST_E_LIMIT,
-                   "anyOf[0].allOf[0].claim: the claim path is too long (257 bytes; at most 256)");
+    fails_with(REL, ONE("{\"claim\":\"%s\",\"exists\":true}"), claim, CLST_E_LIMIT,
+               "anyOf[0].allOf[0].claim: the claim path is too long (257 bytes; at most 256)");
     strcpy(claim, "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p");
     snprintf(text, sizeof(text), ONE("{\"claim\":\"%s\",\"exists\":true}"), claim);
     clst_policy_free(pt_parse(REL, text));
     strcat(claim, ".q");
-    snprintf(text, sizeof(text), ONE("{\"claim\":\"%s\",\"exists\":true}"), claim);
-    pt_parse_fails(REL, text, CLST_E_LIMIT,
-                   "anyOf[0].allOf[0].claim: claim path 'a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q' has "
-                   "more than 16 segments");
+    fails_with(REL, ONE("{\"claim\":\"%s\",\"exists\":true}"), claim, CLST_E_LIMIT,
+               "anyOf[0].allOf[0].claim: claim path 'a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q' has "
+               "more than 16 segments");
 }
 
 static void
@@ -361,14 +373,31 @@ test_operands(void **state)
 
 /* ---- limits -------------------------------------------------------------------------------- */
 
+/* Starts `b` with a policy of one authority, open inside its allOf. */
+static void
+one_open(struct clst_buf *b)
+{
+    clst_buf_init(b, 1u << 20);
+    assert_int_equal(clst_buf_append_str(b, "{\"anyOf\":[{\"authority\":\"a\",\"allOf\":["), 0);
+}
+
+/* Closes what one_open() opened and returns the text (malloc'ed, NUL-terminated). */
+static char *
+one_close(struct clst_buf *b)
+{
+    assert_int_equal(clst_buf_append_str(b, "]}]}"), 0);
+    assert_int_equal(clst_buf_terminate(b), 0);
+    size_t size;
+    return (char *)clst_buf_steal(b, &size);
+}
+
 /* One authority whose allOf holds `extra` nested anyOf groups around one condition: the
  * authority's allOf is level 1, so the innermost group is at level 1 + extra. */
 static char *
 nested_policy(unsigned extra)
 {
     struct clst_buf b;
-    clst_buf_init(&b, 1u << 20);
-    assert_int_equal(clst_buf_append_str(&b, "{\"anyOf\":[{\"authority\":\"a\",\"allOf\":["), 0);
+    one_open(&b);
     for (unsigned i = 0; i < extra; i++) {
         assert_int_equal(clst_buf_append_str(&b, "{\"anyOf\":["), 0);
     }
@@ -376,10 +405,7 @@ nested_policy(unsigned extra)
     for (unsigned i = 0; i < extra; i++) {
         assert_int_equal(clst_buf_append_str(&b, "]}"), 0);
     }
-    assert_int_equal(clst_buf_append_str(&b, "]}]}"), 0);
-    assert_int_equal(clst_buf_terminate(&b), 0);
-    size_t size;
-    return (char *)clst_buf_steal(&b, &size);
+    return one_close(&b);
 }
 
 static void
@@ -413,16 +439,12 @@ static char *
 wide_policy(unsigned count)
 {
     struct clst_buf b;
-    clst_buf_init(&b, 1u << 20);
-    assert_int_equal(clst_buf_append_str(&b, "{\"anyOf\":[{\"authority\":\"a\",\"allOf\":["), 0);
+    one_open(&b);
     for (unsigned i = 0; i < count; i++) {
         assert_int_equal(
             clst_buf_appendf(&b, "%s{\"claim\":\"c%u\",\"equals\":%u}", i ? "," : "", i, i), 0);
     }
-    assert_int_equal(clst_buf_append_str(&b, "]}]}"), 0);
-    assert_int_equal(clst_buf_terminate(&b), 0);
-    size_t size;
-    return (char *)clst_buf_steal(&b, &size);
+    return one_close(&b);
 }
 
 static void
@@ -441,8 +463,7 @@ test_condition_limits(void **state)
 
     /* Nodes: 130 chains of 7 nested groups hold only 130 conditions but 1000+ nodes. */
     struct clst_buf b;
-    clst_buf_init(&b, 1u << 20);
-    assert_int_equal(clst_buf_append_str(&b, "{\"anyOf\":[{\"authority\":\"a\",\"allOf\":["), 0);
+    one_open(&b);
     for (int i = 0; i < 130; i++) {
         assert_int_equal(clst_buf_append_str(&b, i ? "," : ""), 0);
         for (int k = 0; k < 7; k++) {
@@ -491,7 +512,6 @@ test_appraisal_malformed(void **state)
 {
     (void)state;
     const char *rules = "\"authorizationRules\":{\"allOf\":[{\"claim\":\"c\",\"exists\":true}]}";
-    char text[1024];
 
     pt_parse_fails(APP, "{}", CLST_E_MALFORMED,
                    "policy: 'authorizationRules' is required: {\"allOf\"|\"anyOf\": [conditions]}");
@@ -513,44 +533,34 @@ test_appraisal_malformed(void **state)
                    CLST_E_MALFORMED,
                    "authorizationRules.allOf[0]: unknown operator 'equal' (did you mean "
                    "'equals'?)");
-    snprintf(text, sizeof(text), "{%s,\"referencevalues\":{}}", rules);
-    pt_parse_fails(APP, text, CLST_E_MALFORMED,
-                   "policy: unknown member 'referencevalues' (did you mean 'referenceValues'?)");
-    snprintf(text, sizeof(text), "{%s,\"referenceValues\":{}}", rules);
-    pt_parse_fails(APP, text, CLST_E_MALFORMED,
-                   "referenceValues: empty; leave it out to check no reference values");
-    snprintf(text, sizeof(text), "{%s,\"referenceValues\":[]}", rules);
-    pt_parse_fails(APP, text, CLST_E_MALFORMED,
-                   "referenceValues: must be an object {\"<attestation type>\": {\"<claim>\": "
-                   "[allowed values]}}, got array");
-    snprintf(text, sizeof(text), "{%s,\"referenceValues\":{\"sev snp\":{\"c\":[1]}}}", rules);
-    pt_parse_fails(APP, text, CLST_E_MALFORMED,
-                   "referenceValues: attestation type with a character other than letters, "
-                   "digits, '.', '_' and '-'");
-    snprintf(text, sizeof(text), "{%s,\"referenceValues\":{\"sim\":{}}}", rules);
-    pt_parse_fails(APP, text, CLST_E_MALFORMED,
-                   "referenceValues.sim: empty; list at least one claim and its allowed values");
-    snprintf(text, sizeof(text), "{%s,\"referenceValues\":{\"sim\":[]}}", rules);
-    pt_parse_fails(APP, text, CLST_E_MALFORMED,
-                   "referenceValues.sim: must be an object {\"<claim>\": [allowed values]}, got "
-                   "array");
-    snprintf(text, sizeof(text), "{%s,\"referenceValues\":{\"sim\":{\"m\":\"aa\"}}}", rules);
-    pt_parse_fails(APP, text, CLST_E_MALFORMED,
-                   "referenceValues.sim[\"m\"]: must be a non-empty array of allowed values");
-    snprintf(text, sizeof(text), "{%s,\"referenceValues\":{\"sim\":{\"m\":[]}}}", rules);
-    pt_parse_fails(APP, text, CLST_E_MALFORMED,
-                   "referenceValues.sim[\"m\"]: must be a non-empty array of allowed values");
-    snprintf(text, sizeof(text), "{%s,\"referenceValues\":{\"sim\":{\"m\":[\"aa\",{}]}}}", rules);
-    pt_parse_fails(APP, text, CLST_E_MALFORMED,
-                   "referenceValues.sim[\"m\"][1]: an object cannot be compared; use a string, a "
-                   "number or true/false");
-    snprintf(text, sizeof(text), "{%s,\"referenceValues\":{\"sim\":{\"a..b\":[1]}}}", rules);
-    pt_parse_fails(APP, text, CLST_E_MALFORMED,
-                   "referenceValues.sim[\"a..b\"].claim: empty segment in claim path 'a..b' (a "
-                   "leading, trailing or doubled '.')");
-    snprintf(text, sizeof(text), "{%s,\"referenceValues\":{\"sim\":{\"a\\nb\":[1]}}}", rules);
-    pt_parse_fails(APP, text, CLST_E_MALFORMED,
-                   "referenceValues.sim: the claim name contains a control character (0x0a)");
+    fails_with(APP, "{%s,\"referencevalues\":{}}", rules, CLST_E_MALFORMED,
+               "policy: unknown member 'referencevalues' (did you mean 'referenceValues'?)");
+    fails_with(APP, "{%s,\"referenceValues\":{}}", rules, CLST_E_MALFORMED,
+               "referenceValues: empty; leave it out to check no reference values");
+    fails_with(APP, "{%s,\"referenceValues\":[]}", rules, CLST_E_MALFORMED,
+               "referenceValues: must be an object {\"<attestation type>\": {\"<claim>\": "
+               "[allowed values]}}, got array");
+    fails_with(APP, "{%s,\"referenceValues\":{\"sev snp\":{\"c\":[1]}}}", rules, CLST_E_MALFORMED,
+               "referenceValues: attestation type with a character other than letters, "
+               "digits, '.', '_' and '-'");
+    fails_with(APP, "{%s,\"referenceValues\":{\"sim\":{}}}", rules, CLST_E_MALFORMED,
+               "referenceValues.sim: empty; list at least one claim and its allowed values");
+    fails_with(APP, "{%s,\"referenceValues\":{\"sim\":[]}}", rules, CLST_E_MALFORMED,
+               "referenceValues.sim: must be an object {\"<claim>\": [allowed values]}, got "
+               "array");
+    fails_with(APP, "{%s,\"referenceValues\":{\"sim\":{\"m\":\"aa\"}}}", rules, CLST_E_MALFORMED,
+               "referenceValues.sim[\"m\"]: must be a non-empty array of allowed values");
+    fails_with(APP, "{%s,\"referenceValues\":{\"sim\":{\"m\":[]}}}", rules, CLST_E_MALFORMED,
+               "referenceValues.sim[\"m\"]: must be a non-empty array of allowed values");
+    fails_with(APP, "{%s,\"referenceValues\":{\"sim\":{\"m\":[\"aa\",{}]}}}", rules,
+               CLST_E_MALFORMED,
+               "referenceValues.sim[\"m\"][1]: an object cannot be compared; use a string, a "
+               "number or true/false");
+    fails_with(APP, "{%s,\"referenceValues\":{\"sim\":{\"a..b\":[1]}}}", rules, CLST_E_MALFORMED,
+               "referenceValues.sim[\"a..b\"].claim: empty segment in claim path 'a..b' (a "
+               "leading, trailing or doubled '.')");
+    fails_with(APP, "{%s,\"referenceValues\":{\"sim\":{\"a\\nb\":[1]}}}", rules, CLST_E_MALFORMED,
+               "referenceValues.sim: the claim name contains a control character (0x0a)");
 
     /* 64 allowed values pass, 65 fail. */
     struct clst_buf b;

@@ -40,19 +40,29 @@ json_of(const struct clst_policy_result *r, unsigned flags, json_t **out)
     return s;
 }
 
-/* The summary of ONE(cond) against claims. */
+/* The summary of `policy` (of `kind`) against claims. */
 static void
-summary_is_(int line, const char *cond, const char *claims, unsigned flags, const char *want)
+policy_summary_is_(int line, enum clst_policy_kind kind, const char *policy, const char *claims,
+                   unsigned flags, const char *want)
 {
-    char policy[1024];
-    snprintf(policy, sizeof(policy), ONE("%s"), cond);
     struct clst_policy_result *r = NULL;
-    pt_eval(REL, policy, claims, NULL, &r);
+    pt_eval(kind, policy, claims, NULL, &r);
     const char *got = pt_summary(r, flags);
     if (strcmp(got, want) != 0) {
         fail_msg("line %d:\n  got:  %s\n  want: %s", line, got, want);
     }
     clst_policy_result_free(r);
+}
+#define policy_summary_is(k, p, cl, f, w) policy_summary_is_(__LINE__, k, p, cl, f, w)
+
+/* The summary of ONE(cond) against claims. */
+static void
+summary_is_(int line, const char *cond, const char *claims, unsigned flags, const char *want)
+{
+    char policy[1024];
+    int n = snprintf(policy, sizeof(policy), ONE("%s"), cond);
+    assert_true(n > 0 && (size_t)n < sizeof(policy));
+    policy_summary_is_(line, REL, policy, claims, flags, want);
 }
 #define summary_is(c, cl, f, w) summary_is_(__LINE__, c, cl, f, w)
 
@@ -89,59 +99,44 @@ test_summaries(void **state)
                "allowed by anyOf[0] (authority 'https://a')");
 
     /* Issuer mismatches: with one authority, with several, without an issuer. */
-    struct clst_policy_result *r = NULL;
-    pt_eval(REL, ONE("{\"claim\":\"n\",\"equals\":1}"), "{\"iss\":\"https://b\",\"n\":1}", NULL,
-            &r);
-    assert_string_equal(pt_summary(r, 0), "denied at anyOf[0]: authority 'https://a': fails: "
-                                          "issuer mismatch: the token's issuer is 'https://b'");
-    clst_policy_result_free(r);
+    policy_summary_is(REL, ONE("{\"claim\":\"n\",\"equals\":1}"), "{\"iss\":\"https://b\",\"n\":1}",
+                      0,
+                      "denied at anyOf[0]: authority 'https://a': fails: "
+                      "issuer mismatch: the token's issuer is 'https://b'");
     const char *two =
         "{\"anyOf\":[{\"authority\":\"https://a\",\"allOf\":[{\"claim\":\"c\",\"exists\":true}]},"
         "{\"authority\":\"https://b\",\"anyOf\":[{\"claim\":\"c\",\"exists\":true}]}]}";
-    pt_eval(REL, two, "{\"c\":1}", NULL, &r);
-    assert_string_equal(pt_summary(r, CLST_POLICY_REDACT),
-                        "denied at anyOf[0]: authority 'https://a': fails: the token has no "
-                        "issuer ('iss') (and no other of the 2 authorities matches)");
-    clst_policy_result_free(r);
+    policy_summary_is(REL, two, "{\"c\":1}", CLST_POLICY_REDACT,
+                      "denied at anyOf[0]: authority 'https://a': fails: the token has no "
+                      "issuer ('iss') (and no other of the 2 authorities matches)");
 
     /* Appraisal. */
     const char *app = "{\"authorizationRules\":{\"allOf\":[{\"claim\":\"svn\",\"greater\":0}]},"
                       "\"referenceValues\":{\"sim\":{\"m\":[\"aa\",7]}}}";
-    pt_eval(APP, app, "{\"x-ms-attestation-type\":\"sim\",\"m\":\"aa\",\"svn\":1}", NULL, &r);
-    assert_string_equal(pt_summary(r, 0), "allowed: appraisal policy: all of referenceValues, "
-                                          "authorizationRules hold");
-    clst_policy_result_free(r);
-    pt_eval(APP, app, "{\"x-ms-attestation-type\":\"sim\",\"m\":\"ab\",\"svn\":1}", NULL, &r);
-    assert_string_equal(pt_summary(r, 0), "denied at referenceValues.sim[\"m\"]: claim 'm' oneOf "
-                                          "[\"aa\",7]: fails: actual \"ab\"");
-    clst_policy_result_free(r);
-    pt_eval(APP, app, "{\"x-ms-attestation-type\":\"sim\",\"m\":true,\"svn\":1}", NULL, &r);
-    assert_string_equal(pt_summary(r, 0), "denied at referenceValues.sim[\"m\"]: claim 'm' oneOf "
-                                          "[\"aa\",7]: fails: type mismatch: no allowed value is a "
-                                          "boolean (actual true)");
-    clst_policy_result_free(r);
-    pt_eval(APP, app, "{\"x-ms-attestation-type\":\"tdxvm\"}", NULL, &r);
-    assert_string_equal(pt_summary(r, 0),
-                        "denied at referenceValues: reference values for attestation type "
-                        "'tdxvm': fails: the policy has no reference values for attestation type "
-                        "'tdxvm'");
-    clst_policy_result_free(r);
-    pt_eval(APP, app, "{}", NULL, &r);
-    assert_string_equal(pt_summary(r, 0),
-                        "denied at referenceValues: reference values (chosen by claim "
-                        "'x-ms-attestation-type'): fails: claim 'x-ms-attestation-type' missing");
-    clst_policy_result_free(r);
-    pt_eval(APP, app, "{\"x-ms-attestation-type\":[\"sim\"]}", NULL, &r);
-    assert_string_equal(pt_summary(r, 0),
-                        "denied at referenceValues: reference values (chosen by claim "
-                        "'x-ms-attestation-type'): fails: type mismatch: 'x-ms-attestation-type' "
-                        "is an array, not a string");
-    clst_policy_result_free(r);
-    pt_eval(APP, app, "{\"x-ms-attestation-type\":\"sim\",\"m\":7.0,\"svn\":0}", NULL, &r);
-    assert_string_equal(pt_summary(r, 0),
-                        "denied at authorizationRules.allOf[0]: claim 'svn' greater 0: fails: "
-                        "actual 0");
-    clst_policy_result_free(r);
+    policy_summary_is(APP, app, "{\"x-ms-attestation-type\":\"sim\",\"m\":\"aa\",\"svn\":1}", 0,
+                      "allowed: appraisal policy: all of referenceValues, "
+                      "authorizationRules hold");
+    policy_summary_is(APP, app, "{\"x-ms-attestation-type\":\"sim\",\"m\":\"ab\",\"svn\":1}", 0,
+                      "denied at referenceValues.sim[\"m\"]: claim 'm' oneOf "
+                      "[\"aa\",7]: fails: actual \"ab\"");
+    policy_summary_is(APP, app, "{\"x-ms-attestation-type\":\"sim\",\"m\":true,\"svn\":1}", 0,
+                      "denied at referenceValues.sim[\"m\"]: claim 'm' oneOf "
+                      "[\"aa\",7]: fails: type mismatch: no allowed value is a "
+                      "boolean (actual true)");
+    policy_summary_is(APP, app, "{\"x-ms-attestation-type\":\"tdxvm\"}", 0,
+                      "denied at referenceValues: reference values for attestation type "
+                      "'tdxvm': fails: the policy has no reference values for attestation type "
+                      "'tdxvm'");
+    policy_summary_is(APP, app, "{}", 0,
+                      "denied at referenceValues: reference values (chosen by claim "
+                      "'x-ms-attestation-type'): fails: claim 'x-ms-attestation-type' missing");
+    policy_summary_is(APP, app, "{\"x-ms-attestation-type\":[\"sim\"]}", 0,
+                      "denied at referenceValues: reference values (chosen by claim "
+                      "'x-ms-attestation-type'): fails: type mismatch: 'x-ms-attestation-type' "
+                      "is an array, not a string");
+    policy_summary_is(APP, app, "{\"x-ms-attestation-type\":\"sim\",\"m\":7.0,\"svn\":0}", 0,
+                      "denied at authorizationRules.allOf[0]: claim 'svn' greater 0: fails: "
+                      "actual 0");
 }
 
 static void
