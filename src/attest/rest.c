@@ -84,6 +84,15 @@ require_admin(const struct clst_http_request *req, struct clst_err *err)
                         p->id);
 }
 
+/* What every administrator route checks first, in this order: the api-version, then the caller's
+ * Administrator role. */
+static enum clst_status
+admin_check(const struct clst_http_request *req, struct clst_err *err)
+{
+    enum clst_status rc = check_api_version(req, err);
+    return rc == CLST_OK ? require_admin(req, err) : rc;
+}
+
 static enum clst_status
 find_type(const char *name, const struct clst_attest_type **out, struct clst_err *err)
 {
@@ -356,6 +365,31 @@ policy_type(const struct clst_http_request *req, const struct clst_attest_type *
     return rc;
 }
 
+/* Answers a change of the policy of `type`: the policy_result() claims (result, sent) as a signed
+ * token (reply_policy_token()). */
+static enum clst_status
+reply_policy_change(struct clst_attest *a, const struct clst_http_request *req,
+                    struct clst_http_response *resp, const struct clst_attest_type *type,
+                    const char *result, const char *sent, size_t sent_size, struct clst_err *err)
+{
+    json_t *claims = NULL;
+    enum clst_status rc = policy_result(a, type, result, sent, sent_size, &claims, err);
+    if (rc == CLST_OK) {
+        rc = reply_policy_token(a, req, resp, claims, err);
+    }
+    json_decref(claims);
+    return rc;
+}
+
+/* The checks of the /policies/{type} routes: admin_check(), then the type (policy_type()). */
+static enum clst_status
+policy_request(const struct clst_http_request *req, const struct clst_attest_type **out,
+               bool *out_reset, struct clst_err *err)
+{
+    enum clst_status rc = admin_check(req, err);
+    return rc == CLST_OK ? policy_type(req, out, out_reset, err) : rc;
+}
+
 static enum clst_status
 h_policy_get(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
              struct clst_err *err)
@@ -364,8 +398,7 @@ h_policy_get(void *ctx, const struct clst_http_request *req, struct clst_http_re
     bool reset;
     json_t *claims = NULL;
     enum clst_status rc;
-    if ((rc = check_api_version(req, err)) != CLST_OK || (rc = require_admin(req, err)) != CLST_OK ||
-        (rc = policy_type(req, &type, &reset, err)) != CLST_OK) {
+    if ((rc = policy_request(req, &type, &reset, err)) != CLST_OK) {
         return rc;
     }
     if (reset) {
@@ -455,12 +488,10 @@ h_policy_put(void *ctx, const struct clst_http_request *req, struct clst_http_re
 {
     const struct clst_attest_type *type;
     bool reset;
-    json_t *claims = NULL;
     struct clst_buf text;
     clst_buf_init(&text, CLST_POLICY_MAX_SIZE);
     enum clst_status rc;
-    if ((rc = check_api_version(req, err)) != CLST_OK || (rc = require_admin(req, err)) != CLST_OK ||
-        (rc = policy_type(req, &type, &reset, err)) != CLST_OK) {
+    if ((rc = policy_request(req, &type, &reset, err)) != CLST_OK) {
         goto out;
     }
     if (reset) {
@@ -477,14 +508,11 @@ h_policy_put(void *ctx, const struct clst_http_request *req, struct clst_http_re
         goto out;
     }
     if ((rc = clst_attest_policy_set(ctx, type, (const char *)text.data, text.size, err)) !=
-            CLST_OK ||
-        (rc = policy_result(ctx, type, "Updated", (const char *)body, size, &claims, err)) !=
-            CLST_OK) {
+        CLST_OK) {
         goto out;
     }
-    rc = reply_policy_token(ctx, req, resp, claims, err);
+    rc = reply_policy_change(ctx, req, resp, type, "Updated", (const char *)body, size, err);
 out:
-    json_decref(claims);
     clst_buf_cleanup(&text);
     return rc;
 }
@@ -495,10 +523,8 @@ h_policy_reset(void *ctx, const struct clst_http_request *req, struct clst_http_
 {
     const struct clst_attest_type *type;
     bool reset;
-    json_t *claims = NULL;
     enum clst_status rc;
-    if ((rc = check_api_version(req, err)) != CLST_OK || (rc = require_admin(req, err)) != CLST_OK ||
-        (rc = policy_type(req, &type, &reset, err)) != CLST_OK) {
+    if ((rc = policy_request(req, &type, &reset, err)) != CLST_OK) {
         return rc;
     }
     if (!reset) {
@@ -507,15 +533,11 @@ h_policy_reset(void *ctx, const struct clst_http_request *req, struct clst_http_
     }
     size_t size;
     const uint8_t *body = clst_http_request_body(req, &size);
-    if ((rc = clst_attest_policy_reset(ctx, type, err)) != CLST_OK ||
-        (rc = policy_result(ctx, type, "Removed", size ? (const char *)body : NULL, size, &claims,
-                            err)) != CLST_OK) {
-        json_decref(claims);
+    if ((rc = clst_attest_policy_reset(ctx, type, err)) != CLST_OK) {
         return rc;
     }
-    rc = reply_policy_token(ctx, req, resp, claims, err);
-    json_decref(claims);
-    return rc;
+    return reply_policy_change(ctx, req, resp, type, "Removed", size ? (const char *)body : NULL,
+                               size, err);
 }
 
 /* ---- reference values ------------------------------------------------------------------------ */
@@ -524,8 +546,8 @@ static enum clst_status
 refval_type(const struct clst_http_request *req, const struct clst_attest_type **out,
             struct clst_err *err)
 {
-    enum clst_status rc;
-    if ((rc = check_api_version(req, err)) != CLST_OK || (rc = require_admin(req, err)) != CLST_OK) {
+    enum clst_status rc = admin_check(req, err);
+    if (rc != CLST_OK) {
         return rc;
     }
     return find_type(clst_http_request_param(req, "type"), out, err);

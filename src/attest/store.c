@@ -85,6 +85,33 @@ rollback(struct attest_store *s)
     }
 }
 
+/* Takes the connection and starts a write transaction. The mutex is held even when this fails:
+ * every txn_begin() is ended by txn_end(). */
+static enum clst_status
+txn_begin(struct attest_store *s, struct clst_err *err)
+{
+    pthread_mutex_lock(&s->mu);
+    return exec(s, "BEGIN IMMEDIATE", "starting a transaction", err);
+}
+
+/* Ends what txn_begin() started: finalizes st (NULL is fine), commits when rc is CLST_OK (a
+ * failure is reported as "<what> failed"), rolls back when rc or the commit failed, and releases
+ * the connection. Returns the final status. */
+static enum clst_status
+txn_end(struct attest_store *s, sqlite3_stmt *st, enum clst_status rc, const char *what,
+        struct clst_err *err)
+{
+    sqlite3_finalize(st);
+    if (rc == CLST_OK) {
+        rc = exec(s, "COMMIT", what, err);
+    }
+    if (rc != CLST_OK) {
+        rollback(s);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 enum clst_status
 attest_store_open(const char *path, struct attest_store **out, struct clst_err *err)
 {
@@ -212,8 +239,7 @@ attest_store_nonce_insert(struct attest_store *s, const char *nonce, int64_t now
 {
     enum clst_status rc = CLST_E_IO;
     sqlite3_stmt *st = NULL;
-    pthread_mutex_lock(&s->mu);
-    if ((rc = exec(s, "BEGIN IMMEDIATE", "starting a transaction", err)) != CLST_OK) {
+    if ((rc = txn_begin(s, err)) != CLST_OK) {
         goto out;
     }
     rc = prepare(s, "DELETE FROM nonces WHERE expires <= ?1", &st, err);
@@ -252,16 +278,9 @@ attest_store_nonce_insert(struct attest_store *s, const char *nonce, int64_t now
         rc = db_fail(s, err, "storing a nonce");
         goto out;
     }
-    sqlite3_finalize(st);
-    st = NULL;
-    rc = exec(s, "COMMIT", "committing a nonce", err);
+    rc = CLST_OK;
 out:
-    sqlite3_finalize(st);
-    if (rc != CLST_OK) {
-        rollback(s);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return rc;
+    return txn_end(s, st, rc, "committing a nonce", err);
 }
 
 enum clst_status
@@ -270,8 +289,7 @@ attest_store_nonce_consume(struct attest_store *s, const char *nonce, int64_t no
 {
     enum clst_status rc = CLST_E_IO;
     sqlite3_stmt *st = NULL;
-    pthread_mutex_lock(&s->mu);
-    if ((rc = exec(s, "BEGIN IMMEDIATE", "starting a transaction", err)) != CLST_OK) {
+    if ((rc = txn_begin(s, err)) != CLST_OK) {
         goto out;
     }
     if ((rc = prepare(s, "SELECT expires, used FROM nonces WHERE nonce = ?1", &st, err)) !=
@@ -321,16 +339,9 @@ attest_store_nonce_consume(struct attest_store *s, const char *nonce, int64_t no
         rc = db_fail(s, err, "marking a nonce used");
         goto out;
     }
-    sqlite3_finalize(st);
-    st = NULL;
-    rc = exec(s, "COMMIT", "committing a used nonce", err);
+    rc = CLST_OK;
 out:
-    sqlite3_finalize(st);
-    if (rc != CLST_OK) {
-        rollback(s);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return rc;
+    return txn_end(s, st, rc, "committing a used nonce", err);
 }
 
 /* ---- signing keys ---------------------------------------------------------------------------- */
@@ -611,8 +622,7 @@ attest_store_refval_add(struct attest_store *s, const char *type, const char *cl
 {
     enum clst_status rc = CLST_E_IO;
     sqlite3_stmt *st = NULL;
-    pthread_mutex_lock(&s->mu);
-    if ((rc = exec(s, "BEGIN IMMEDIATE", "starting a transaction", err)) != CLST_OK) {
+    if ((rc = txn_begin(s, err)) != CLST_OK) {
         goto out;
     }
     if ((rc = prepare(s, "SELECT count(*) FROM refvals WHERE type = ?1 AND claim = ?2", &st,
@@ -659,16 +669,9 @@ attest_store_refval_add(struct attest_store *s, const char *type, const char *cl
         rc = db_fail(s, err, "storing a reference value");
         goto out;
     }
-    sqlite3_finalize(st);
-    st = NULL;
-    rc = exec(s, "COMMIT", "committing a reference value", err);
+    rc = CLST_OK;
 out:
-    sqlite3_finalize(st);
-    if (rc != CLST_OK) {
-        rollback(s);
-    }
-    pthread_mutex_unlock(&s->mu);
-    return rc;
+    return txn_end(s, st, rc, "committing a reference value", err);
 }
 
 enum clst_status

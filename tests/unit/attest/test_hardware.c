@@ -181,6 +181,37 @@ evaluate(struct hw *h, struct clst_attest_request *r, json_t **claims, json_t **
     return st;
 }
 
+/* evaluate() that must admit the request (the reason is printed when it does not). */
+static void
+evaluate_ok(struct hw *h, struct clst_attest_request *r, json_t **claims, json_t **denial,
+            struct clst_err *err)
+{
+    enum clst_status st = evaluate(h, r, claims, denial, err);
+    if (st != CLST_OK) {
+        fprintf(stderr, "%s\n", err->msg);
+    }
+    assert_int_equal(st, CLST_OK);
+}
+
+/* A request of `type` with the vector's bytes (flip as in hw_request) that the engine refuses with
+ * `want`, giving no claims; the message contains `msg_part` unless that is NULL. */
+static void
+expect_refused(struct hw *h, const char *type, const char *rel, long flip, enum clst_status want,
+               const char *msg_part)
+{
+    struct clst_attest_request r;
+    struct clst_err err = {0};
+    json_t *claims = NULL, *denial = NULL;
+    hw_request(&r, type, rel, flip);
+    assert_int_equal(evaluate(h, &r, &claims, &denial, &err), want);
+    if (msg_part != NULL) {
+        assert_non_null(strstr(err.msg, msg_part));
+    }
+    assert_null(claims);
+    json_decref(denial);
+    clst_attest_request_cleanup(&r);
+}
+
 static void
 expect_str(const json_t *claims, const char *name, const char *value)
 {
@@ -243,11 +274,7 @@ test_sgx_policy_allows_outofdate(void **state)
     hw_start(h, T_SGX);
     set_policy(h, "SgxEnclave", sgx_outofdate_policy);
     hw_request(&r, "SgxEnclave", SGX_QUOTE, -1);
-    enum clst_status st = evaluate(h, &r, &claims, &denial, &err);
-    if (st != CLST_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-    }
-    assert_int_equal(st, CLST_OK);
+    evaluate_ok(h, &r, &claims, &denial, &err);
     expect_str(claims, "x-ms-attestation-type", "sgx");
     expect_str(claims, "x-ms-sgx-mrenclave",
                "a4f45c39dac622cb1dd32ddb35a52ec92db41d0fa88a1c911c49e59c534f61cd");
@@ -269,14 +296,11 @@ test_sgx_policy_allows_outofdate(void **state)
     /* A flipped byte in the signed body (the report data) and in the QE report. */
     long flips[] = {48 + 320, 48 + 384 + 4 + 64 + 64 + 10};
     for (size_t i = 0; i < sizeof(flips) / sizeof(flips[0]); i++) {
-        claims = NULL;
-        hw_request(&r, "SgxEnclave", SGX_QUOTE, flips[i]);
-        assert_int_equal(evaluate(h, &r, &claims, &denial, &err), CLST_E_VERIFY);
-        assert_non_null(strstr(err.msg, "evidence rejected"));
-        clst_attest_request_cleanup(&r);
+        expect_refused(h, "SgxEnclave", SGX_QUOTE, flips[i], CLST_E_VERIFY, "evidence rejected");
     }
 
     /* Runtime data the quote does not bind (its report data is all zero). */
+    claims = NULL;
     hw_request(&r, "SgxEnclave", SGX_QUOTE, -1);
     r.runtime_type = CLST_ATTEST_DATA_BINARY;
     assert_int_equal(clst_buf_append(&r.runtime_data, "hello", 5), CLST_OK);
@@ -286,9 +310,7 @@ test_sgx_policy_allows_outofdate(void **state)
 
     /* At a time the collateral is no longer valid. */
     h->f.clock.fixed = T_SGX + 60 * 86400;
-    hw_request(&r, "SgxEnclave", SGX_QUOTE, -1);
-    assert_int_equal(evaluate(h, &r, &claims, &denial, &err), CLST_E_VERIFY);
-    clst_attest_request_cleanup(&r);
+    expect_refused(h, "SgxEnclave", SGX_QUOTE, -1, CLST_E_VERIFY, NULL);
 }
 
 /* draftPolicyForAttestation: evaluated instead of the stored policy; unsecured token. */
@@ -373,11 +395,7 @@ test_tdx_uptodate(void **state)
     json_t *claims = NULL, *denial = NULL;
     hw_start(h, T_SGX);
     hw_request(&r, "TdxVm", TDX_QUOTE, -1);
-    enum clst_status st = evaluate(h, &r, &claims, &denial, &err);
-    if (st != CLST_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-    }
-    assert_int_equal(st, CLST_OK);
+    evaluate_ok(h, &r, &claims, &denial, &err);
     expect_str(claims, "x-ms-attestation-type", "tdxvm");
     expect_str(claims, "attester_tcb_status", "UpToDate");
     assert_int_equal(strlen(json_string_value(json_object_get(claims, "tdx_mrtd"))), 96);
@@ -398,11 +416,7 @@ test_snp_with_vcek_cache(void **state)
     json_t *claims = NULL, *denial = NULL;
     hw_start(h, T_SNP);
     hw_request(&r, "SevSnpVm", SNP_REPORT, -1);
-    enum clst_status st = evaluate(h, &r, &claims, &denial, &err);
-    if (st != CLST_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-    }
-    assert_int_equal(st, CLST_OK);
+    evaluate_ok(h, &r, &claims, &denial, &err);
     expect_str(claims, "x-ms-attestation-type", "sevsnpvm");
     expect_str(claims, "x-ms-sevsnpvm-launchmeasurement",
                "7a1e5c266c0108dbc9bb94fa926951320940915d0aafb42464bd88b579ea158d3e1a0dc39b2c60bd"
@@ -412,10 +426,7 @@ test_snp_with_vcek_cache(void **state)
     clst_attest_request_cleanup(&r);
 
     /* Flip bit 0 of byte 21 (POLICY): the signature fails. */
-    claims = NULL;
-    hw_request(&r, "SevSnpVm", SNP_REPORT, 21);
-    assert_int_equal(evaluate(h, &r, &claims, &denial, &err), CLST_E_VERIFY);
-    clst_attest_request_cleanup(&r);
+    expect_refused(h, "SevSnpVm", SNP_REPORT, 21, CLST_E_VERIFY, NULL);
 
     /* Reference values on the launch measurement: another one is denied. */
     assert_int_equal(clst_attest_refval_add(h->f.a, type_named("SevSnpVm"), NULL,
@@ -423,12 +434,7 @@ test_snp_with_vcek_cache(void **state)
                                             "aabbccddeeff00112233445566778899aabbccddeeff",
                                             NULL, &err),
                      CLST_OK);
-    hw_request(&r, "SevSnpVm", SNP_REPORT, -1);
-    assert_int_equal(evaluate(h, &r, &claims, &denial, &err), CLST_E_DENIED);
-    assert_non_null(strstr(err.msg, "x-ms-sevsnpvm-launchmeasurement"));
-    json_decref(denial);
-    denial = NULL;
-    clst_attest_request_cleanup(&r);
+    expect_refused(h, "SevSnpVm", SNP_REPORT, -1, CLST_E_DENIED, "x-ms-sevsnpvm-launchmeasurement");
 }
 
 /* Appends base64url(data) to out as a C string. */
@@ -505,11 +511,7 @@ test_snp_cloud_json_form(void **state)
         clst_attest_request_parse(type_named("SevSnpVm"), body, strlen(body), &r, &err), CLST_OK);
     assert_int_equal(r.evidence.size, 1184);
     assert_true(r.certs.size > 0);
-    enum clst_status st = evaluate(h, &r, &claims, &denial, &err);
-    if (st != CLST_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-    }
-    assert_int_equal(st, CLST_OK);
+    evaluate_ok(h, &r, &claims, &denial, &err);
     expect_str(claims, "x-ms-attestation-type", "sevsnpvm");
     json_decref(claims);
     claims = NULL;
@@ -541,24 +543,14 @@ static void
 test_snp_without_cache_needs_vcek(void **state)
 {
     struct hw *h = *state;
-    struct clst_attest_request r;
     struct clst_err err = {0};
-    json_t *claims = NULL, *denial = NULL;
     h->f.clock.fixed = T_SNP;
     assert_int_equal(hw_engine(h, NULL, NULL, NULL, &err), CLST_OK);
-    hw_request(&r, "SevSnpVm", SNP_REPORT, -1);
-    assert_int_equal(evaluate(h, &r, &claims, &denial, &err), CLST_E_VERIFY);
-    assert_null(claims);
-    clst_attest_request_cleanup(&r);
+    expect_refused(h, "SevSnpVm", SNP_REPORT, -1, CLST_E_VERIFY, NULL);
     /* And without collateral, DCAP types say how to enable them. */
-    hw_request(&r, "SgxEnclave", SGX_QUOTE, -1);
-    assert_int_equal(evaluate(h, &r, &claims, &denial, &err), CLST_E_NOTFOUND);
-    assert_non_null(strstr(err.msg, "--collateral"));
-    clst_attest_request_cleanup(&r);
-    hw_request(&r, "Tpm", "tpm2/containers/gce-nonce9009-sha256.json", -1);
-    assert_int_equal(evaluate(h, &r, &claims, &denial, &err), CLST_E_NOTFOUND);
-    assert_non_null(strstr(err.msg, "--tpm-ak-roots"));
-    clst_attest_request_cleanup(&r);
+    expect_refused(h, "SgxEnclave", SGX_QUOTE, -1, CLST_E_NOTFOUND, "--collateral");
+    expect_refused(h, "Tpm", "tpm2/containers/gce-nonce9009-sha256.json", -1, CLST_E_NOTFOUND,
+                   "--tpm-ak-roots");
     char summary[512];
     clst_attest_hardware_summary(h->f.a, summary, sizeof(summary));
     assert_non_null(strstr(summary, "SevSnpVm"));
@@ -595,11 +587,7 @@ test_tpm_with_ak_roots(void **state)
     h->f.clock.fixed = T_SNP;
     assert_int_equal(hw_engine(h, NULL, NULL, roots, &err), CLST_OK);
     hw_request(&r, "Tpm", "tpm2/containers/gce-nonce9009-sha256.json", -1);
-    enum clst_status st = evaluate(h, &r, &claims, &denial, &err);
-    if (st != CLST_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-    }
-    assert_int_equal(st, CLST_OK);
+    evaluate_ok(h, &r, &claims, &denial, &err);
     expect_str(claims, "x-ms-attestation-type", "tpm");
     assert_true(json_is_true(json_object_get(claims, "aikValidated")));
     expect_str(claims, "x-cloister-tpm-extra-data", "9009");
@@ -613,16 +601,12 @@ test_tpm_with_ak_roots(void **state)
     assert_int_equal(evaluate(h, &r, &claims, &denial, &err), CLST_E_VERIFY);
     clst_attest_request_cleanup(&r);
     /* SHA-1 banks stay refused (no opt-in through the service). */
-    hw_request(&r, "Tpm", "tpm2/containers/gce-nonce9009-sha1.json", -1);
-    assert_int_equal(evaluate(h, &r, &claims, &denial, &err), CLST_E_VERIFY);
-    clst_attest_request_cleanup(&r);
+    expect_refused(h, "Tpm", "tpm2/containers/gce-nonce9009-sha1.json", -1, CLST_E_VERIFY, NULL);
     /* Another root: the AK chain does not verify. */
     assert_int_equal(hw_engine(h, NULL, NULL, roots, &err), CLST_OK);
     vec_path("sev-snp/go-sev-guest/ask_ark_milan.pem", p, sizeof(p));
     assert_int_equal(hw_engine(h, NULL, NULL, p, &err), CLST_OK);
-    hw_request(&r, "Tpm", "tpm2/containers/gce-nonce9009-sha256.json", -1);
-    assert_int_equal(evaluate(h, &r, &claims, &denial, &err), CLST_E_VERIFY);
-    clst_attest_request_cleanup(&r);
+    expect_refused(h, "Tpm", "tpm2/containers/gce-nonce9009-sha256.json", -1, CLST_E_VERIFY, NULL);
 }
 
 /* ---- NitroEnclave, AzureVm ---------------------------------------------------------------------
@@ -637,11 +621,7 @@ test_nitro(void **state)
     json_t *claims = NULL, *denial = NULL;
     hw_start(h, T_NITRO);
     hw_request(&r, "NitroEnclave", NITRO_DOC, -1);
-    enum clst_status st = evaluate(h, &r, &claims, &denial, &err);
-    if (st != CLST_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-    }
-    assert_int_equal(st, CLST_OK);
+    evaluate_ok(h, &r, &claims, &denial, &err);
     expect_str(claims, "x-ms-attestation-type", "nitro");
     expect_str(claims, "aws-nitro-pcr0",
                "e72a46ca80a260fb044a125442f0c7e331813bcbaf9724d9f3857758992766f2d65710a27aa94a"
@@ -650,9 +630,7 @@ test_nitro(void **state)
     clst_attest_request_cleanup(&r);
     /* Hours later the leaf has expired. */
     h->f.clock.fixed = T_NITRO + 4 * 3600;
-    hw_request(&r, "NitroEnclave", NITRO_DOC, -1);
-    assert_int_equal(evaluate(h, &r, &claims, &denial, &err), CLST_E_VERIFY);
-    clst_attest_request_cleanup(&r);
+    expect_refused(h, "NitroEnclave", NITRO_DOC, -1, CLST_E_VERIFY, NULL);
 }
 
 static void
@@ -680,11 +658,7 @@ test_azurevm_availability(void **state)
     /* trustee's evidence-v1 (real Azure CVM, Milan; its VCEK inside) at 2026-01-01. */
     hw_start(h, T_AZURE);
     hw_request(&r, "AzureVm", "azure/evidence-v1.json", -1);
-    st = evaluate(h, &r, &claims, &denial, &err);
-    if (st != CLST_OK) {
-        fprintf(stderr, "%s\n", err.msg);
-    }
-    assert_int_equal(st, CLST_OK);
+    evaluate_ok(h, &r, &claims, &denial, &err);
     expect_str(claims, "x-ms-attestation-type", "azurevm");
     const json_t *tee = json_object_get(claims, "x-ms-isolation-tee");
     expect_str(tee, "x-ms-attestation-type", "sevsnpvm");
