@@ -76,8 +76,9 @@ int cli_read_file(const char *cmd, const char *path, size_t max, struct clst_buf
  * stdin) failed". */
 enum clst_status cli_read_all(const char *path, bool dash_is_stdin, const char *what,
                               struct clst_buf *out, struct clst_err *err);
-/* Writes bytes to `path`, created 0600 (replaced, never through a symlink). CLI_EXIT_* with
- * "cannot write 'PATH': ..." or "writing 'PATH' failed" printed under cmd. */
+/* Writes bytes to `path`, created 0600 (an existing file is made 0600 and replaced; never through
+ * a symlink). CLI_EXIT_* with "cannot write 'PATH': ...", "cannot make 'PATH' private ..." or
+ * "writing 'PATH' failed" printed under cmd. */
 int cli_write_private_file(const char *cmd, const char *path, const void *data, size_t size);
 /* Prints j indented by 2 with sorted keys, and a newline (nothing when it cannot be encoded). */
 void cli_print_json(const json_t *j);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -133,6 +134,12 @@ cli_write_private_file(const char *cmd, const char *path, const void *data, size
 {
     FILE *f = NULL;
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    /* An existing file keeps its mode on open: make it private before a byte is written. */
+    if (fd >= 0 && fchmod(fd, 0600) != 0) {
+        int e = errno;
+        close(fd);
+        return cli_failf(cmd, "cannot make '%s' private (mode 0600): %s", path, strerror(e));
+    }
     if (fd < 0 || (f = fdopen(fd, "wb")) == NULL) {
         if (fd >= 0) {
             close(fd);

@@ -182,6 +182,12 @@ grep -q '^secret app-config: version [0-9a-f]\{32\} set$' "$tmp/cli.out" || fail
 cli secret get app-config --out "$tmp/got.txt" || fail "secret get --out"
 cmp -s "$tmp/value.txt" "$tmp/got.txt" || fail "secret get --out: value differs"
 [[ $(stat -c %a "$tmp/got.txt") == 600 ]] || fail "--out file is not 0600"
+# An existing, readable file is made private before the secret is written into it.
+printf 'old' >"$tmp/shared.txt"
+chmod 644 "$tmp/shared.txt"
+cli secret get app-config --out "$tmp/shared.txt" || fail "secret get --out over a file"
+[[ $(stat -c %a "$tmp/shared.txt") == 600 ]] || fail "--out over a 0644 file left it $(stat -c %a "$tmp/shared.txt")"
+cmp -s "$tmp/value.txt" "$tmp/shared.txt" || fail "secret get --out over a file: value differs"
 printf 'from stdin' | cli secret set app-config --stdin || fail "secret set --stdin"
 cli secret get app-config || fail "secret get"
 [[ "$(cat "$tmp/cli.out")" == "from stdin" ]] || fail "secret get printed '$(cat "$tmp/cli.out")'"
