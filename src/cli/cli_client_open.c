@@ -66,16 +66,6 @@ cli_json_last_segment(const json_t *obj, const char *member)
     return slash != NULL ? slash + 1 : id;
 }
 
-void
-cli_vault_print_time(const char *label, const json_t *obj, const char *key)
-{
-    json_t *v = json_object_get(obj, key);
-    char t[32];
-    if (json_is_integer(v) && clst_time_format(json_integer_value(v), t, sizeof t) == CLST_OK) {
-        printf("%-16s %s\n", label, t);
-    }
-}
-
 /* The collections of cmd's noun: "/keys" and "/deletedkeys" for "key". */
 static void
 collections(const char *cmd, char live[static 32], char deleted[static 40])
@@ -84,13 +74,25 @@ collections(const char *cmd, char live[static 32], char deleted[static 40])
     snprintf(deleted, 40, "/deleted%ss", cmd);
 }
 
-/* "-" unless obj's member `key` is a Unix time. */
-static void
+/* Formats obj's member `key` into t when it is a Unix time (true); else t stays as it was. */
+static bool
 time_cell(const json_t *obj, const char *key, char t[32])
 {
     json_t *v = json_object_get(obj, key);
-    if (json_is_integer(v)) {
-        clst_time_format(json_integer_value(v), t, 32);
+    char s[32];
+    if (!json_is_integer(v) || clst_time_format(json_integer_value(v), s, sizeof s) != CLST_OK) {
+        return false;
+    }
+    memcpy(t, s, sizeof s);
+    return true;
+}
+
+void
+cli_vault_print_time(const char *label, const json_t *obj, const char *key)
+{
+    char t[32];
+    if (time_cell(obj, key, t)) {
+        printf("%-16s %s\n", label, t);
     }
 }
 
@@ -323,12 +325,9 @@ cli_vault_tags(const char *cmd, const char *const *tags, size_t count, bool clea
         }
         memcpy(key, tags[k], n);
         key[n] = '\0';
-        json_t *val = json_string(eq + 1);
-        if (val == NULL) {
-            json_decref(obj);
-            return cli_usage_error(cmd, "tags must be UTF-8 text");
-        }
-        if (json_object_set_new(obj, key, val) != 0) {
+        /* json_string refuses a value that is not UTF-8, json_object_set_new such a name (and
+         * a NULL value). */
+        if (json_object_set_new(obj, key, json_string(eq + 1)) != 0) {
             json_decref(obj);
             return cli_usage_error(cmd, "tags must be UTF-8 text");
         }

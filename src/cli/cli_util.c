@@ -99,6 +99,28 @@ cli_opt_arg(int argc, char **argv, int *i, const char *name, bool *missing)
     return r > 0 ? v : NULL;
 }
 
+/* Appends all of f to out, 4 KiB at a time (each chunk wiped after use): 0 when done, 1 when out
+ * cannot take more, 2 on a read error. */
+static int
+read_stream(FILE *f, struct clst_buf *out)
+{
+    uint8_t chunk[4096];
+    int r = 0;
+    for (;;) {
+        size_t n = fread(chunk, 1, sizeof chunk, f);
+        if (n > 0 && clst_buf_append(out, chunk, n) != CLST_OK) {
+            r = 1;
+            break;
+        }
+        if (n < sizeof chunk) {
+            r = ferror(f) ? 2 : 0;
+            break;
+        }
+    }
+    clst_wipe(chunk, sizeof chunk);
+    return r;
+}
+
 int
 cli_read_file(const char *cmd, const char *path, size_t max, struct clst_buf *out)
 {
@@ -108,25 +130,13 @@ cli_read_file(const char *cmd, const char *path, size_t max, struct clst_buf *ou
     if (f == NULL) {
         return cli_failf(cmd, "cannot open %s: %s", path, strerror(errno));
     }
-    int ret = CLI_EXIT_OK;
-    for (;;) {
-        uint8_t chunk[4096];
-        size_t n = fread(chunk, 1, sizeof(chunk), f);
-        if (n > 0 && clst_buf_append(out, chunk, n) != CLST_OK) {
-            ret = cli_failf(cmd, "%s is larger than %zu bytes", path, max);
-            break;
-        }
-        if (n < sizeof(chunk)) {
-            if (ferror(f)) {
-                ret = cli_failf(cmd, "cannot read %s", path);
-            }
-            break;
-        }
-    }
+    int r = read_stream(f, out);
     if (!is_stdin) {
         fclose(f);
     }
-    return ret;
+    return r == 1   ? cli_failf(cmd, "%s is larger than %zu bytes", path, max)
+           : r == 2 ? cli_failf(cmd, "cannot read %s", path)
+                    : CLI_EXIT_OK;
 }
 
 int
@@ -244,31 +254,22 @@ cli_read_all(const char *path, bool dash_is_stdin, const char *what, struct clst
 {
     bool use_stdin = path == NULL || (dash_is_stdin && strcmp(path, "-") == 0);
     FILE *f = use_stdin ? stdin : fopen(path, "rb");
-    uint8_t chunk[4096];
-    enum clst_status st = CLST_OK;
     if (f == NULL) {
         return clst_err_set(err, CLST_E_IO, "cannot open '%s': %s", path, strerror(errno));
     }
-    for (;;) {
-        size_t n = fread(chunk, 1, sizeof chunk, f);
-        if (n > 0 && clst_buf_append(out, chunk, n) != CLST_OK) {
-            st = clst_err_set(err, CLST_E_LIMIT, "%s is larger than %zu bytes",
-                              what != NULL ? what
-                              : use_stdin  ? "the input"
-                                           : path,
-                              out->max);
-            break;
-        }
-        if (n < sizeof chunk) {
-            if (ferror(f)) {
-                st = clst_err_set(err, CLST_E_IO, "reading %s failed", use_stdin ? "stdin" : path);
-            }
-            break;
-        }
-    }
-    clst_wipe(chunk, sizeof chunk);
+    int r = read_stream(f, out);
     if (!use_stdin) {
         fclose(f);
     }
-    return st;
+    if (r == 1) {
+        return clst_err_set(err, CLST_E_LIMIT, "%s is larger than %zu bytes",
+                            what != NULL ? what
+                            : use_stdin  ? "the input"
+                                         : path,
+                            out->max);
+    }
+    if (r == 2) {
+        return clst_err_set(err, CLST_E_IO, "reading %s failed", use_stdin ? "stdin" : path);
+    }
+    return CLST_OK;
 }
