@@ -24,15 +24,19 @@
  *
  * Durability: clst_audit_append() returns only once its record has been written and fdatasync'ed
  * (group commit: the first appender that finds no batch in flight writes and syncs whatever
- * is queued, so concurrent requests share a sync). When a write or a sync fails the log enters a sticky failed state: every later append
- * fails at once (CLST_E_IO) until the process restarts, so nothing changes without a record.
+ * is queued, so concurrent requests share a sync). When a write or a sync fails the log enters a
+ * sticky failed state: every later append fails at once (CLST_E_IO) until the process restarts, so
+ * nothing changes without a record.
  *
- * Space reserve: the writer keeps `reserve` bytes allocated past the end of the file
- * (fallocate with FALLOC_FL_KEEP_SIZE, where the file system supports it). When the reserve
- * cannot be kept (the disk is full), ordinary appends are refused (CLST_E_IO, not sticky: they
- * are accepted again once there is room), while appends flagged CLST_AUDIT_RESERVED (the outcome
- * of a request whose attempt is already recorded) still go into the reserve. So a full disk
- * refuses new requests before they do anything, instead of failing them after their effect.
+ * Room written ahead and space reserve: the writer keeps at least `reserve` zero bytes written
+ * past the last record of the current file, and batches overwrite them (so a batch's fdatasync
+ * does not also write the inode for a new file size). When that room cannot be kept (the disk
+ * is full), ordinary appends are refused (CLST_E_IO, not sticky: they are accepted again once
+ * there is room), while appends flagged CLST_AUDIT_RESERVED (the outcome of a request whose
+ * attempt is already recorded) still go into the room that is left. So a full disk refuses new
+ * requests before they do anything, instead of failing them after their effect. A clean close
+ * and a rotation cut the zeros off; after a crash they stay, and every reader here takes zero
+ * bytes after the last record as the end of the data (zeros followed by data are damage).
  */
 #ifndef CLOISTER_AUDIT_H
 #define CLOISTER_AUDIT_H
@@ -49,7 +53,7 @@
 #define CLST_AUDIT_DEFAULT_CHECKPOINT_EVERY 1000u
 #define CLST_AUDIT_LINE_MAX                 16384u /* bytes of one record, newline included */
 #define CLST_AUDIT_HASH_HEX_SIZE            65u    /* 64 hex characters + NUL */
-#define CLST_AUDIT_DEFAULT_RESERVE          (64u * 1024u) /* bytes kept allocated past the end */
+#define CLST_AUDIT_DEFAULT_RESERVE          (64u * 1024u) /* zero bytes kept past the end */
 
 struct clst_server;
 struct clst_audit;
@@ -60,7 +64,7 @@ struct clst_audit_config {
     const char *pub_path;      /* its public key, PEM, written when the key is made; may be NULL */
     uint64_t max_file_size;    /* rotate once a file reaches this many bytes; 0: default */
     uint64_t checkpoint_every; /* records between signed checkpoints; 0: default */
-    uint64_t reserve;          /* bytes kept allocated past the end; 0: default */
+    uint64_t reserve;          /* zero bytes kept written past the last record; 0: default */
 };
 
 void clst_audit_config_init(struct clst_audit_config *cfg);

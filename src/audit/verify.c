@@ -293,6 +293,23 @@ verify_one_file(struct clst_audit_verify *v, const char *path, struct clst_err *
     }
     clst_audit_verify_file(v, path);
     while ((c = getc(f)) != EOF) {
+        if (c == '\0') {
+            /* Zero bytes end the data: room the service writes ahead of its records, left in
+             * place by a running or crashed service. A record cut short before them is torn
+             * (below); anything but zeros after them is damage. */
+            long at = ftell(f) - 1;
+            while ((c = getc(f)) == '\0') {
+            }
+            if (c != EOF) {
+                v->line_no++;
+                st = fail(v, 0, CLST_E_MALFORMED,
+                          "zero bytes from offset %ld are followed by data at offset %ld: zeros "
+                          "may only follow the last record (room the service writes ahead), so "
+                          "the file was damaged",
+                          at, ftell(f) - 1);
+            }
+            break;
+        }
         if (c == '\n') {
             if (too_long) {
                 v->line_no++;

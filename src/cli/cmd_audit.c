@@ -332,7 +332,7 @@ tail_file(const struct tail_opts *o, const char *first)
     char *line = malloc(CLST_AUDIT_LINE_MAX);
     char chunk[8192];
     size_t size = 0;
-    uint64_t line_no = 0;
+    uint64_t line_no = 0, off = 0, line_start = 0; /* offsets: the next byte, the line's start */
     bool too_long = false, rotated = false;
     int fd = -1, exit_code = CLI_EXIT_FAIL;
 
@@ -354,33 +354,14 @@ tail_file(const struct tail_opts *o, const char *first)
             exit_code = cli_failf("audit", "cannot read %s: %s", path, strerror(errno));
             goto out;
         }
-        if (n == 0) {
-            if (!o->follow) {
+        bool at_zero = false;
+        for (ssize_t i = 0; i < n; i++) {
+            if (chunk[i] == '\0') {
+                /* Zeros: room the service writes ahead of its records. The data ends here for
+                 * now; records (or the rest of this one) may overwrite them later. */
+                at_zero = true;
                 break;
             }
-            if (rotated) {
-                char *next = next_file(path);
-                if (next != NULL) {
-                    close(fd);
-                    free(path);
-                    path = next;
-                    fd = open(path, O_RDONLY | O_CLOEXEC);
-                    if (fd < 0) {
-                        exit_code = cli_failf("audit", "cannot open %s: %s", path,
-                                              strerror(errno));
-                        goto out;
-                    }
-                    size = 0;
-                    line_no = 0;
-                    rotated = false;
-                    continue;
-                }
-            }
-            struct timespec ts = {0, 200 * 1000 * 1000};
-            nanosleep(&ts, NULL);
-            continue;
-        }
-        for (ssize_t i = 0; i < n; i++) {
             if (chunk[i] == '\n') {
                 line_no++;
                 if (too_long) {
@@ -391,12 +372,50 @@ tail_file(const struct tail_opts *o, const char *first)
                 }
                 size = 0;
                 too_long = false;
+                line_start = off + (uint64_t)i + 1;
             } else if (size < CLST_AUDIT_LINE_MAX) {
                 line[size++] = chunk[i];
             } else {
                 too_long = true;
             }
         }
+        off += (uint64_t)(n > 0 ? n : 0);
+        if (n > 0 && !at_zero) {
+            continue;
+        }
+        if (!o->follow) {
+            break;
+        }
+        if (at_zero) {
+            /* Read the current line again from its start once more has been written. */
+            if (lseek(fd, (off_t)line_start, SEEK_SET) < 0) {
+                exit_code = cli_failf("audit", "cannot read %s: %s", path, strerror(errno));
+                goto out;
+            }
+            off = line_start;
+            size = 0;
+            too_long = false;
+        }
+        if (rotated) {
+            char *next = next_file(path);
+            if (next != NULL) {
+                close(fd);
+                free(path);
+                path = next;
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0) {
+                    exit_code = cli_failf("audit", "cannot open %s: %s", path, strerror(errno));
+                    goto out;
+                }
+                size = 0;
+                line_no = 0;
+                off = line_start = 0;
+                rotated = false;
+                continue;
+            }
+        }
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);
     }
     if (size > 0) {
         fprintf(stderr, "cloister audit: %s ends in the middle of a record (torn or truncated)\n",

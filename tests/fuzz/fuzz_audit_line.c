@@ -4,10 +4,16 @@
  * "#file NAME" starts the next file. Every line is parsed alone (clst_audit_record_parse) and fed
  * to a streaming verifier holding a fixed P-256 audit public key (the seed corpus was written
  * with its private key, which is not kept), then the end is checked both strictly and with
- * allow_open. Nothing may crash, leak or read out of bounds; only a log signed with that key can
- * pass strict verification.
+ * allow_open. The whole input is also verified as one file through the file reader
+ * (clst_audit_verify_files, from a memfd), which ends the data at zero bytes after the last
+ * record (room the service writes ahead) and refuses data after zeros. Nothing may crash, leak or
+ * read out of bounds; only a log signed with that key can pass strict verification.
  */
+#define _GNU_SOURCE /* memfd_create */
 #include <stdint.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,10 +82,37 @@ run(const uint8_t *data, size_t size, bool allow_open)
     (void)clst_audit_verify_end(&v, allow_open);
 }
 
+/* The input as one file, through the file reader. */
+static void
+run_file(const uint8_t *data, size_t size)
+{
+    struct clst_audit_verify v;
+    char path[64];
+    int fd = memfd_create("fuzz-audit", MFD_CLOEXEC);
+    if (fd < 0) {
+        abort();
+    }
+    for (size_t done = 0; done < size;) {
+        ssize_t w = write(fd, data + done, size - done);
+        if (w <= 0) {
+            abort();
+        }
+        done += (size_t)w;
+    }
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    const char *files[1] = {path};
+    if (clst_audit_verify_init(&v, load_pub(), NULL) != CLST_OK) {
+        abort();
+    }
+    (void)clst_audit_verify_files(&v, files, 1, true, NULL);
+    close(fd);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     run(data, size, false);
     run(data, size, true);
+    run_file(data, size);
     return 0;
 }

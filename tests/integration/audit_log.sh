@@ -2,7 +2,8 @@
 # The audit log of `cloister serve` (docs/operations.md, "Audit"):
 #   1. requests are recorded (attempt + outcome, names and hashes, never secret values), the log
 #      rotates (--audit-max-size) and `cloister audit verify --data DIR` checks it across files;
-#      `audit tail --filter` reads it; a release denial carries the token hash and decision;
+#      `audit tail --filter` reads it and `audit tail -f` follows it; a release denial carries the
+#      token hash and decision;
 #   2. an edited, deleted or reordered record, a truncated log (whole line or mid-line) and the
 #      wrong key are detected, and verify names the first bad record;
 #   3. a full filesystem (a 256 KiB tmpfs mounted on the audit directory; this test needs root for
@@ -96,6 +97,12 @@ start_server "$data" --audit-max-size 8192 --audit-checkpoint-every 7
 grep -q '^audit log: ' "$work/serve.out" || fail "serve does not announce its audit log"
 [ -f "$data/audit.key" ] && [ -f "$data/audit.pub" ] || fail "no audit key in the data directory"
 [ "$(stat -c %a "$data/audit.key")" = 600 ] || fail "audit.key is not 0600"
+# `audit tail -f` follows the live log: records overwrite the zeros the server writes ahead of
+# them, and the log rotates under it.
+"$CLOISTER" audit tail -f --data "$data" --filter op=secrets.set --filter type=outcome \
+    >"$work/follow.out" 2>"$work/follow.err" &
+follow_pid=$!
+client_pids+=("$follow_pid")
 printf '{"kty":"oct","key_size":256}' >"$work/oct.json"
 expect 200 POST "/keys/k1/create?api-version=$API" "$work/oct.json"
 printf '{"alg":"A256GCM","value":"aGVsbG8gd29ybGQ"}' >"$work/enc.json"
@@ -128,6 +135,30 @@ for round in $(seq 1 12); do
     [ "$(echo "$codes" | grep -c '^200$')" = 10 ] || fail "GET /keys/k1 x10 answered: $codes"
     newest=$(ls "$data"/audit/audit-*.jsonl | tail -1)
     [ "$round" -ge 3 ] && [ "$(wc -l <"$newest")" -ge 8 ] && break
+done
+expect 200 PUT "/secrets/s2?api-version=$API" "$work/secret.json"
+newest=$(ls "$data"/audit/audit-*.jsonl | tail -1)
+records=$(tr -d '\0' <"$newest" | wc -c)
+[ $(($(stat -c %s "$newest") - records)) -ge 65536 ] ||
+    fail "the live file has no 64 KiB of room written ahead ($records bytes of records, $(stat -c %s "$newest") in all)"
+cat "$data"/audit/audit-*.jsonl | tr -d '\0' | tail -3 | grep -q '"type":"outcome".*"name":"s2"' ||
+    fail "s2's outcome is not among the last records"
+for _ in $(seq 1 50); do
+    grep -q 's2 by' "$work/follow.out" && break
+    sleep 0.2
+done
+grep -q 'secrets.set  *s1 by .* -> 200 ok' "$work/follow.out" || fail "tail -f missed s1: $(cat "$work/follow.out" "$work/follow.err")"
+grep -q 'secrets.set  *s2 by .* -> 200 ok' "$work/follow.out" || fail "tail -f missed s2 after rotations: $(cat "$work/follow.out" "$work/follow.err")"
+[ "$(wc -l <"$work/follow.out")" = 2 ] || fail "tail -f printed: $(cat "$work/follow.out")"
+kill "$follow_pid"
+wait "$follow_pid" 2>/dev/null || true
+ok "audit tail -f followed the live log across rotations"
+# s2 may have rotated the log: fill the newest file again for the tampering tests below.
+for _ in $(seq 1 6); do
+    newest=$(ls "$data"/audit/audit-*.jsonl | tail -1)
+    [ "$(tr -d '\0' <"$newest" | wc -l)" -ge 8 ] && break
+    codes=$(curl -sS --cacert "$ca" -H "Authorization: Bearer $token" -w '%{http_code}\n' "${gets[@]}")
+    [ "$(echo "$codes" | grep -c '^200$')" = 10 ] || fail "GET /keys/k1 x10 answered: $codes"
 done
 stop_server
 [ "$stop_status" = 0 ] || fail "serve exited $stop_status at stop: $(tail -3 "$work/serve.err")"

@@ -2,7 +2,8 @@
  * Tests of the audit log writer (src/audit/log.c): the chain and the first file, checkpoints,
  * reopening after a clean and an unclean stop, rotation, group commit with threads, the sticky
  * failed state on a write error (RLIMIT_FSIZE makes write() fail with EFBIG, in a child process),
- * and refusing to open a log whose last line is torn.
+ * refusing to open a log whose last line is torn, and the zeros written ahead of the records
+ * (overwritten by records, cut off at close, left by a crash and found again at the next start).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -59,7 +60,7 @@ teardown(void **state)
 }
 
 static struct clst_audit *
-open_log(struct fx *f, uint64_t max_size, uint64_t every)
+open_log_reserve(struct fx *f, uint64_t max_size, uint64_t every, uint64_t reserve)
 {
     struct clst_audit_config cfg;
     struct clst_audit *a = NULL;
@@ -70,12 +71,19 @@ open_log(struct fx *f, uint64_t max_size, uint64_t every)
     cfg.pub_path = f->pub;
     cfg.max_file_size = max_size;
     cfg.checkpoint_every = every;
+    cfg.reserve = reserve;
     clst_err_clear(&err);
     if (clst_audit_open(&cfg, &a, &err) != CLST_OK) {
         fprintf(stderr, "open: %s\n", err.msg);
         return NULL;
     }
     return a;
+}
+
+static struct clst_audit *
+open_log(struct fx *f, uint64_t max_size, uint64_t every)
+{
+    return open_log_reserve(f, max_size, every, 0);
 }
 
 /* Verifies every file of the log directory; returns the status and fills v. */
@@ -235,6 +243,104 @@ test_reopen_clean_and_unclean(void **state)
     free(text);
     free(names[0]);
     free(names);
+}
+
+/* The only file's bytes and the end of its data (before the zeros written ahead). */
+static uint8_t *
+read_only_file(struct fx *f, size_t *size, size_t *data_end)
+{
+    char **names = NULL;
+    size_t count = 0;
+    assert_int_equal(clst_audit_list_files(f->logdir, &names, &count, NULL), CLST_OK);
+    assert_int_equal(count, 1);
+    uint8_t *data = tu_read_file(names[0], size);
+    assert_non_null(data);
+    free(names[0]);
+    free(names);
+    *data_end = *size;
+    while (*data_end > 0 && data[*data_end - 1] == 0) {
+        (*data_end)--;
+    }
+    assert_true(*data_end > 0);
+    assert_int_equal(data[*data_end - 1], '\n');
+    assert_null(memchr(data, 0, *data_end)); /* zeros only after the last record */
+    return data;
+}
+
+static size_t
+count_lines(const uint8_t *data, size_t size)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < size; i++) {
+        n += data[i] == '\n';
+    }
+    return n;
+}
+
+/* Zeros written ahead of the records (log.c): a running log's file ends in at least the reserve
+ * of them and records overwrite them; a clean close cuts them off; a crash leaves them, and the
+ * next start finds the end of the data, continues the chain there and cuts them at its close. */
+static void
+test_room_ahead(void **state)
+{
+    struct fx *f = *state;
+    struct clst_audit_verify v;
+    struct clst_err err;
+    size_t size, end;
+    struct clst_audit *a = open_log(f, 0, 0);
+    assert_non_null(a);
+    uint8_t *data = read_only_file(f, &size, &end);
+    size_t size0 = size;
+    free(data);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(clst_audit_append(a, "\"type\":\"attempt\"", 0, NULL, &err), CLST_OK);
+    }
+    data = read_only_file(f, &size, &end);
+    assert_int_equal(size, size0); /* overwritten, not appended: the size did not change */
+    assert_true(size - end >= CLST_AUDIT_DEFAULT_RESERVE);
+    assert_int_equal(count_lines(data, end), 11); /* start + 10 */
+    free(data);
+    assert_int_equal(verify_dir(f, true, &v), CLST_OK);
+    assert_int_equal(v.records, 11);
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    data = read_only_file(f, &size, &end);
+    assert_int_equal(size, end); /* cut back to the closing checkpoint */
+    free(data);
+    assert_int_equal(verify_dir(f, false, &v), CLST_OK);
+    assert_int_equal(v.records, 12);
+    /* A crash: a child appends and dies without closing; the zeros stay. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct clst_audit *c = open_log(f, 0, 0);
+        for (int i = 0; c != NULL && i < 3; i++) {
+            if (clst_audit_append(c, "\"type\":\"attempt\"", 0, NULL, NULL) != CLST_OK) {
+                _exit(1);
+            }
+        }
+        _exit(c != NULL ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    data = read_only_file(f, &size, &end);
+    assert_true(size - end >= CLST_AUDIT_DEFAULT_RESERVE);
+    assert_int_equal(count_lines(data, end), 16); /* 12 + start + 3 */
+    free(data);
+    assert_int_equal(verify_dir(f, true, &v), CLST_OK);
+    assert_int_equal(v.records, 16);
+    /* The next start continues at the end of the data, not after the zeros. */
+    a = open_log(f, 0, 0);
+    assert_non_null(a);
+    assert_int_equal(clst_audit_append(a, "\"type\":\"attempt\"", 0, NULL, &err), CLST_OK);
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    data = read_only_file(f, &size, &end);
+    assert_int_equal(size, end);
+    assert_int_equal(count_lines(data, end), 19); /* + start (recovered), attempt, close */
+    assert_non_null(strstr((char *)data + end - 400, "\"reason\":\"close\""));
+    free(data);
+    assert_int_equal(verify_dir(f, false, &v), CLST_OK);
+    assert_int_equal(v.records, 19);
 }
 
 static void
@@ -517,31 +623,31 @@ test_async_close_drains(void **state)
     box_cleanup(&box);
 }
 
-/* In a child: opens the log and caps its file at its size + 600 bytes (a write past that fails
- * with EFBIG). NULL when the set-up fails. */
+/* In a child: caps the log's file at its size + 900 bytes (a write past that fails with EFBIG),
+ * then opens the log with a 1-byte reserve: the room written ahead never gets past the cap, so
+ * the batches write past it until one fails. NULL when the set-up fails. */
 static struct clst_audit *
 open_log_capped(struct fx *f)
 {
-    struct clst_audit *a = open_log(f, 0, 0);
     char **names = NULL;
     size_t count = 0;
     struct stat sb;
     struct rlimit rl;
-    bool ok = a != NULL && clst_audit_list_files(f->logdir, &names, &count, NULL) == CLST_OK &&
-              count == 1 && stat(names[0], &sb) == 0;
+    bool ok = clst_audit_list_files(f->logdir, &names, &count, NULL) == CLST_OK && count == 1 &&
+              stat(names[0], &sb) == 0;
     for (size_t i = 0; i < count; i++) {
         free(names[i]);
     }
     free(names);
     if (ok) {
         (void)signal(SIGXFSZ, SIG_IGN);
-        rl.rlim_cur = rl.rlim_max = (rlim_t)sb.st_size + 600;
+        rl.rlim_cur = rl.rlim_max = (rlim_t)sb.st_size + 900;
         ok = setrlimit(RLIMIT_FSIZE, &rl) == 0;
     }
-    return ok ? a : NULL;
+    return ok ? open_log_reserve(f, 0, 0, 1) : NULL;
 }
 
-/* In a child: the file may not grow past its size + 600 bytes (write fails with EFBIG). */
+/* In a child: the file may not grow past its size + 900 bytes (write fails with EFBIG). */
 static int
 child_write_fails(struct fx *f)
 {
@@ -783,6 +889,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_first_log, setup, teardown),
         cmocka_unit_test_setup_teardown(test_checkpoints_every, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_clean_and_unclean, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_room_ahead, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_failure_is_sticky, setup, teardown),

@@ -3,7 +3,8 @@
  * an intact chain with checkpoints verifies; each kind of tampering is caught at the first bad
  * record, with its line and seq: an edited record, an edited record re-hashed (caught by the next
  * record), a deleted record, reordered records, a truncated log, a forged or foreign checkpoint,
- * a signature moved, records missing at the start, files out of order.
+ * a signature moved, records missing at the start, files out of order; zeros after the last
+ * record (room written ahead by the service) end the data, zeros followed by data are damage.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
@@ -421,6 +422,93 @@ test_verify_files_io(void **state)
     EVP_PKEY_free(rsa);
 }
 
+/* Writes the log to `path`: the first `whole` lines complete, then `torn` bytes of the next,
+ * then `zeros` zero bytes, then `after` (NULL: nothing). */
+static void
+write_with_zeros(struct fx *f, const char *path, size_t whole, size_t torn, size_t zeros,
+                 const char *after)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    for (size_t i = 0; i < whole; i++) {
+        fprintf(fp, "%s\n", f->log.line[i]);
+    }
+    fwrite(f->log.line[whole], 1, torn, fp);
+    for (size_t i = 0; i < zeros; i++) {
+        fputc('\0', fp);
+    }
+    if (after != NULL) {
+        fputs(after, fp);
+    }
+    fclose(fp);
+}
+
+static enum clst_status
+verify_path(struct fx *f, const char *path, bool allow_open, struct clst_audit_verify *v,
+            struct clst_err *err)
+{
+    const char *files[1] = {path};
+    clst_err_clear(err);
+    assert_int_equal(clst_audit_verify_init(v, f->priv, err), CLST_OK);
+    return clst_audit_verify_files(v, files, 1, allow_open, err);
+}
+
+/* The service writes zeros ahead of its records (src/audit/log.c); a running or crashed
+ * service's file ends in them. They end the data; a record cut short before them is torn, and
+ * data after them is damage. */
+static void
+test_zero_tail(void **state)
+{
+    struct fx *f = *state;
+    struct clst_audit_verify v;
+    struct clst_err err;
+    char path[] = "/tmp/clst-audit-verify-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    build(f);
+    /* Closed, then zeros (a crash before the cut): verifies, closed. */
+    write_with_zeros(f, path, f->log.count, 0, 70000, NULL);
+    assert_int_equal(verify_path(f, path, false, &v, &err), CLST_OK);
+    assert_int_equal(v.records, f->log.count);
+    /* Open (no closing checkpoint), then zeros: verifies with allow_open only. */
+    write_with_zeros(f, path, f->log.count - 1, 0, 4096, NULL);
+    assert_int_equal(verify_path(f, path, true, &v, &err), CLST_OK);
+    assert_int_equal(v.records, f->log.count - 1);
+    assert_int_not_equal(verify_path(f, path, false, &v, &err), CLST_OK);
+    assert_non_null(strstr(err.msg, "without a closing checkpoint"));
+    /* A record cut short, then zeros: torn, at that record's line. */
+    write_with_zeros(f, path, 5, 40, 4096, NULL);
+    assert_int_not_equal(verify_path(f, path, true, &v, &err), CLST_OK);
+    assert_int_equal(v.bad_line, 6);
+    assert_non_null(strstr(err.msg, "middle of a record"));
+    /* Zeros, then a record: damage, named with both offsets. */
+    size_t off = 0;
+    for (size_t i = 0; i < 5; i++) {
+        off += strlen(f->log.line[i]) + 1;
+    }
+    char after[8192];
+    snprintf(after, sizeof(after), "%s\n", f->log.line[5]);
+    write_with_zeros(f, path, 5, 0, 100, after);
+    assert_int_not_equal(verify_path(f, path, true, &v, &err), CLST_OK);
+    assert_int_equal(v.bad_line, 6);
+    char want[128];
+    snprintf(want, sizeof(want), "zero bytes from offset %zu are followed by data at offset %zu",
+             off, off + 100);
+    if (strstr(err.msg, want) == NULL) {
+        fail_msg("expected '%s' in: %s", want, err.msg);
+    }
+    /* A single non-zero byte at the very end is found too. */
+    write_with_zeros(f, path, f->log.count, 0, 65536, "x");
+    assert_int_not_equal(verify_path(f, path, false, &v, &err), CLST_OK);
+    assert_non_null(strstr(err.msg, "followed by data"));
+    /* Only zeros: no record. */
+    write_with_zeros(f, path, 0, 0, 100, NULL);
+    assert_int_not_equal(verify_path(f, path, true, &v, &err), CLST_OK);
+    assert_non_null(strstr(err.msg, "no record"));
+    unlink(path);
+}
+
 int
 main(void)
 {
@@ -437,6 +525,7 @@ main(void)
         T(test_wrong_key_and_forged_checkpoint),
         T(test_files),
         T(test_verify_files_io),
+        T(test_zero_tail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
