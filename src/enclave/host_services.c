@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -100,12 +101,25 @@ clst_host_file_add(struct clst_host_enclave *e, const char *name, const char *pa
                             "file names are 1..64 characters of A-Z a-z 0-9 . _ -; mode is "
                             "read or write");
     }
+    /* An output is not written through a symbolic link (one planted in a shared directory would
+     * redirect it), and an existing regular file is made private before the enclave writes a
+     * byte into it (open keeps an existing file's mode). */
     int fd = mode == CLST_ENCLAVE_FILE_READ
                  ? open(path, O_RDONLY | O_CLOEXEC)
-                 : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                 : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
-        return clst_err_set(err, errno == ENOENT ? CLST_E_NOTFOUND : CLST_E_IO,
-                            "cannot open %s for the enclave: %s", path, strerror(errno));
+        int e0 = errno;
+        return clst_err_set(err, e0 == ENOENT ? CLST_E_NOTFOUND : CLST_E_IO,
+                            "cannot open %s for the enclave: %s%s", path, strerror(e0),
+                            e0 == ELOOP ? " (outputs are not written through symbolic links)" : "");
+    }
+    struct stat sb;
+    if (mode == CLST_ENCLAVE_FILE_WRITE &&
+        (fstat(fd, &sb) != 0 || (S_ISREG(sb.st_mode) && fchmod(fd, 0600) != 0))) {
+        int e2 = errno;
+        close(fd);
+        return clst_err_set(err, CLST_E_IO, "cannot make the output %s private (mode 0600): %s",
+                            path, strerror(e2));
     }
     enum clst_status st = add_file(e, name, fd, mode, true, err);
     if (st != CLST_OK) {

@@ -84,6 +84,20 @@ out=$("$CLOISTER" run v2.so --in input=data.txt -- wc)
 "$CLOISTER" run v2.so --in input=data.txt --out output=report.txt -- wc
 [ "$(cat report.txt)" = "bytes=$want_size lines=3 sha256=$want_sum" ] || fail "wc to a file"
 [ "$(stat -c %a report.txt)" = "600" ] || fail "output file mode"
+# An existing output file is made private before the enclave writes into it; a symbolic link
+# (one planted in a shared directory, say) is refused and its target left alone.
+printf 'old\n' >shared.txt
+chmod 644 shared.txt
+"$CLOISTER" run v2.so --in input=data.txt --out output=shared.txt -- wc
+[ "$(stat -c %a shared.txt)" = "600" ] || fail "an existing output kept mode $(stat -c %a shared.txt)"
+grep -q "lines=3" shared.txt || fail "the existing output was not written"
+printf 'target\n' >target.txt
+ln -s target.txt link.txt
+status=0
+"$CLOISTER" run v2.so --in input=data.txt --out output=link.txt -- wc >out.txt 2>err.txt || status=$?
+[ "$status" -ne 0 ] || fail "an output through a symbolic link was accepted"
+grep -q "not written through symbolic links" err.txt || fail "symlink output: $(cat err.txt)"
+[ "$(cat target.txt)" = target ] || fail "the symbolic link's target was written"
 # main's return value is the exit status.
 expect_status 2 "" "$CLOISTER" run v2.so -- no-such-command
 
