@@ -34,9 +34,11 @@
  * is full), ordinary appends are refused (CLST_E_IO, not sticky: they are accepted again once
  * there is room), while appends flagged CLST_AUDIT_RESERVED (the outcome of a request whose
  * attempt is already recorded) still go into the room that is left. So a full disk refuses new
- * requests before they do anything, instead of failing them after their effect. A clean close
- * and a rotation cut the zeros off; after a crash they stay, and every reader here takes zero
- * bytes after the last record as the end of the data (zeros followed by data are damage).
+ * requests before they do anything, instead of failing them after their effect (on file systems
+ * that write in place; on a copy-on-write one an overwrite needs new space, and open warns). An
+ * ordinary append is accepted only if `reserve` bytes of room stay after it. A clean close and a
+ * rotation cut the zeros off; after a crash they stay, and every reader here takes zero bytes
+ * after the last record as the end of the data (zeros followed by data are damage).
  */
 #ifndef CLOISTER_AUDIT_H
 #define CLOISTER_AUDIT_H

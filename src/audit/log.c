@@ -17,11 +17,13 @@
  * Room written ahead: the current file ends in zero bytes written ahead of the records, at
  * least `reserve` of them, and batches overwrite those zeros with pwrite. An append changes the
  * file's size, so its fdatasync also writes the inode: one more synchronous device write per
- * batch (bench/audit in docs/benchmarks.md: about 40% more CPU and 30-50% more wall time per
- * sync than an overwrite). Overwriting written blocks needs no new blocks, so the zeros are also
- * the space reserve of a full disk (keep_room). A clean close and a rotation cut the file back
- * to its last record; after a crash the zeros stay, and the readers (open_tail, verify.c,
- * `cloister audit tail`) take zero bytes after the last record as the end of the data.
+ * batch (bench/audit in docs/benchmarks.md: an append costs about 1.6 times the CPU and 1.4
+ * times the wall time of an overwrite per sync). Overwriting written blocks needs no new blocks
+ * (where the file system writes in place: warn_copy_on_write), so the zeros are also the space
+ * reserve of a full disk (keep_room). A clean close and a rotation cut the file back to its last
+ * record; after a crash the zeros stay, and the readers (open_tail, verify.c, `cloister audit
+ * tail`) take zero bytes after the last record as the end of the data. Zeros before a record are
+ * damage (a power loss that kept only some pages of the last batch): open_tail refuses them.
  */
 #define _GNU_SOURCE /* pwrite */
 #include <dirent.h>
@@ -36,6 +38,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -306,7 +310,8 @@ rotate(struct clst_audit *a, char *msg, size_t cap)
 /*
  * Writes zeros from zero_end up to `target` (not synced: the next batch's fdatasync makes them
  * durable with the file's new size). On failure the file is cut back to zero_end, so that it
- * still holds exactly its records and zero_end - file_size zeros; returns errno, or 0.
+ * still holds exactly its records and zero_end - file_size zeros (when even the cut fails,
+ * zero_end moves to the file's size: what was written is zeros too); returns errno, or 0.
  */
 static int
 extend_zeros(struct clst_audit *a, uint64_t target)
@@ -317,8 +322,10 @@ extend_zeros(struct clst_audit *a, uint64_t target)
         size_t n = target - off < sizeof(zeros) ? (size_t)(target - off) : sizeof(zeros);
         if (pwrite_all(a->fd, zeros, n, off) != CLST_OK) {
             int e = errno;
-            if (ftruncate(a->fd, (off_t)a->zero_end) != 0) {
-                /* What was written stays: zeros past zero_end, written again next time. */
+            struct stat sb;
+            if (ftruncate(a->fd, (off_t)a->zero_end) != 0 && fstat(a->fd, &sb) == 0 &&
+                (uint64_t)sb.st_size > a->zero_end) {
+                a->zero_end = (uint64_t)sb.st_size; /* what was written stays: zeros too */
             }
             return e;
         }
@@ -329,19 +336,25 @@ extend_zeros(struct clst_audit *a, uint64_t target)
 }
 
 /*
- * Keeps at least `reserve` zero bytes written past the last record (see the file comment): when
- * fewer remain, writes min(AUDIT_ZERO_AHEAD, max_size) more, or, when that does not fit, just the
- * reserve. When neither fits, the disk is full: ordinary appends are refused (low_space) while
- * reserved ones still overwrite the zeros that are left.
+ * Keeps at least `reserve` zero bytes written past the last record and the `pending` bytes of the
+ * batch being formed (see the file comment): when fewer remain, writes min(AUDIT_ZERO_AHEAD,
+ * max_size) more, or, when the file system has not that much free (or that fails), just what is
+ * needed, so that a nearly full disk is not filled and emptied again by every batch. When even
+ * that does not fit, the disk is full: false, and low_space, under which ordinary appends are
+ * refused while reserved ones still overwrite the zeros that are left.
  */
-static void
-keep_room(struct clst_audit *a)
+static bool
+keep_room(struct clst_audit *a, uint64_t pending)
 {
     uint64_t ahead = a->max_size < AUDIT_ZERO_AHEAD ? a->max_size : AUDIT_ZERO_AHEAD;
-    uint64_t want = a->file_size + a->reserve;
+    uint64_t want = a->file_size + pending + a->reserve;
     int e = 0;
     if (a->zero_end < want) {
-        e = extend_zeros(a, want + ahead);
+        struct statvfs vs;
+        uint64_t more = want + ahead - a->zero_end;
+        bool roomy = fstatvfs(a->fd, &vs) != 0 ||
+                     (uint64_t)vs.f_bavail * (uint64_t)vs.f_frsize >= more + AUDIT_ZERO_AHEAD;
+        e = roomy ? extend_zeros(a, want + ahead) : ENOSPC;
         if (e != 0) {
             e = extend_zeros(a, want);
         }
@@ -351,7 +364,7 @@ keep_room(struct clst_audit *a)
             clst_log_warn("audit: %s has room again; accepting requests", a->file);
         }
         a->low_space = false;
-        return;
+        return true;
     }
     if (!a->low_space) {
         clst_log_error("audit: cannot write %" PRIu64 " bytes of room ahead of the records in %s "
@@ -359,6 +372,7 @@ keep_room(struct clst_audit *a)
                        a->reserve, a->file, strerror(e));
     }
     a->low_space = true;
+    return false;
 }
 
 /* One batch: records, due checkpoints, write, sync; then rotation when the file is full. */
@@ -376,9 +390,22 @@ write_batch(struct clst_audit *a, struct waiter *list, char *msg, size_t cap)
             w->no_space = true; /* refused, written nowhere */
             continue;
         }
+        size_t size1 = a->batch.size;
+        uint64_t seq1 = a->seq, since1 = a->since_checkpoint;
+        char hash1[CLST_AUDIT_HASH_HEX_SIZE];
+        memcpy(hash1, a->last_hash, sizeof(hash1));
         st = add_record(a, w->members, false, &w->seq);
         if (st == CLST_OK && ++a->since_checkpoint >= a->every) {
             st = add_checkpoint(a, "every");
+        }
+        if (st == CLST_OK && !w->reserved && !keep_room(a, a->batch.size)) {
+            /* An ordinary record may not eat into the reserve: taken out again, refused. */
+            a->batch.size = size1;
+            a->seq = seq1;
+            memcpy(a->last_hash, hash1, sizeof(hash1));
+            a->since_checkpoint = since1;
+            w->seq = 0;
+            w->no_space = true;
         }
     }
     if (st != CLST_OK) {
@@ -469,7 +496,7 @@ lead_batch(struct clst_audit *a)
     msg[0] = '\0';
     if (!failed) {
         if (a->low_space) {
-            keep_room(a); /* room again? */
+            (void)keep_room(a, 0); /* room again? */
         }
         st = write_batch(a, list, msg, sizeof(msg));
         if (st == CLST_OK && a->file_size >= a->max_size &&
@@ -477,7 +504,7 @@ lead_batch(struct clst_audit *a)
             rotate_failed = true; /* this batch is durable; later ones are refused */
         }
         if (st == CLST_OK && !rotate_failed) {
-            keep_room(a);
+            (void)keep_room(a, 0);
         }
     }
     uint64_t dt = clst_monotonic_ns() - t0;
@@ -798,6 +825,33 @@ data_end(int fd, uint64_t size, uint64_t *out)
     return CLST_OK;
 }
 
+/* The offset of the first zero byte before `end`: CLST_OK, CLST_E_NOTFOUND, or CLST_E_IO. */
+static enum clst_status
+first_zero(int fd, uint64_t end, uint64_t *out)
+{
+    uint8_t buf[65536];
+    for (uint64_t off = 0; off < end;) {
+        size_t want = end - off < sizeof(buf) ? (size_t)(end - off) : sizeof(buf);
+        ssize_t n = pread(fd, buf, want, (off_t)off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            if (n == 0) {
+                errno = EIO;
+            }
+            return CLST_E_IO;
+        }
+        const uint8_t *z = memchr(buf, 0, (size_t)n);
+        if (z != NULL) {
+            *out = off + (uint64_t)(z - buf);
+            return CLST_OK;
+        }
+        off += (uint64_t)n;
+    }
+    return CLST_E_NOTFOUND;
+}
+
 /* Opens the newest file and reads its last record, or creates the first file. */
 static enum clst_status
 open_tail(struct clst_audit *a, bool *out_recovered, bool *out_new, struct clst_err *err)
@@ -872,6 +926,25 @@ open_tail(struct clst_audit *a, bool *out_recovered, bool *out_new, struct clst_
     const char *reason = json_string_value(json_object_get(r.obj, "reason"));
     *out_recovered = !(strcmp(r.type, "checkpoint") == 0 && reason != NULL &&
                        strcmp(reason, "close") == 0);
+    /* After a power loss the last batch may have reached the disk in part: zeros (its lost
+     * pages) before records that survived. Continuing after them would bury every later record
+     * behind damage, so such a file is refused like a torn one. */
+    uint64_t zero_at = 0;
+    if (*out_recovered && (rc = first_zero(a->fd, a->file_size, &zero_at)) != CLST_E_NOTFOUND) {
+        if (rc == CLST_OK) {
+            rc = clst_err_set(err, CLST_E_IO,
+                              "the audit file %s has zero bytes at offset %" PRIu64 " before "
+                              "later records (part of a write was lost, as in a power failure): "
+                              "check it with 'cloister audit verify --allow-open', move it aside "
+                              "or cut it back to the last complete record before that offset, "
+                              "then start again",
+                              path, zero_at);
+        } else {
+            rc = clst_err_set(err, CLST_E_IO, "cannot read the audit file %s: %s", path,
+                              strerror(errno));
+        }
+        goto out;
+    }
     rc = CLST_OK;
 out:
     clst_audit_record_cleanup(&r);
@@ -881,6 +954,24 @@ out:
     }
     free(names);
     return rc;
+}
+
+/*
+ * On a copy-on-write file system an overwrite needs new blocks (and ZFS may store zeros as
+ * holes), so the room written ahead is no space reserve there: say so once, at open.
+ */
+static void
+warn_copy_on_write(struct clst_audit *a)
+{
+    const long btrfs = 0x9123683e, zfs = 0x2fc12fc1, bcachefs = 0xca451a4e;
+    struct statfs fs;
+    if (fstatfs(a->fd, &fs) == 0 &&
+        (fs.f_type == btrfs || fs.f_type == zfs || fs.f_type == bcachefs)) {
+        clst_log_warn("audit: %s is on a copy-on-write file system, where writing over the room "
+                      "kept ahead needs new space: on a full disk a batch may then fail (and "
+                      "stop the log until a restart) before new requests are refused",
+                      a->dir);
+    }
 }
 
 static void
@@ -970,7 +1061,8 @@ clst_audit_open(const struct clst_audit_config *cfg, struct clst_audit **out,
         }
     }
     a->stats.last_seq = a->seq;
-    keep_room(a);
+    warn_copy_on_write(a);
+    (void)keep_room(a, 0);
     *out = a;
     return CLST_OK;
 fail:

@@ -325,6 +325,40 @@ next_file(const char *path)
     return found;
 }
 
+/*
+ * 1 when every byte of the file from `off` on is zero; 0 when the byte at `off` is zero but a
+ * later one is not; 2 when the byte at `off` is not zero (any more: the file is being written);
+ * -1 on a read error.
+ */
+static int
+zeros_to_end(int fd, uint64_t off)
+{
+    char buf[8192];
+    bool first = true;
+    for (;;) {
+        ssize_t n = pread(fd, buf, sizeof(buf), (off_t)off);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return -1;
+        }
+        if (n == 0) {
+            return 1;
+        }
+        if (first && buf[0] != '\0') {
+            return 2;
+        }
+        first = false;
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] != '\0') {
+                return 0;
+            }
+        }
+        off += (uint64_t)n;
+    }
+}
+
 static int
 tail_file(const struct tail_opts *o, const char *first)
 {
@@ -333,7 +367,8 @@ tail_file(const struct tail_opts *o, const char *first)
     char chunk[8192];
     size_t size = 0;
     uint64_t line_no = 0, off = 0, line_start = 0; /* offsets: the next byte, the line's start */
-    bool too_long = false, rotated = false;
+    uint64_t suspect = UINT64_MAX; /* where zeros were last seen with data after them */
+    bool too_long = false, rotated = false, retry = false;
     int fd = -1, exit_code = CLI_EXIT_FAIL;
 
     if (path == NULL || line == NULL) {
@@ -358,7 +393,26 @@ tail_file(const struct tail_opts *o, const char *first)
         for (ssize_t i = 0; i < n; i++) {
             if (chunk[i] == '\0') {
                 /* Zeros: room the service writes ahead of its records. The data ends here for
-                 * now; records (or the rest of this one) may overwrite them later. */
+                 * now; records (or the rest of this one) may overwrite them later. Zeros that
+                 * still have data after them when looked at again are damage: said, with exit
+                 * status 1, not waited on forever. */
+                uint64_t at = off + (uint64_t)i;
+                int z = zeros_to_end(fd, at);
+                if (z < 0) {
+                    exit_code = cli_failf("audit", "cannot read %s: %s", path, strerror(errno));
+                    goto out;
+                }
+                if (z == 0 && suspect == at) {
+                    exit_code = cli_failf("audit",
+                                          "%s: zero bytes at offset %" PRIu64 " are followed by "
+                                          "data: the file is damaged (check it with 'cloister "
+                                          "audit verify')",
+                                          path, at);
+                    goto out;
+                }
+                /* Data after the zeros may be a write seen half done: look again shortly. */
+                suspect = z == 0 ? at : UINT64_MAX;
+                retry = z != 1;
                 at_zero = true;
                 break;
             }
@@ -383,7 +437,7 @@ tail_file(const struct tail_opts *o, const char *first)
         if (n > 0 && !at_zero) {
             continue;
         }
-        if (!o->follow) {
+        if (!o->follow && !retry) {
             break;
         }
         if (at_zero) {
@@ -396,7 +450,7 @@ tail_file(const struct tail_opts *o, const char *first)
             size = 0;
             too_long = false;
         }
-        if (rotated) {
+        if (rotated && o->follow) {
             char *next = next_file(path);
             if (next != NULL) {
                 close(fd);
@@ -414,6 +468,11 @@ tail_file(const struct tail_opts *o, const char *first)
                 continue;
             }
         }
+        if (retry && suspect == UINT64_MAX) {
+            retry = false;
+            continue; /* the file moved on under us: read it again now */
+        }
+        retry = false;
         struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }

@@ -242,6 +242,19 @@ rehash3() {
         mv "$1.x" "$1"
 }
 tamper "an edited record with a recomputed hash" 4 rehash3
+# Zeros where records were (the pages of a write lost in a power failure) with records after
+# them: verify names the line, tail refuses instead of waiting or skipping.
+zero3() {
+    local off
+    off=$(head -n 2 "$1" | wc -c)
+    dd if=/dev/zero of="$1" bs=1 seek="$off" count="$(sed -n 3p "$1" | wc -c)" conv=notrunc 2>/dev/null
+}
+tamper "zeros before later records" 3 zero3
+status=0
+"$CLOISTER" audit tail "$work/t/$(basename "$last")" >"$work/tail.out" 2>"$work/tail.err" || status=$?
+[ "$status" = 1 ] && grep -q 'are followed by data: the file is damaged' "$work/tail.err" ||
+    fail "audit tail on zeros before records: exit $status, $(cat "$work/tail.err")"
+ok "audit tail refuses zeros followed by records"
 # The wrong public key.
 openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkey -pubout >"$work/other.pub"
 if "$CLOISTER" audit verify --key "$work/other.pub" "${files[@]}" >"$work/v.out" 2>&1; then

@@ -624,8 +624,9 @@ test_async_close_drains(void **state)
 }
 
 /* In a child: caps the log's file at its size + 900 bytes (a write past that fails with EFBIG),
- * then opens the log with a 1-byte reserve: the room written ahead never gets past the cap, so
- * the batches write past it until one fails. NULL when the set-up fails. */
+ * then opens the log with a 1-byte reserve, so that the room written ahead stays tiny. The
+ * children append reserved records (outcomes of requests under way), which the reserve does not
+ * hold back: their batches write past the room until one fails. NULL when the set-up fails. */
 static struct clst_audit *
 open_log_capped(struct fx *f)
 {
@@ -659,8 +660,8 @@ child_write_fails(struct fx *f)
     }
     for (int i = 0; i < 50; i++) {
         clst_err_clear(&err);
-        if (clst_audit_append(a, "\"type\":\"attempt\",\"op\":\"keys.create\",\"name\":\"k\"", 0,
-                              NULL, &err) == CLST_OK) {
+        if (clst_audit_append(a, "\"type\":\"outcome\",\"op\":\"keys.create\",\"name\":\"k\"",
+                              CLST_AUDIT_RESERVED, NULL, &err) == CLST_OK) {
             ok++;
         } else {
             failed_at = i;
@@ -710,8 +711,9 @@ child_async_write_fails(struct fx *f)
     for (int i = 0; i < 50; i++) {
         tickets[i].box = &box;
         tickets[i].index = i;
-        if (clst_audit_append_async(a, "\"type\":\"outcome\",\"op\":\"keys.create\"", 0, async_done,
-                                    &tickets[i], &err) != CLST_OK) {
+        if (clst_audit_append_async(a, "\"type\":\"outcome\",\"op\":\"keys.create\"",
+                                    CLST_AUDIT_RESERVED, async_done, &tickets[i],
+                                    &err) != CLST_OK) {
             break; /* refused at once: the log has failed already */
         }
         queued++;
@@ -775,6 +777,155 @@ test_write_failure_is_sticky(void **state)
     assert_int_equal(clst_audit_append(a, "\"type\":\"attempt\"", 0, NULL, &err), CLST_OK);
     assert_int_equal(clst_audit_close(a, &err), CLST_OK);
     assert_int_equal(verify_dir(f, false, &v), CLST_OK);
+}
+
+/* In a child: the file may grow 4096 + 3000 bytes past its size (RLIMIT_FSIZE), and the log
+ * keeps a 4096-byte reserve: ordinary records fit until the reserve would be touched, then are
+ * refused (not sticky), while a reserved one still goes into the reserve; with the limit lifted
+ * ordinary records are accepted again. */
+static int
+child_low_space(struct fx *f)
+{
+    char **names = NULL;
+    size_t count = 0;
+    struct stat sb;
+    struct rlimit rl;
+    struct clst_err err;
+    struct clst_audit_stats stats;
+    if (clst_audit_list_files(f->logdir, &names, &count, NULL) != CLST_OK || count != 1 ||
+        stat(names[0], &sb) != 0) {
+        return 30;
+    }
+    for (size_t i = 0; i < count; i++) {
+        free(names[i]);
+    }
+    free(names);
+    (void)signal(SIGXFSZ, SIG_IGN);
+    if (getrlimit(RLIMIT_FSIZE, &rl) != 0) {
+        return 31;
+    }
+    rl.rlim_cur = (rlim_t)sb.st_size + 4096 + 3000;
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0) {
+        return 32;
+    }
+    struct clst_audit *a = open_log_reserve(f, 0, 0, 4096);
+    if (a == NULL) {
+        return 33;
+    }
+    int ok = 0, i = 0;
+    for (; i < 100; i++) {
+        clst_err_clear(&err);
+        if (clst_audit_append(a, "\"type\":\"attempt\",\"op\":\"keys.create\"", 0, NULL, &err) !=
+            CLST_OK) {
+            break;
+        }
+        ok++;
+    }
+    if (ok < 2 || i == 100 || strstr(err.msg, "file system is full") == NULL) {
+        return 34; /* some fit, then the reserve stopped them */
+    }
+    if (clst_audit_append(a, "\"type\":\"outcome\"", CLST_AUDIT_RESERVED, NULL, &err) != CLST_OK) {
+        return 35; /* the reserve takes the outcome of a request under way */
+    }
+    if (clst_audit_append(a, "\"type\":\"attempt\"", 0, NULL, &err) != CLST_E_IO) {
+        return 36;
+    }
+    clst_audit_stats_get(a, &stats);
+    if (!stats.low_space || stats.failed || stats.refused_no_space != 2) {
+        return 37;
+    }
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_FSIZE, &rl) != 0 ||
+        clst_audit_append(a, "\"type\":\"attempt\"", 0, NULL, &err) != CLST_OK) {
+        return 38; /* room again: accepted without a restart */
+    }
+    clst_audit_stats_get(a, &stats);
+    if (stats.low_space || stats.records != (uint64_t)ok + 2) {
+        return 39; /* ok + the reserved outcome + the last attempt */
+    }
+    return clst_audit_close(a, &err) == CLST_OK ? 0 : 40;
+}
+
+static void
+test_low_space_reserve(void **state)
+{
+    struct fx *f = *state;
+    struct clst_audit_verify v;
+    struct clst_err err;
+    struct clst_audit *a = open_log(f, 0, 0);
+    assert_non_null(a);
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        _exit(child_low_space(f));
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* Closed cleanly; the refused records are nowhere. */
+    assert_int_equal(verify_dir(f, false, &v), CLST_OK);
+}
+
+/* A crash that lost part of the last write (zeros where a record was, records after them, as
+ * after a power failure): the next start refuses, naming the offset, and verify says why. */
+static void
+test_zero_gap_refuses_to_open(void **state)
+{
+    struct fx *f = *state;
+    struct clst_audit_verify v;
+    struct clst_err err;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct clst_audit *c = open_log(f, 0, 0);
+        for (int i = 0; c != NULL && i < 5; i++) {
+            if (clst_audit_append(c, "\"type\":\"attempt\"", 0, NULL, NULL) != CLST_OK) {
+                _exit(1);
+            }
+        }
+        _exit(c != NULL ? 0 : 1); /* no close */
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char **names = NULL;
+    size_t count = 0, size, end;
+    uint8_t *data = read_only_file(f, &size, &end);
+    assert_int_equal(count_lines(data, end), 6);
+    /* Zero the fourth line (keep its newline). */
+    size_t start = 0;
+    for (int line = 0; line < 3; line++) {
+        start = (size_t)((uint8_t *)memchr(data + start, '\n', end - start) - data) + 1;
+    }
+    size_t stop = (size_t)((uint8_t *)memchr(data + start, '\n', end - start) - data);
+    assert_int_equal(clst_audit_list_files(f->logdir, &names, &count, NULL), CLST_OK);
+    FILE *fp = fopen(names[0], "r+b");
+    assert_non_null(fp);
+    assert_int_equal(fseek(fp, (long)start, SEEK_SET), 0);
+    for (size_t i = start; i < stop; i++) {
+        fputc(0, fp);
+    }
+    fclose(fp);
+    free(data);
+    struct clst_audit_config cfg;
+    clst_audit_config_init(&cfg);
+    cfg.dir = f->logdir;
+    cfg.key_path = f->key;
+    cfg.pub_path = f->pub;
+    struct clst_audit *a = NULL;
+    clst_err_clear(&err);
+    assert_int_equal(clst_audit_open(&cfg, &a, &err), CLST_E_IO);
+    char want[64];
+    snprintf(want, sizeof(want), "zero bytes at offset %zu", start);
+    if (strstr(err.msg, want) == NULL) {
+        fail_msg("expected '%s' in: %s", want, err.msg);
+    }
+    assert_int_not_equal(verify_dir(f, true, &v), CLST_OK);
+    assert_non_null(strstr(v.msg, "followed by data"));
+    free(names[0]);
+    free(names);
 }
 
 static void
@@ -897,6 +1048,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_async_close_drains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_refuses_to_open, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_low_space_reserve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_gap_refuses_to_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config_and_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_p384_key, setup, teardown),
     };
