@@ -433,7 +433,9 @@ write_with_zeros(struct fx *f, const char *path, size_t whole, size_t torn, size
     for (size_t i = 0; i < whole; i++) {
         fprintf(fp, "%s\n", f->log.line[i]);
     }
-    fwrite(f->log.line[whole], 1, torn, fp);
+    if (torn > 0) {
+        fwrite(f->log.line[whole], 1, torn, fp);
+    }
     for (size_t i = 0; i < zeros; i++) {
         fputc('\0', fp);
     }
