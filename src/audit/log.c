@@ -339,24 +339,30 @@ extend_zeros(struct clst_audit *a, uint64_t target)
  * Keeps at least `reserve` zero bytes written past the last record and the `pending` bytes of the
  * batch being formed (see the file comment): when fewer remain, writes min(AUDIT_ZERO_AHEAD,
  * max_size) more, or, when the file system has not that much free (or that fails), just what is
- * needed, so that a nearly full disk is not filled and emptied again by every batch. When even
- * that does not fit, the disk is full: false, and low_space, under which ordinary appends are
- * refused while reserved ones still overwrite the zeros that are left.
+ * needed. When even that does not fit, the disk is full: false, and low_space, under which
+ * ordinary appends are refused while reserved ones still overwrite the zeros that are left.
  */
 static bool
 keep_room(struct clst_audit *a, uint64_t pending)
 {
     uint64_t ahead = a->max_size < AUDIT_ZERO_AHEAD ? a->max_size : AUDIT_ZERO_AHEAD;
+    if (a->low_space && pending < CLST_AUDIT_LINE_MAX) {
+        /* Out of low_space only with room for the longest record on top of the reserve, so that
+         * the next ordinary record is not refused again (no flapping). */
+        pending = CLST_AUDIT_LINE_MAX;
+    }
     uint64_t want = a->file_size + pending + a->reserve;
     int e = 0;
     if (a->zero_end < want) {
+        /* Free space known to be short: nothing is written (writing until the disk is full and
+         * cutting back would fail other writers to it for that moment). */
         struct statvfs vs;
+        uint64_t avail =
+            fstatvfs(a->fd, &vs) == 0 ? (uint64_t)vs.f_bavail * (uint64_t)vs.f_frsize : UINT64_MAX;
         uint64_t more = want + ahead - a->zero_end;
-        bool roomy = fstatvfs(a->fd, &vs) != 0 ||
-                     (uint64_t)vs.f_bavail * (uint64_t)vs.f_frsize >= more + AUDIT_ZERO_AHEAD;
-        e = roomy ? extend_zeros(a, want + ahead) : ENOSPC;
+        e = avail >= more + AUDIT_ZERO_AHEAD ? extend_zeros(a, want + ahead) : ENOSPC;
         if (e != 0) {
-            e = extend_zeros(a, want);
+            e = avail >= want - a->zero_end ? extend_zeros(a, want) : ENOSPC;
         }
     }
     if (e == 0) {
@@ -508,7 +514,12 @@ lead_batch(struct clst_audit *a)
         }
     }
     uint64_t dt = clst_monotonic_ns() - t0;
-    if (st == CLST_OK && a->sink != NULL) {
+    uint64_t refused = 0;
+    for (struct waiter *w = list; w != NULL; w = w->next) {
+        refused += w->no_space ? 1u : 0u;
+    }
+    bool synced = st == CLST_OK && refused < n; /* a batch refused whole wrote nothing */
+    if (synced && a->sink != NULL) {
         a->sink(a->sink_ctx, "cloister_audit_sync_seconds", (double)dt / 1e9);
     }
 
@@ -523,19 +534,17 @@ lead_batch(struct clst_audit *a)
                            msg);
         }
     }
-    uint64_t refused = 0;
-    for (struct waiter *w = list; w != NULL; w = w->next) {
-        refused += w->no_space ? 1u : 0u;
-    }
     if (st == CLST_OK) {
         a->stats.records += n - refused;
         a->stats.refused_no_space += refused;
+        a->stats.last_seq = a->seq;
+    }
+    if (synced) {
         a->stats.syncs++;
         a->stats.sync_ns_total += dt;
         if (dt > a->stats.sync_ns_max) {
             a->stats.sync_ns_max = dt;
         }
-        a->stats.last_seq = a->seq;
     }
     a->writing = false;
     hand_off(a);
