@@ -254,7 +254,12 @@ status=0
 "$CLOISTER" audit tail "$work/t/$(basename "$last")" >"$work/tail.out" 2>"$work/tail.err" || status=$?
 [ "$status" = 1 ] && grep -q 'are followed by data: the file is damaged' "$work/tail.err" ||
     fail "audit tail on zeros before records: exit $status, $(cat "$work/tail.err")"
-ok "audit tail refuses zeros followed by records"
+status=0
+timeout 10 "$CLOISTER" audit tail -f "$work/t/$(basename "$last")" >"$work/tail.out" 2>"$work/tail.err" ||
+    status=$?
+[ "$status" = 1 ] && grep -q 'are followed by data: the file is damaged' "$work/tail.err" ||
+    fail "audit tail -f on zeros before records: exit $status (124: it waited), $(cat "$work/tail.err")"
+ok "audit tail and tail -f refuse zeros followed by records"
 # The wrong public key.
 openssl ecparam -name prime256v1 -genkey -noout 2>/dev/null | openssl pkey -pubout >"$work/other.pub"
 if "$CLOISTER" audit verify --key "$work/other.pub" "${files[@]}" >"$work/v.out" 2>&1; then

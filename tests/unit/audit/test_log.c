@@ -735,10 +735,10 @@ child_async_write_fails(struct fx *f)
     return 0;
 }
 
-/* Creates the log, then runs `child` (a write-failure scenario) in a forked process, which must
- * exit 0; the chain on disk must then be whole (and open: no closing checkpoint). */
+/* Creates the log, then runs `child` in a forked process, which must exit 0; the chain on disk
+ * must then be whole: open (a write-failure scenario: no closing checkpoint) or closed. */
 static void
-run_failing_child(struct fx *f, int (*child)(struct fx *))
+run_child(struct fx *f, int (*child)(struct fx *), bool open)
 {
     struct clst_audit_verify v;
     struct clst_err err;
@@ -754,13 +754,13 @@ run_failing_child(struct fx *f, int (*child)(struct fx *))
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    assert_int_equal(verify_dir(f, true, &v), CLST_OK);
+    assert_int_equal(verify_dir(f, open, &v), CLST_OK);
 }
 
 static void
 test_async_write_failure(void **state)
 {
-    run_failing_child(*state, child_async_write_fails);
+    run_child(*state, child_async_write_fails, true);
 }
 
 static void
@@ -770,7 +770,7 @@ test_write_failure_is_sticky(void **state)
     struct clst_audit_verify v;
     struct clst_err err;
     /* The failed batch was cut back: the chain on disk is whole (and open). */
-    run_failing_child(f, child_write_fails);
+    run_child(f, child_write_fails, true);
     /* With room again, a restart continues the chain and says it recovered. */
     struct clst_audit *a = open_log(f, 0, 0);
     assert_non_null(a);
@@ -877,23 +877,7 @@ child_low_space(struct fx *f)
 static void
 test_low_space_reserve(void **state)
 {
-    struct fx *f = *state;
-    struct clst_audit_verify v;
-    struct clst_err err;
-    struct clst_audit *a = open_log(f, 0, 0);
-    assert_non_null(a);
-    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        _exit(child_low_space(f));
-    }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    /* Closed cleanly; the refused records are nowhere. */
-    assert_int_equal(verify_dir(f, false, &v), CLST_OK);
+    run_child(*state, child_low_space, false); /* closed cleanly; refused records are nowhere */
 }
 
 /* A crash that lost part of the last write (zeros where a record was, records after them, as
