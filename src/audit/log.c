@@ -764,22 +764,34 @@ clst_audit_stats_get(struct clst_audit *a, struct clst_audit_stats *out)
     pthread_mutex_unlock(&a->lock);
 }
 
+/* pread of all n bytes at off; CLST_E_IO with errno set on failure (EIO: the file is shorter). */
+static enum clst_status
+pread_all(int fd, void *buf, size_t n, uint64_t off)
+{
+    for (size_t got = 0; got < n;) {
+        ssize_t r = pread(fd, (uint8_t *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            if (r == 0) {
+                errno = EIO;
+            }
+            return CLST_E_IO;
+        }
+        got += (size_t)r;
+    }
+    return CLST_OK;
+}
+
 /* Reads the last line of `path` (size bytes) into out (cap CLST_AUDIT_LINE_MAX). */
 static enum clst_status
 read_last_line(int fd, uint64_t size, char *out, size_t *out_size, bool *out_torn)
 {
     uint64_t want = size < CLST_AUDIT_LINE_MAX ? size : CLST_AUDIT_LINE_MAX;
     uint64_t off = size - want;
-    size_t got = 0;
-    while (got < want) {
-        ssize_t n = pread(fd, out + got, (size_t)(want - got), (off_t)(off + got));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            return CLST_E_IO;
-        }
-        got += (size_t)n;
+    if (pread_all(fd, out, (size_t)want, off) != CLST_OK) {
+        return CLST_E_IO;
     }
     *out_torn = want == 0 || out[want - 1] != '\n';
     if (*out_torn) {
@@ -807,19 +819,9 @@ data_end(int fd, uint64_t size, uint64_t *out)
     uint8_t buf[8192];
     uint64_t end = size;
     while (end > 0) {
-        size_t n = end < sizeof(buf) ? (size_t)end : sizeof(buf), got = 0;
-        while (got < n) {
-            ssize_t r = pread(fd, buf + got, n - got, (off_t)(end - n + got));
-            if (r < 0 && errno == EINTR) {
-                continue;
-            }
-            if (r <= 0) {
-                if (r == 0) {
-                    errno = EIO; /* the file shrank while it was read */
-                }
-                return CLST_E_IO;
-            }
-            got += (size_t)r;
+        size_t got = end < sizeof(buf) ? (size_t)end : sizeof(buf), n = got;
+        if (pread_all(fd, buf, got, end - got) != CLST_OK) {
+            return CLST_E_IO;
         }
         while (n > 0 && buf[n - 1] == 0) {
             n--;
@@ -840,23 +842,16 @@ first_zero(int fd, uint64_t end, uint64_t *out)
 {
     uint8_t buf[65536];
     for (uint64_t off = 0; off < end;) {
-        size_t want = end - off < sizeof(buf) ? (size_t)(end - off) : sizeof(buf);
-        ssize_t n = pread(fd, buf, want, (off_t)off);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            if (n == 0) {
-                errno = EIO;
-            }
+        size_t n = end - off < sizeof(buf) ? (size_t)(end - off) : sizeof(buf);
+        if (pread_all(fd, buf, n, off) != CLST_OK) {
             return CLST_E_IO;
         }
-        const uint8_t *z = memchr(buf, 0, (size_t)n);
+        const uint8_t *z = memchr(buf, 0, n);
         if (z != NULL) {
             *out = off + (uint64_t)(z - buf);
             return CLST_OK;
         }
-        off += (uint64_t)n;
+        off += n;
     }
     return CLST_E_NOTFOUND;
 }
