@@ -690,18 +690,28 @@ clst_vault_store_new(const struct clst_vault_backend_ops *ops, void *be,
     if (s == NULL) {
         return clst_err_set(err, CLST_E_NOMEM, "out of memory opening the vault store");
     }
-    s->ops = ops;
-    s->be = be;
+    enum clst_status rc = clst_vault_cache_wrap(ops, be, &s->ops, &s->be, err);
+    if (rc != CLST_OK) {
+        free(s);
+        return rc;
+    }
     s->mk = mk;
     s->clock = clock != NULL ? clock : clst_clock_system();
-    enum clst_status rc = load_integrity_key(s, err);
+    rc = load_integrity_key(s, err);
     if (rc != CLST_OK) {
         clst_secret_free(s->keys);
+        clst_vault_cache_unwrap(s->ops, s->be);
         free(s);
         return rc;
     }
     *out = s;
     return CLST_OK;
+}
+
+bool
+clst_vault_store_cache_stats(struct clst_vault_store *s, struct clst_vault_cache_stats *out)
+{
+    return s != NULL && out != NULL && clst_vault_cache_stats(s->ops, s->be, out);
 }
 
 void

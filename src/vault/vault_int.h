@@ -39,4 +39,30 @@ enum clst_status clst_vault_objseal_aad(uint8_t alg, enum clst_vault_kind kind, 
 /* ASCII lower-case copy of a valid name into out (CLST_VAULT_NAME_MAX + 1 bytes). */
 void clst_vault_name_fold(const char *name, char out[static CLST_VAULT_NAME_MAX + 1]);
 
+/*
+ * The read cache (store_cache.c): wraps a backend so that version rows and principals are read
+ * from memory while no write has happened through it since and they are younger than the TTL.
+ * The store (store.c) puts one in front of every backend. Rows stay sealed and MAC'ed; the store
+ * checks them on every use as before.
+ */
+#define CLST_VAULT_CACHE_TTL_MS 1000
+
+struct clst_vault_cache_stats {
+    uint64_t hits;
+    uint64_t misses;
+};
+
+/* On success, *out_ops and *out_be are the cache, which owns inner_be (closed with it). */
+enum clst_status clst_vault_cache_wrap(const struct clst_vault_backend_ops *inner, void *inner_be,
+                                       const struct clst_vault_backend_ops **out_ops, void **out_be,
+                                       struct clst_err *err);
+/* Frees a cache made by clst_vault_cache_wrap without closing the backend it wraps. */
+void clst_vault_cache_unwrap(const struct clst_vault_backend_ops *ops, void *be);
+/* The counters of a cache backend; false when ops is not the cache. */
+bool clst_vault_cache_stats(const struct clst_vault_backend_ops *ops, void *be,
+                            struct clst_vault_cache_stats *out);
+/* The counters of a store's read cache (false when it has none). */
+struct clst_vault_store;
+bool clst_vault_store_cache_stats(struct clst_vault_store *s, struct clst_vault_cache_stats *out);
+
 #endif /* CLST_VAULT_INT_H */

@@ -656,18 +656,24 @@ unset CLOISTER_URL CLOISTER_TOKEN CLOISTER_CA
 ok
 
 # ---- a row edited in the database file ----------------------------------------------------------
+# The server reads rows again at most CLST_VAULT_CACHE_TTL_MS (1 s) after another process edited
+# the file (src/vault/store_cache.c): each edit waits that long before the next request.
+edit_db() {
+    sqlite3 "$db" "$1"
+    sleep 1.2
+}
 expect 200 POST /keys/tamper/create '{"kty":"oct","key_size":256}'
 expect 200 POST /keys/tamper//encrypt "{\"alg\":\"A256GCM\",\"value\":\"$pt64\"}"
 c=$(j .value) iv=$(j .iv) tag=$(j .tag)
 gcm=A256GCM
-sqlite3 "$db" "UPDATE versions SET enabled = 1 - enabled WHERE object_id = (SELECT id FROM objects WHERE name = 'tamper');"
+edit_db "UPDATE versions SET enabled = 1 - enabled WHERE object_id = (SELECT id FROM objects WHERE name = 'tamper');"
 expect_err 500 InternalError GET /keys/tamper/
 expect_err 500 InternalError POST /keys/tamper//decrypt "$(dec "$c" "$iv" "$tag")"
 if grep -q "$pt64" "$work/resp"; then fail "plaintext in the answer for a tampered row"; fi
 grep -q 'failed its integrity check' "$work/serve.err" || fail "the server log says why"
-sqlite3 "$db" "UPDATE versions SET enabled = 1 - enabled WHERE object_id = (SELECT id FROM objects WHERE name = 'tamper');"
+edit_db "UPDATE versions SET enabled = 1 - enabled WHERE object_id = (SELECT id FROM objects WHERE name = 'tamper');"
 expect 200 POST /keys/tamper//decrypt "$(dec "$c" "$iv" "$tag")"
-sqlite3 "$db" "UPDATE versions SET nonce = zeroblob(12) WHERE object_id = (SELECT id FROM objects WHERE name = 'tamper');"
+edit_db "UPDATE versions SET nonce = zeroblob(12) WHERE object_id = (SELECT id FROM objects WHERE name = 'tamper');"
 expect_err 500 InternalError POST /keys/tamper//decrypt "$(dec "$c" "$iv" "$tag")"
 if grep -q "$pt64" "$work/resp"; then fail "plaintext in the answer for a tampered seal"; fi
 [ "$(sqlite3 "$db" 'PRAGMA integrity_check')" = ok ] || fail "integrity_check"

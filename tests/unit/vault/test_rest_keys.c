@@ -31,6 +31,7 @@
 #include "test_util.h"
 #include "vault/keymat.h"
 #include "vault/rest_int.h"
+#include "vault/vault_int.h"
 #include "vault_test_util.h"
 
 /* ---- part 1: parsers ------------------------------------------------------------------------ */
@@ -597,6 +598,9 @@ test_retention_and_purge_protection(void **state)
     env_stop(&e);
 }
 
+/* Edits the database under the running server, then waits until the store's read cache has
+ * let go of every row read before the edit (the server sees edits by another process within
+ * CLST_VAULT_CACHE_TTL_MS; see src/vault/store_cache.c). */
 static void
 sql_exec(const char *db, const char *sql)
 {
@@ -609,6 +613,8 @@ sql_exec(const char *db, const char *sql)
     }
     assert_true(sqlite3_changes(h) > 0);
     sqlite3_close(h);
+    struct timespec ts = {.tv_sec = CLST_VAULT_CACHE_TTL_MS / 1000 + 1, .tv_nsec = 0};
+    nanosleep(&ts, NULL);
 }
 
 static void
