@@ -208,6 +208,11 @@ roundtrip_private(const struct clst_vault_keymat *km)
     assert_int_equal(clst_vault_keymat_public_text(o, &other), CLST_OK);
     assert_false(clst_vault_keymat_matches_public(back, other.data, other.size));
     assert_false(clst_vault_keymat_matches_public(back, (const uint8_t *)"{", 1));
+    /* A match is remembered by the digest of the public text (RSA, EC): asked again it is still a
+     * match, and a remembered match does not make other texts match. */
+    assert_true(clst_vault_keymat_matches_public(back, pub1.data, pub1.size));
+    assert_false(clst_vault_keymat_matches_public(back, other.data, other.size));
+    assert_true(clst_vault_keymat_matches_public(back, pub1.data, pub1.size));
     /* spec from the stored public text = spec of the key */
     struct clst_vault_keymat_spec a, b;
     clst_vault_keymat_spec_of(km, &a);
