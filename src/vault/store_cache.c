@@ -34,19 +34,24 @@
 
 enum entry_type { E_FREE, E_VERSION, E_PRINCIPAL };
 
-struct entry {
+/* What an entry is the answer to. Unused fields are zero, so equal lookups have equal keys. */
+struct key {
     enum entry_type type;
-    uint64_t gen;       /* the generation it was read under */
-    uint64_t born_ns;   /* when it was read (monotonic) */
-    uint64_t used_tick; /* for eviction: the least recently used goes first */
-    /* the key */
+    /* E_VERSION */
     enum clst_vault_kind kind;
     bool deleted, with_seal;
     char name[CLST_VAULT_NAME_MAX + 1]; /* folded */
     char version[CLST_VAULT_VERSION_SIZE + 1];
-    bool by_token;
+    /* E_PRINCIPAL: by id, or (id "") by token hash */
     char id[CLST_VAULT_PRINCIPAL_ID_MAX + 1];
     uint8_t token_hash[CLST_VAULT_TOKEN_HASH_SIZE];
+};
+
+struct entry {
+    struct key key;     /* key.type E_FREE: unused */
+    uint64_t gen;       /* the generation it was read under */
+    uint64_t born_ns;   /* when it was read (monotonic) */
+    uint64_t used_tick; /* for eviction: the least recently used goes first */
     /* the value */
     struct clst_vault_version_row row;
     struct clst_vault_principal principal;
@@ -123,9 +128,9 @@ principal_copy(struct clst_vault_principal *dst, const struct clst_vault_princip
 static void
 entry_clear(struct entry *e)
 {
-    if (e->type == E_VERSION) {
+    if (e->key.type == E_VERSION) {
         clst_vault_version_row_cleanup(&e->row);
-    } else if (e->type == E_PRINCIPAL) {
+    } else if (e->key.type == E_PRINCIPAL) {
         clst_vault_principal_cleanup(&e->principal);
     }
     memset(e, 0, sizeof(*e));
@@ -139,28 +144,38 @@ fresh(const struct cache *c, const struct entry *e, uint64_t now)
 }
 
 static bool
-version_key_equal(const struct entry *e, enum clst_vault_kind kind, const char *name,
-                  const char *version, bool deleted, bool with_seal)
+key_equal(const struct key *a, const struct key *b)
 {
-    return e->type == E_VERSION && e->kind == kind && e->deleted == deleted &&
-           e->with_seal == with_seal && strcmp(e->name, name) == 0 &&
-           strcmp(e->version, version) == 0;
+    return a->type == b->type && a->kind == b->kind && a->deleted == b->deleted &&
+           a->with_seal == b->with_seal && strcmp(a->name, b->name) == 0 &&
+           strcmp(a->version, b->version) == 0 && strcmp(a->id, b->id) == 0 &&
+           memcmp(a->token_hash, b->token_hash, sizeof(a->token_hash)) == 0;
 }
 
-static bool
-principal_key_equal(const struct entry *e, const char *id, const uint8_t *token_hash)
-{
-    if (e->type != E_PRINCIPAL || e->by_token != (id == NULL)) {
-        return false;
-    }
-    return id != NULL ? strcmp(e->id, id) == 0
-                      : memcmp(e->token_hash, token_hash, sizeof(e->token_hash)) == 0;
-}
-
-/* The slot for a new entry read under `gen`: a free or stale one, else the least recently used.
- * NULL when the generation has moved since (the row may predate a write: not kept). */
+/* Lock held: the fresh entry for k (a hit), or NULL (a miss: *gen is the generation to read the
+ * backend under). */
 static struct entry *
-slot_for(struct cache *c, uint64_t gen, uint64_t now)
+find(struct cache *c, const struct key *k, uint64_t now, uint64_t *gen)
+{
+    for (size_t i = 0; i < SLOTS; i++) {
+        struct entry *e = &c->slots[i];
+        if (e->key.type != E_FREE && key_equal(&e->key, k) && fresh(c, e, now)) {
+            e->used_tick = ++c->tick;
+            c->stats.hits++;
+            return e;
+        }
+    }
+    c->stats.misses++;
+    *gen = c->gen;
+    return NULL;
+}
+
+/* Lock held: an emptied slot for k, read from the backend under `gen` at `now` (a free or stale
+ * one, else the least recently used), for the caller to fill; NULL when the generation has moved
+ * since (the row may predate a write: not kept). A slot the caller cannot fill is freed again
+ * with entry_clear. */
+static struct entry *
+keep(struct cache *c, const struct key *k, uint64_t gen, uint64_t now)
 {
     if (gen != c->gen) {
         return NULL;
@@ -168,7 +183,7 @@ slot_for(struct cache *c, uint64_t gen, uint64_t now)
     struct entry *victim = &c->slots[0];
     for (size_t i = 0; i < SLOTS; i++) {
         struct entry *e = &c->slots[i];
-        if (e->type == E_FREE || !fresh(c, e, now)) {
+        if (e->key.type == E_FREE || !fresh(c, e, now)) {
             victim = e;
             break;
         }
@@ -177,7 +192,17 @@ slot_for(struct cache *c, uint64_t gen, uint64_t now)
         }
     }
     entry_clear(victim);
+    victim->key = *k;
+    victim->gen = gen;
+    victim->born_ns = now;
+    victim->used_tick = ++c->tick;
     return victim;
+}
+
+static enum clst_status
+copy_failed(struct clst_err *err)
+{
+    return clst_err_set(err, CLST_E_NOMEM, "out of memory reading a cached row");
 }
 
 /* ---- cached reads --------------------------------------------------------------------------- */
@@ -188,56 +213,40 @@ c_version_get(void *be, enum clst_vault_kind kind, const char *name, const char 
               struct clst_err *err)
 {
     struct cache *c = be;
-    char folded[CLST_VAULT_NAME_MAX + 1];
+    struct key k;
     if (name == NULL || version == NULL || strlen(name) > CLST_VAULT_NAME_MAX ||
         strlen(version) > CLST_VAULT_VERSION_SIZE) {
         return c->inner->version_get(c->inner_be, kind, name, version, deleted, with_seal, out,
                                      err);
     }
-    clst_vault_name_fold(name, folded);
-    uint64_t now = clst_monotonic_ns();
+    memset(&k, 0, sizeof(k));
+    k.type = E_VERSION;
+    k.kind = kind;
+    k.deleted = deleted;
+    k.with_seal = with_seal;
+    clst_vault_name_fold(name, k.name);
+    strcpy(k.version, version); /* length checked above */
+
+    uint64_t now = clst_monotonic_ns(), gen = 0;
     pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < SLOTS; i++) {
-        struct entry *e = &c->slots[i];
-        if (version_key_equal(e, kind, folded, version, deleted, with_seal) && fresh(c, e, now)) {
-            bool ok = row_copy(out, &e->row);
-            if (ok) {
-                e->used_tick = ++c->tick;
-                c->stats.hits++;
-            }
-            pthread_mutex_unlock(&c->lock);
-            if (!ok) {
-                return clst_err_set(err, CLST_E_NOMEM, "out of memory reading a cached row");
-            }
-            return CLST_OK;
-        }
+    struct entry *e = find(c, &k, now, &gen);
+    if (e != NULL) {
+        bool ok = row_copy(out, &e->row);
+        pthread_mutex_unlock(&c->lock);
+        return ok ? CLST_OK : copy_failed(err);
     }
-    uint64_t gen = c->gen;
-    c->stats.misses++;
     pthread_mutex_unlock(&c->lock);
 
     enum clst_status rc =
         c->inner->version_get(c->inner_be, kind, name, version, deleted, with_seal, out, err);
-    if (rc != CLST_OK) {
-        return rc;
-    }
-    pthread_mutex_lock(&c->lock);
-    struct entry *e = slot_for(c, gen, now);
-    if (e != NULL) {
-        if (row_copy(&e->row, out)) {
-            e->type = E_VERSION;
-            e->gen = gen;
-            e->born_ns = now;
-            e->used_tick = ++c->tick;
-            e->kind = kind;
-            e->deleted = deleted;
-            e->with_seal = with_seal;
-            memcpy(e->name, folded, sizeof(e->name));
-            strcpy(e->version, version); /* length checked above */
+    if (rc == CLST_OK) {
+        pthread_mutex_lock(&c->lock);
+        if ((e = keep(c, &k, gen, now)) != NULL && !row_copy(&e->row, out)) {
+            entry_clear(e);
         }
+        pthread_mutex_unlock(&c->lock);
     }
-    pthread_mutex_unlock(&c->lock);
-    return CLST_OK;
+    return rc;
 }
 
 static enum clst_status
@@ -246,55 +255,45 @@ c_principal_get(void *be, const char *id, const uint8_t *token_hash,
                 struct clst_err *err)
 {
     struct cache *c = be;
-    if ((id == NULL && token_hash == NULL) ||
+    struct key k;
+    if ((id == NULL && token_hash == NULL) || (id != NULL && id[0] == '\0') ||
         (id != NULL && strlen(id) > CLST_VAULT_PRINCIPAL_ID_MAX)) {
         return c->inner->principal_get(c->inner_be, id, token_hash, out, out_mac, err);
     }
-    uint64_t now = clst_monotonic_ns();
-    pthread_mutex_lock(&c->lock);
-    for (size_t i = 0; i < SLOTS; i++) {
-        struct entry *e = &c->slots[i];
-        if (principal_key_equal(e, id, token_hash) && fresh(c, e, now)) {
-            bool ok = principal_copy(out, &e->principal);
-            if (ok) {
-                *out_mac = e->mac;
-                e->used_tick = ++c->tick;
-                c->stats.hits++;
-            }
-            pthread_mutex_unlock(&c->lock);
-            if (!ok) {
-                return clst_err_set(err, CLST_E_NOMEM, "out of memory reading a cached row");
-            }
-            return CLST_OK;
-        }
+    memset(&k, 0, sizeof(k));
+    k.type = E_PRINCIPAL;
+    if (id != NULL) {
+        strcpy(k.id, id); /* length checked above */
+    } else {
+        memcpy(k.token_hash, token_hash, sizeof(k.token_hash));
     }
-    uint64_t gen = c->gen;
-    c->stats.misses++;
+
+    uint64_t now = clst_monotonic_ns(), gen = 0;
+    pthread_mutex_lock(&c->lock);
+    struct entry *e = find(c, &k, now, &gen);
+    if (e != NULL) {
+        bool ok = principal_copy(out, &e->principal);
+        if (ok) {
+            *out_mac = e->mac;
+        }
+        pthread_mutex_unlock(&c->lock);
+        return ok ? CLST_OK : copy_failed(err);
+    }
     pthread_mutex_unlock(&c->lock);
 
     enum clst_status rc = c->inner->principal_get(c->inner_be, id, token_hash, out, out_mac, err);
-    if (rc != CLST_OK) {
-        return rc;
-    }
-    pthread_mutex_lock(&c->lock);
-    struct entry *e = slot_for(c, gen, now);
-    if (e != NULL) {
-        if (principal_copy(&e->principal, out)) {
-            e->type = E_PRINCIPAL;
-            e->gen = gen;
-            e->born_ns = now;
-            e->used_tick = ++c->tick;
-            e->mac = *out_mac;
-            e->by_token = id == NULL;
-            if (id != NULL) {
-                strcpy(e->id, id); /* length checked above */
+    if (rc == CLST_OK) {
+        pthread_mutex_lock(&c->lock);
+        if ((e = keep(c, &k, gen, now)) != NULL) {
+            if (principal_copy(&e->principal, out)) {
+                e->mac = *out_mac;
             } else {
-                memcpy(e->token_hash, token_hash, sizeof(e->token_hash));
+                entry_clear(e);
             }
         }
+        pthread_mutex_unlock(&c->lock);
     }
-    pthread_mutex_unlock(&c->lock);
-    return CLST_OK;
+    return rc;
 }
 
 /* ---- writes: forwarded, then every entry is out of date ------------------------------------ */
