@@ -29,6 +29,9 @@
  * Thread safety: a store may be used from any number of threads at once (the SQLite backend has
  * one writer connection behind a mutex and a pool of reader connections; see README.md).
  * Every call is its own transaction: it is durable (synchronous=FULL) when it returns CLST_OK.
+ * Version rows and principals may be read from the store's in-memory read cache
+ * (src/vault/store_cache.c), still sealed and MAC'ed and checked on every use: writes through
+ * the store are seen by the next call, edits of the file by another process within a second.
  */
 #ifndef CLOISTER_VAULT_STORE_H
 #define CLOISTER_VAULT_STORE_H
