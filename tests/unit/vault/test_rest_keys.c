@@ -613,7 +613,8 @@ sql_exec(const char *db, const char *sql)
     }
     assert_true(sqlite3_changes(h) > 0);
     sqlite3_close(h);
-    struct timespec ts = {.tv_sec = CLST_VAULT_CACHE_TTL_MS / 1000 + 1, .tv_nsec = 0};
+    const long wait_ms = CLST_VAULT_CACHE_TTL_MS + 100;
+    struct timespec ts = {.tv_sec = wait_ms / 1000, .tv_nsec = (wait_ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
 }
 
