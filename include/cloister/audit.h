@@ -56,6 +56,8 @@
 #define CLST_AUDIT_LINE_MAX                 16384u /* bytes of one record, newline included */
 #define CLST_AUDIT_HASH_HEX_SIZE            65u    /* 64 hex characters + NUL */
 #define CLST_AUDIT_DEFAULT_RESERVE          (64u * 1024u) /* zero bytes kept past the end */
+#define CLST_AUDIT_DEFAULT_COMMIT_DELAY_US  1000          /* see clst_audit_expect_begin */
+#define CLST_AUDIT_MAX_COMMIT_DELAY_US      100000
 
 struct clst_server;
 struct clst_audit;
@@ -67,6 +69,9 @@ struct clst_audit_config {
     uint64_t max_file_size;    /* rotate once a file reaches this many bytes; 0: default */
     uint64_t checkpoint_every; /* records between signed checkpoints; 0: default */
     uint64_t reserve;          /* zero bytes kept written past the last record; 0: default */
+    /* Longest time, in microseconds, that the writer thread holds a batch while appends are
+     * expected (clst_audit_expect_begin); 0: default; negative: never hold a batch. */
+    int commit_delay_us;
 };
 
 void clst_audit_config_init(struct clst_audit_config *cfg);
@@ -124,6 +129,20 @@ enum clst_status clst_audit_append_async(struct clst_audit *a, const char *membe
                                          struct clst_err *err);
 
 /*
+ * Hints for the writer thread's group commit (asynchronous appends only). A caller that will
+ * append soon (the server, while a read-only request's handler runs: its outcome record follows
+ * within microseconds) calls clst_audit_expect_begin() before and clst_audit_expect_end() once
+ * its append is queued. While appends are expected, the writer holds a batch of fewer than
+ * CLST_AUDIT_DELAY_BATCH records for up to the configured commit delay (commit_delay_us), so
+ * that they share its sync: a sync costs far more than the wait. The wait is bounded, so a hint
+ * that is never followed by an append only delays a batch, and every append is still durable
+ * before its done() is called. Lock-free; from any thread; every begin needs one end.
+ */
+#define CLST_AUDIT_DELAY_BATCH 64u
+void clst_audit_expect_begin(struct clst_audit *a);
+void clst_audit_expect_end(struct clst_audit *a);
+
+/*
  * Registers the audit observer on `server` (before clst_server_start): `before` appends an
  * "attempt" record and waits for it (no handler runs without a durable attempt) for every
  * operation that may change state; read-only ones (GET; POST …/encrypt, decrypt, sign, verify,
@@ -148,6 +167,8 @@ struct clst_audit_stats {
     uint64_t refused_no_space; /* appends refused because the reserve could not be kept */
     bool low_space;        /* the reserve cannot be kept now */
     bool failed;           /* the sticky failed state */
+    uint64_t held_batches; /* batches the writer held for expected appends */
+    uint64_t expected;     /* appends announced and not yet queued (clst_audit_expect_begin) */
 };
 void clst_audit_stats_get(struct clst_audit *a, struct clst_audit_stats *out);
 

@@ -211,6 +211,16 @@ struct clst_server_observer {
                          struct clst_err *err);
     bool (*after_async)(void *ctx, struct clst_http_request *req, unsigned status,
                         enum clst_status *out_st, struct clst_err *err);
+    /*
+     * Optional, both or neither: for an observer that batches its `after` steps (the audit
+     * log's group commit) and wants to know that one is coming. handler_begins is called just
+     * before the route's handler runs; when it returns true, handler_answered is called exactly
+     * once for that request: right after this observer's `after` step has been called (whether
+     * it finished or deferred the request), or when the request ends without one. Must not
+     * block; handler_answered gets no request (the request may be gone by then).
+     */
+    bool (*handler_begins)(void *ctx, const struct clst_http_request *req);
+    void (*handler_answered)(void *ctx);
 };
 
 /* Suspends the request's connection; only inside before_async/after_async (see above). */

@@ -8,6 +8,10 @@
  * on their own futex word; when the leader is done it hands the lead to the first of them. So N
  * concurrent requests cost about one sync, and a batch costs no wake-up of a separate writer
  * thread (each wake-up is expensive on a virtual machine and slow on a loaded one).
+ * Asynchronous appends (the server's) are led by a writer thread instead. Before it leads a
+ * batch it may hold it, for at most the commit delay, while callers have said that an append is
+ * coming (clst_audit_expect_begin: a request whose handler is running): PostgreSQL's
+ * commit_delay with commit_siblings, except that the wait ends as soon as they are all queued.
  *
  * Failure is sticky: when a write or sync fails, the file is cut back to its size before the
  * batch (best effort, so the chain on disk stays whole), every waiter of the batch gets
@@ -41,6 +45,7 @@
 #include <sys/statvfs.h>
 #include <sys/vfs.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -89,6 +94,11 @@ struct clst_audit {
     pthread_cond_t work; /* the writer thread waits here (asynchronous appends only) */
     pthread_t thread;
     bool thread_started, thread_stop;
+    /* Appends expected soon (clst_audit_expect_begin), and whether the writer thread sleeps on
+     * that count (a futex word) until it drops to zero or the commit delay has passed. */
+    _Atomic uint32_t expected;
+    _Atomic uint32_t holding;
+    uint64_t commit_delay_ns;
     struct waiter *head, *tail;
     uint64_t queued;
     bool stop, failed;
@@ -673,19 +683,86 @@ finished:
     return st;
 }
 
+static void
+futex_wait_for(_Atomic uint32_t *word, uint32_t expected, uint64_t ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u),
+                          .tv_nsec = (long)(ns % 1000000000u)};
+    (void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, &ts, NULL, 0);
+}
+
+void
+clst_audit_expect_begin(struct clst_audit *a)
+{
+    if (a != NULL) {
+        atomic_fetch_add(&a->expected, 1u);
+    }
+}
+
+void
+clst_audit_expect_end(struct clst_audit *a)
+{
+    /* seq_cst on both sides: either the writer sees the count at zero, or this sees it holding. */
+    if (a != NULL && atomic_fetch_sub(&a->expected, 1u) == 1u && atomic_load(&a->holding) != 0) {
+        futex_wake(&a->expected);
+    }
+}
+
+/*
+ * Holds the batch about to be led (lock held) while appends are expected, until they are all
+ * queued or the commit delay has passed since *since (set at the first hold of this batch).
+ * Returns false at once when there is nothing to wait for; true after a wait, with the lock
+ * taken again (the caller checks the queue anew and may come back).
+ */
+static bool
+hold_batch(struct clst_audit *a, uint64_t *since)
+{
+    if (a->commit_delay_ns == 0 || a->queued >= CLST_AUDIT_DELAY_BATCH ||
+        atomic_load(&a->expected) == 0) {
+        return false;
+    }
+    uint64_t now = clst_monotonic_ns();
+    if (*since == 0) {
+        *since = now;
+        a->stats.held_batches++;
+    } else if (now - *since >= a->commit_delay_ns) {
+        return false;
+    }
+    uint64_t deadline = *since + a->commit_delay_ns;
+    atomic_store(&a->holding, 1u);
+    pthread_mutex_unlock(&a->lock);
+    for (;;) {
+        uint32_t n = atomic_load(&a->expected);
+        now = clst_monotonic_ns();
+        if (n == 0 || now >= deadline) {
+            break;
+        }
+        futex_wait_for(&a->expected, n, deadline - now);
+    }
+    atomic_store(&a->holding, 0u);
+    pthread_mutex_lock(&a->lock);
+    return true;
+}
+
 /* The writer thread: leads the batches whose first waiter is an asynchronous append. */
 static void *
 writer_main(void *arg)
 {
     struct clst_audit *a = arg;
+    uint64_t since = 0; /* when the batch at the head began to be held; 0: not yet */
     pthread_mutex_lock(&a->lock);
     for (;;) {
         while (!a->thread_stop && (a->head == NULL || a->writing || a->head->done == NULL)) {
+            since = 0;
             pthread_cond_wait(&a->work, &a->lock);
         }
         if (a->thread_stop) {
             break; /* close has waited for every queued append first */
         }
+        if (hold_batch(a, &since)) {
+            continue;
+        }
+        since = 0;
         lead_batch(a);
     }
     pthread_mutex_unlock(&a->lock);
@@ -758,6 +835,7 @@ clst_audit_stats_get(struct clst_audit *a, struct clst_audit_stats *out)
     }
     pthread_mutex_lock(&a->lock);
     *out = a->stats;
+    out->expected = atomic_load(&a->expected);
     out->queue_depth = a->queued;
     out->failed = a->failed;
 
@@ -1012,11 +1090,18 @@ clst_audit_open(const struct clst_audit_config *cfg, struct clst_audit **out,
         return clst_err_set(err, CLST_E_INVAL, "audit: the maximum file size must be at least %u",
                             CLST_AUDIT_MIN_MAX_SIZE);
     }
+    if (cfg->commit_delay_us > CLST_AUDIT_MAX_COMMIT_DELAY_US) {
+        return clst_err_set(err, CLST_E_INVAL,
+                            "audit: the commit delay must be at most %d microseconds",
+                            CLST_AUDIT_MAX_COMMIT_DELAY_US);
+    }
     a = calloc(1, sizeof(*a));
     if (a == NULL) {
         return clst_err_set(err, CLST_E_NOMEM, "out of memory");
     }
     pthread_mutex_init(&a->lock, NULL);
+    atomic_init(&a->expected, 0u);
+    atomic_init(&a->holding, 0u);
     pthread_cond_init(&a->idle, NULL);
     pthread_cond_init(&a->work, NULL);
     a->fd = a->dir_fd = -1;
@@ -1024,6 +1109,11 @@ clst_audit_open(const struct clst_audit_config *cfg, struct clst_audit **out,
     a->every = cfg->checkpoint_every != 0 ? cfg->checkpoint_every
                                           : CLST_AUDIT_DEFAULT_CHECKPOINT_EVERY;
     a->reserve = cfg->reserve != 0 ? cfg->reserve : CLST_AUDIT_DEFAULT_RESERVE;
+    a->commit_delay_ns =
+        cfg->commit_delay_us < 0
+            ? 0u
+            : 1000u * (uint64_t)(cfg->commit_delay_us != 0 ? cfg->commit_delay_us
+                                                           : CLST_AUDIT_DEFAULT_COMMIT_DELAY_US);
     clst_buf_init(&a->batch, 64u * 1024u * 1024u);
     a->dir = strdup(cfg->dir);
     if (a->dir == NULL) {

@@ -485,6 +485,25 @@ after_async(void *ctx, struct clst_http_request *req, unsigned status, enum clst
     return defer_record(ctx, req, text, attempt_seq != 0 ? CLST_AUDIT_RESERVED : 0u, p);
 }
 
+/* A read-only request's outcome record follows its handler within microseconds: the writer may
+ * hold a batch for it (clst_audit_expect_begin). Writes are not hinted: their handlers wait for
+ * the store's own sync, far longer than a batch is held. */
+static bool
+handler_begins(void *ctx, const struct clst_http_request *req)
+{
+    if (skipped(req) || !read_only(req)) {
+        return false;
+    }
+    clst_audit_expect_begin(ctx);
+    return true;
+}
+
+static void
+handler_answered(void *ctx)
+{
+    clst_audit_expect_end(ctx);
+}
+
 enum clst_status
 clst_audit_observe(struct clst_audit *a, struct clst_server *server, struct clst_err *err)
 {
@@ -495,6 +514,8 @@ clst_audit_observe(struct clst_audit *a, struct clst_server *server, struct clst
                                        .after = after,
                                        .ctx = a,
                                        .before_async = before_async,
-                                       .after_async = after_async};
+                                       .after_async = after_async,
+                                       .handler_begins = handler_begins,
+                                       .handler_answered = handler_answered};
     return clst_server_observer_add(server, &obs, err);
 }

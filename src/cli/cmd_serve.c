@@ -84,17 +84,22 @@ usage(void)
            CLST_SERVER_MAX_THREADS, CLST_SERVER_DEFAULT_MAX_BODY, CLST_SERVER_DEFAULT_CONNECTIONS,
            CLST_SERVER_DEFAULT_IDLE_TIMEOUT, DEFAULT_DRAIN_SECONDS, CLST_ATTEST_MAX_TOKEN_LIFETIME,
            CLST_ATTEST_DEFAULT_TOKEN_LIFETIME);
-    printf("audit log (docs/operations.md, 'Audit'):\n"
-           "  Every request to the vault and the attestation service is recorded before it takes\n"
-           "  effect and before it is answered, in hash-chained JSON lines with signed checkpoints\n"
-           "  (key DIR/audit.key, public key DIR/audit.pub). If the log cannot be written, requests\n"
-           "  fail with 503 and change nothing. Check it with 'cloister audit verify --data DIR'.\n"
-           "  --audit-dir DIR            log directory (default DATA/audit)\n"
-           "  --audit-max-size BYTES     start a new file past this size (default 64 MiB)\n"
-           "  --audit-checkpoint-every N sign a checkpoint every N records (default 1000)\n"
-           "  --no-audit                 BENCHMARK COMPARISON ONLY: no audit log at all (requests\n"
-           "                             are then not recorded; never use in production)\n"
-           "\n");
+    printf(
+        "audit log (docs/operations.md, 'Audit'):\n"
+        "  Every request to the vault and the attestation service is recorded before it takes\n"
+        "  effect and before it is answered, in hash-chained JSON lines with signed checkpoints\n"
+        "  (key DIR/audit.key, public key DIR/audit.pub). If the log cannot be written, requests\n"
+        "  fail with 503 and change nothing. Check it with 'cloister audit verify --data DIR'.\n"
+        "  --audit-dir DIR            log directory (default DATA/audit)\n"
+        "  --audit-max-size BYTES     start a new file past this size (default 64 MiB)\n"
+        "  --audit-checkpoint-every N sign a checkpoint every N records (default 1000)\n"
+        "  --audit-commit-delay US    hold a group commit up to US microseconds while answers\n"
+        "                             to read-only requests are being made, so that their\n"
+        "                             records share one sync (default %d, at most %d; 0: off)\n"
+        "  --no-audit                 BENCHMARK COMPARISON ONLY: no audit log at all (requests\n"
+        "                             are then not recorded; never use in production)\n"
+        "\n",
+        CLST_AUDIT_DEFAULT_COMMIT_DELAY_US, CLST_AUDIT_MAX_COMMIT_DELAY_US);
     printf("secure key release (POST /keys/{name}/release; docs/key-release.md):\n"
            "  --trust-authority ISSUER=JWKS\n"
            "                             also trust attestation tokens from ISSUER, verified with\n"
@@ -155,6 +160,7 @@ struct serve_opts {
     const char *audit_dir;           /* NULL: DATA/audit */
     uint64_t audit_max_size;         /* 0: CLST_AUDIT_DEFAULT_MAX_SIZE */
     uint64_t audit_checkpoint_every; /* 0: CLST_AUDIT_DEFAULT_CHECKPOINT_EVERY */
+    int audit_commit_delay_us;       /* 0: default; negative: off */
     bool no_audit;
 };
 
@@ -248,6 +254,15 @@ parse_args(int argc, char **argv, struct serve_opts *o)
                 return cli_usage_error("serve",
                                        "--audit-checkpoint-every takes a record count >= 1");
             }
+        } else if ((v = cli_opt_str(argc, argv, &i, "--audit-commit-delay")) != NULL) {
+            struct clst_err perr;
+            uint64_t us;
+            if (clst_parse_u64(v, 0, CLST_AUDIT_MAX_COMMIT_DELAY_US, &us, &perr) != CLST_OK) {
+                return cli_usage_error("serve",
+                                       "--audit-commit-delay takes microseconds from 0 (off) to %d",
+                                       CLST_AUDIT_MAX_COMMIT_DELAY_US);
+            }
+            o->audit_commit_delay_us = us == 0 ? -1 : (int)us;
         } else if (strcmp(argv[i], "--no-audit") == 0) {
             o->no_audit = true;
         } else if ((v = cli_opt_str(argc, argv, &i, "--trust-sim")) != NULL) {
@@ -757,6 +772,7 @@ cmd_serve(int argc, char **argv)
         audcfg.pub_path = apub;
         audcfg.max_file_size = o.audit_max_size;
         audcfg.checkpoint_every = o.audit_checkpoint_every;
+        audcfg.commit_delay_us = o.audit_commit_delay_us;
         if (clst_audit_open(&audcfg, &audit, &err) != CLST_OK) {
             exit_code = cli_fail("serve", &err);
             goto out;

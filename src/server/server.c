@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -107,6 +108,7 @@ struct clst_http_request {
     bool in_begin;    /* inside the first call */
     bool bodyless;    /* no Content-Length (or 0) and no Transfer-Encoding */
     bool has_pending; /* a refusal decided in the first call, sent in the last */
+    unsigned hinted;  /* bit i: observer i's handler_answered is still due */
     unsigned status;
     size_t declared; /* Content-Length, once known to be within the cap */
     size_t discarded;
@@ -686,19 +688,31 @@ run_after(struct clst_http_request *req, size_t from, bool can_defer)
         struct clst_err err;
         enum clst_status st = CLST_OK;
         clst_err_clear(&err);
+        /* Due once this step has been called; cleared first, as req may be gone after it. */
+        bool hinted = (req->hinted & (1u << i)) != 0;
+        bool deferred = false, ran = true;
+        req->hinted &= ~(1u << i);
         if (can_defer && o->after_async != NULL) {
             req->phase = PH_AFTER;
             req->phase_i = i;
-            if (o->after_async(o->ctx, req, req->held.status, &st, &err)) {
-                return MHD_YES; /* suspended; nothing more may touch req in this call */
+            deferred = o->after_async(o->ctx, req, req->held.status, &st, &err);
+            if (!deferred) {
+                req->phase = PH_NONE;
             }
-            req->phase = PH_NONE;
         } else if (o->after != NULL) {
             st = o->after(o->ctx, req, req->held.status, &err);
         } else {
-            continue;
+            ran = false;
         }
-        after_result(req, st, &err);
+        if (hinted) {
+            o->handler_answered(o->ctx);
+        }
+        if (deferred) {
+            return MHD_YES; /* suspended; nothing more may touch req in this call */
+        }
+        if (ran) {
+            after_result(req, st, &err);
+        }
     }
     return send_held(req);
 }
@@ -890,10 +904,26 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return req;
 }
 
+/* Calls handler_answered for the observers in `mask` whose call is still due (see
+ * clst_server_observer), and marks them done. Touches req only before the calls. */
+static void
+answer_hints(struct clst_http_request *req, unsigned mask)
+{
+    const struct clst_server *s = req->server;
+    unsigned due = req->hinted & mask;
+    req->hinted &= ~mask;
+    for (size_t i = 0; due != 0 && i < s->observer_count; i++) {
+        if ((due & (1u << i)) != 0) {
+            s->observers[i].handler_answered(s->observers[i].ctx);
+        }
+    }
+}
+
 static void
 request_free(struct clst_http_request *req)
 {
     struct clst_server *s = req->server;
+    answer_hints(req, UINT_MAX); /* a request that ended before its `after` steps */
     if (req->has_principal && s->auth.principal_free != NULL) {
         s->auth.principal_free(s->auth.ctx, req->principal);
     }
@@ -1187,6 +1217,13 @@ run_handler(struct clst_http_request *req)
     memset(&resp, 0, sizeof(resp));
     clst_err_clear(&err);
     const struct clst_route *route = req->match.route;
+    const struct clst_server *s = req->server;
+    for (size_t i = 0; i < s->observer_count; i++) {
+        const struct clst_server_observer *o = &s->observers[i];
+        if (o->handler_begins != NULL && o->handler_begins(o->ctx, req)) {
+            req->hinted |= 1u << i;
+        }
+    }
     enum clst_status rc = route->def.handler(route->def.ctx, req, &resp, &err);
     if (rc != CLST_OK) {
         map_status(rc, &err, req, &resp);
@@ -1542,6 +1579,11 @@ clst_server_observer_add(struct clst_server *s, const struct clst_server_observe
 {
     if (s == NULL || observer == NULL || (observer->before == NULL && observer->after == NULL)) {
         return clst_err_set(err, CLST_E_INVAL, "an observer needs a before or an after function");
+    }
+    if ((observer->handler_begins == NULL) != (observer->handler_answered == NULL)) {
+        return clst_err_set(
+            err, CLST_E_INVAL,
+            "an observer needs both handler_begins and handler_answered, or neither");
     }
     if (observer->after_async != NULL && observer->after == NULL) {
         /* Answers decided before the whole request is read cannot wait suspended. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The audit log of `cloister serve` (docs/operations.md, "Audit"):
 #   1. requests are recorded (attempt + outcome, names and hashes, never secret values), the log
-#      rotates (--audit-max-size) and `cloister audit verify --data DIR` checks it across files;
+#      rotates (--audit-max-size) and `cloister audit verify --data DIR` checks it across files,
+#      also with batches held for announced records (--audit-commit-delay; out of range refused);
 #      `audit tail --filter` reads it and `audit tail -f` follows it; a release denial carries the
 #      token hash and decision;
 #   2. an edited, deleted or reordered record, a truncated log (whole line or mid-line) and the
@@ -93,7 +94,14 @@ expect() { # expect STATUS METHOD PATH [BODYFILE]
 
 # ---- 1. recording, rotation, verify, tail ---------------------------------------------------
 data=$work/data
-start_server "$data" --audit-max-size 8192 --audit-checkpoint-every 7
+# The commit delay is bounded: a value past it is a usage error that names the range.
+if "$CLOISTER" serve --data "$work/unused" --audit-commit-delay 100001 >"$work/bad.out" 2>&1; then
+    fail "serve accepted --audit-commit-delay 100001"
+fi
+grep -q 'audit-commit-delay takes microseconds from 0 (off) to 100000' "$work/bad.out" ||
+    fail "no clear error for a commit delay out of range: $(cat "$work/bad.out")"
+[ ! -e "$work/unused" ] || fail "a refused serve left a data directory behind"
+start_server "$data" --audit-max-size 8192 --audit-checkpoint-every 7 --audit-commit-delay 5000
 grep -q '^audit log: ' "$work/serve.out" || fail "serve does not announce its audit log"
 [ -f "$data/audit.key" ] && [ -f "$data/audit.pub" ] || fail "no audit key in the data directory"
 [ "$(stat -c %a "$data/audit.key")" = 600 ] || fail "audit.key is not 0600"

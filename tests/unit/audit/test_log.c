@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -596,6 +597,155 @@ test_async_append(void **state)
     box_cleanup(&box);
 }
 
+/* ---- holding a batch for announced appends (clst_audit_expect_begin) ---------------------- */
+
+static struct clst_audit *
+open_log_delay(struct fx *f, int commit_delay_us)
+{
+    struct clst_audit_config cfg;
+    struct clst_audit *a = NULL;
+    struct clst_err err;
+    clst_audit_config_init(&cfg);
+    cfg.dir = f->logdir;
+    cfg.key_path = f->key;
+    cfg.pub_path = f->pub;
+    cfg.commit_delay_us = commit_delay_us;
+    if (clst_audit_open(&cfg, &a, &err) != CLST_OK) {
+        fprintf(stderr, "open: %s\n", err.msg);
+        return NULL;
+    }
+    return a;
+}
+
+static int
+box_done(struct async_box *b)
+{
+    pthread_mutex_lock(&b->lock);
+    int n = b->done;
+    pthread_mutex_unlock(&b->lock);
+    return n;
+}
+
+static void
+sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* While an append is announced, the writer holds the batch: the announced record joins it and
+ * both share one sync; the announcement's end lets the batch go at once. */
+static void
+test_hold_for_announced(void **state)
+{
+    struct fx *f = *state;
+    struct clst_audit_verify v;
+    struct clst_err err;
+    struct async_box box;
+    struct async_ticket tickets[2];
+    struct clst_audit_stats s0, s1;
+    struct clst_audit *a = open_log_delay(f, CLST_AUDIT_MAX_COMMIT_DELAY_US);
+    assert_non_null(a);
+    box_init(&box);
+    clst_audit_stats_get(a, &s0);
+    clst_audit_expect_begin(a);
+    for (int i = 0; i < 2; i++) {
+        tickets[i].box = &box;
+        tickets[i].index = i;
+        assert_int_equal(
+            clst_audit_append_async(a, "\"type\":\"outcome\"", 0, async_done, &tickets[i], &err),
+            CLST_OK);
+        if (i == 0) {
+            sleep_ms(10);
+            assert_int_equal(box_done(&box), 0); /* held (for up to 100 ms) */
+        }
+    }
+    clst_audit_expect_end(a);
+    box_wait(&box, 2);
+    assert_int_equal(box.ok, 2);
+    clst_audit_stats_get(a, &s1);
+    assert_int_equal(s1.records, s0.records + 2);
+    assert_int_equal(s1.syncs, s0.syncs + 1); /* one batch */
+    assert_int_equal(s1.held_batches, s0.held_batches + 1);
+    assert_int_equal(s1.expected, 0);
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    assert_int_equal(verify_dir(f, false, &v), CLST_OK);
+    box_cleanup(&box);
+}
+
+/* An announcement that is never followed by an append delays each batch by the commit delay at
+ * most once: every record is still written. */
+static void
+test_hold_is_bounded(void **state)
+{
+    struct fx *f = *state;
+    struct clst_err err;
+    struct async_box box;
+    struct async_ticket tickets[3];
+    struct clst_audit_stats st;
+    struct clst_audit *a = open_log_delay(f, 20000); /* 20 ms */
+    assert_non_null(a);
+    box_init(&box);
+    clst_audit_expect_begin(a);
+    for (int i = 0; i < 3; i++) {
+        if (i == 2) {
+            clst_audit_expect_end(a);
+        }
+        tickets[i].box = &box;
+        tickets[i].index = i;
+        uint64_t t0 = clst_monotonic_ns();
+        assert_int_equal(
+            clst_audit_append_async(a, "\"type\":\"outcome\"", 0, async_done, &tickets[i], &err),
+            CLST_OK);
+        box_wait(&box, i + 1);
+        uint64_t ms = (clst_monotonic_ns() - t0) / 1000000u;
+        if (i < 2) {
+            assert_true(ms >= 20); /* held the whole delay, then written */
+        }
+    }
+    assert_int_equal(box.ok, 3);
+    clst_audit_stats_get(a, &st);
+    assert_int_equal(st.held_batches, 2); /* not the third: nothing was announced then */
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    box_cleanup(&box);
+}
+
+/* No hold with the delay turned off, nor for synchronous appends (they lead their own batch);
+ * a delay over the maximum is refused. */
+static void
+test_hold_not_applied(void **state)
+{
+    struct fx *f = *state;
+    struct clst_err err;
+    struct async_box box;
+    struct async_ticket ticket = {.box = &box, .index = 0};
+    struct clst_audit_stats st;
+    assert_null(open_log_delay(f, CLST_AUDIT_MAX_COMMIT_DELAY_US + 1));
+    struct clst_audit *a = open_log_delay(f, -1);
+    assert_non_null(a);
+    box_init(&box);
+    clst_audit_expect_begin(a);
+    assert_int_equal(
+        clst_audit_append_async(a, "\"type\":\"outcome\"", 0, async_done, &ticket, &err), CLST_OK);
+    box_wait(&box, 1);
+    clst_audit_stats_get(a, &st);
+    assert_int_equal(st.held_batches, 0);
+    assert_int_equal(st.expected, 1);
+    clst_audit_expect_end(a);
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    box_cleanup(&box);
+
+    a = open_log_delay(f, CLST_AUDIT_MAX_COMMIT_DELAY_US);
+    assert_non_null(a);
+    clst_audit_expect_begin(a);
+    assert_int_equal(clst_audit_append(a, "\"type\":\"outcome\"", 0, NULL, &err), CLST_OK);
+    clst_audit_stats_get(a, &st);
+    assert_int_equal(st.held_batches, 0);
+    clst_audit_expect_end(a);
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+}
+
 /* close() writes every queued asynchronous record (and calls back) before its checkpoint. */
 static void
 test_async_close_drains(void **state)
@@ -1058,6 +1208,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_write_failure_is_sticky, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_append, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_close_drains, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_for_announced, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_is_bounded, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_not_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_refuses_to_open, setup, teardown),
         cmocka_unit_test_setup_teardown(test_low_space_reserve, setup, teardown),

@@ -7,6 +7,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -93,14 +94,39 @@ h_create(void *ctx, const struct clst_http_request *req, struct clst_http_respon
     return CLST_OK;
 }
 
+/* Appends announced to the log while the last GET and update handlers ran (ctx: the log);
+ * checked by the test's own thread (a failed assertion in a server thread says nothing). */
+static _Atomic int64_t expected_in_get = -1, expected_in_update = -1;
+
+static int64_t
+expected_now(void *ctx)
+{
+    struct clst_audit_stats st;
+    clst_audit_stats_get(ctx, &st);
+    return (int64_t)st.expected;
+}
+
 static enum clst_status
 h_get(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
       struct clst_err *err)
 {
-    (void)ctx;
     (void)req;
     (void)err;
+    atomic_store(&expected_in_get, expected_now(ctx));
     clst_http_response_json_new(resp, 200, json_pack("{s:s}", "secret", "never-in-the-log"));
+    return CLST_OK;
+}
+
+/* A request that changes state: its handler runs after a durable attempt, unannounced (it
+ * waits for its own storage, far longer than the log would hold a batch). */
+static enum clst_status
+h_update(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
+         struct clst_err *err)
+{
+    (void)req;
+    (void)err;
+    atomic_store(&expected_in_update, expected_now(ctx));
+    clst_http_response_json_new(resp, 200, json_pack("{s:s}", "updated", "yes"));
     return CLST_OK;
 }
 
@@ -187,9 +213,10 @@ test_records_on_a_server(void **state)
     assert_int_equal(clst_audit_observe(audit, server, &err), CLST_OK);
     const struct clst_server_route routes[] = {
         {CLST_HTTP_POST, "/keys/{name}/create", 0, h_create, &creates},
-        {CLST_HTTP_GET, "/keys/{name}/{version}", 0, h_get, NULL},
+        {CLST_HTTP_GET, "/keys/{name}/{version}", 0, h_get, audit},
+        {CLST_HTTP_POST, "/keys/{name}/{version}/update", 0, h_update, audit},
     };
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < 3; i++) {
         assert_int_equal(clst_server_route_add(server, &routes[i], &err), CLST_OK);
     }
     assert_int_equal(clst_server_start(server, &err), CLST_OK);
@@ -199,10 +226,17 @@ test_records_on_a_server(void **state)
     assert_int_equal(call(ca, port, "GET", "/keys/k1/v1"), 200);
     assert_int_equal(call(ca, port, "GET", "/nowhere"), 404);
     assert_int_equal(call(ca, port, "GET", "/healthz"), 200);
+    assert_int_equal(call(ca, port, "POST", "/keys/k1/v1/update"), 200);
     assert_int_equal(creates, 1);
     struct clst_audit_stats st;
     clst_audit_stats_get(audit, &st);
-    assert_int_equal(st.records, 4); /* attempt + outcome, outcome, outcome */
+    /* attempt + outcome, outcome, outcome, attempt + outcome */
+    assert_int_equal(st.records, 6);
+    assert_int_equal(st.expected, 0); /* every announcement ended */
+    /* A read-only request's outcome record is announced while its handler runs; a change's is
+     * not (its handler waits for its own storage, longer than a batch is held). */
+    assert_int_equal(atomic_load(&expected_in_get), 1);
+    assert_int_equal(atomic_load(&expected_in_update), 0);
 
     assert_int_equal(clst_server_stop(server, 1000, &err), CLST_OK);
     clst_server_free(server);

@@ -47,6 +47,8 @@ struct fx {
     atomic_int refuse_after;  /* 1: `after` refuses */
     atomic_int before_calls, after_calls;
     atomic_int async_steps; /* steps that went through before_async/after_async */
+    atomic_int begins, answered; /* handler_begins / handler_answered calls */
+    atomic_int after_at_begin;   /* after_calls when the last handler began */
     pthread_mutex_t obs_lock;
     char last_route[64], last_identity[32], last_note[64];
     unsigned last_status;
@@ -1554,6 +1556,25 @@ obs_after_async(void *ctx, struct clst_http_request *req, unsigned status,
     return defer_step(ctx, req, d);
 }
 
+/* Announces every handled request; its answer must come after its `after` step was called. */
+static bool
+obs_handler_begins(void *ctx, const struct clst_http_request *req)
+{
+    struct fx *f = ctx;
+    assert_non_null(clst_http_request_route(req));
+    atomic_store(&f->after_at_begin, atomic_load(&f->after_calls));
+    atomic_fetch_add(&f->begins, 1);
+    return true;
+}
+
+static void
+obs_handler_answered(void *ctx)
+{
+    struct fx *f = ctx;
+    assert_true(atomic_load(&f->after_calls) > atomic_load(&f->after_at_begin));
+    atomic_fetch_add(&f->answered, 1);
+}
+
 static int
 setup_observed_with(void **state, bool async)
 {
@@ -1572,15 +1593,22 @@ setup_observed_with(void **state, bool async)
         return -1;
     }
     fx_routes(f);
-    struct clst_server_observer o = {.before = obs_before, .after = obs_after, .ctx = f};
+    struct clst_server_observer o = {.before = obs_before,
+                                     .after = obs_after,
+                                     .ctx = f,
+                                     .handler_begins = obs_handler_begins,
+                                     .handler_answered = obs_handler_answered};
     struct clst_server_observer none = {.ctx = f};
     struct clst_server_observer half = {.before = obs_before, .after_async = obs_after_async};
+    struct clst_server_observer half_hint = {.after = obs_after,
+                                             .handler_begins = obs_handler_begins};
     if (async) {
         o.before_async = obs_before_async;
         o.after_async = obs_after_async;
     }
     if (clst_server_observer_add(f->server, &none, &err) != CLST_E_INVAL ||
         clst_server_observer_add(f->server, &half, &err) != CLST_E_INVAL ||
+        clst_server_observer_add(f->server, &half_hint, &err) != CLST_E_INVAL ||
         clst_server_observer_add(f->server, &o, &err) != CLST_OK ||
         clst_server_principal_namer_set(f->server, namer, &err) != CLST_OK ||
         clst_server_start(f->server, &err) != CLST_OK) {
@@ -1656,6 +1684,10 @@ test_observers(void **state)
     request(f, &ok, &r);
     assert_int_equal(r.status, 200);
     res_cleanup(&r);
+    /* Every request whose handler ran (3) was announced and answered once, after its `after`
+     * step; the ones refused before a handler (401, 404, the refused `before`) were not. */
+    assert_int_equal(atomic_load(&f->begins), 3);
+    assert_int_equal(atomic_load(&f->answered), 3);
 }
 
 /* The same with deferred steps: every step went through the asynchronous forms (6 requests:
