@@ -129,13 +129,16 @@ enum clst_status clst_audit_append_async(struct clst_audit *a, const char *membe
                                          struct clst_err *err);
 
 /*
- * Hints for the writer thread's group commit (asynchronous appends only). A caller that will
- * append soon (the server, while a read-only request's handler runs: its outcome record follows
- * within microseconds) calls clst_audit_expect_begin() before and clst_audit_expect_end() once
- * its append is queued. While appends are expected, the writer holds a batch of fewer than
- * CLST_AUDIT_DELAY_BATCH records for up to the configured commit delay (commit_delay_us), so
- * that they share its sync: a sync costs far more than the wait. The wait is bounded, so a hint
- * that is never followed by an append only delays a batch, and every append is still durable
+ * Hints for the writer thread's group commit. A caller that will append asynchronously soon
+ * (the server, while a read-only request's handler runs: its outcome record follows within
+ * microseconds) calls clst_audit_expect_begin() before and clst_audit_expect_end() once its
+ * append is queued. While appends are expected, the writer thread holds the batch it is about to
+ * write, until the expected appends are queued or the configured commit delay (commit_delay_us)
+ * has passed, so that they share its sync: a sync costs far more than the wait. Under steady load
+ * new announcements keep the count above zero, and batches are then held the whole delay. No
+ * batch is held that a thread waits in (clst_audit_append), that had CLST_AUDIT_DELAY_BATCH
+ * records or more when the hold would begin, or while the log is closing. The wait is bounded,
+ * so a hint never followed by an append only delays batches, and every record is still durable
  * before its done() is called. Lock-free; from any thread; every begin needs one end.
  */
 #define CLST_AUDIT_DELAY_BATCH 64u

@@ -101,6 +101,7 @@ struct clst_audit {
     uint64_t commit_delay_ns;
     struct waiter *head, *tail;
     uint64_t queued;
+    uint64_t queued_sync; /* of which threads waiting in clst_audit_append (never held) */
     bool stop, failed;
     bool writing; /* a leader is writing a batch */
     char fail_msg[160];
@@ -504,6 +505,7 @@ lead_batch(struct clst_audit *a)
     a->writing = true;
     a->head = a->tail = NULL;
     a->queued = 0;
+    a->queued_sync = 0;
     pthread_mutex_unlock(&a->lock);
 
     enum clst_status st = CLST_E_IO;
@@ -631,6 +633,7 @@ enqueue(struct clst_audit *a, struct waiter *w, struct clst_err *err)
     }
     a->tail = w;
     a->queued++;
+    a->queued_sync += w->done == NULL ? 1u : 0u;
     return CLST_OK;
 }
 
@@ -710,19 +713,22 @@ clst_audit_expect_end(struct clst_audit *a)
 
 /*
  * Holds the batch about to be led (lock held) while appends are expected, until they are all
- * queued or the commit delay has passed since *since (set at the first hold of this batch).
- * Returns false at once when there is nothing to wait for; true after a wait, with the lock
- * taken again (the caller checks the queue anew and may come back).
+ * queued or the commit delay has passed since the first hold of this batch (*held, *since).
+ * Never holds a batch with a thread waiting in it (clst_audit_append), one of at least
+ * CLST_AUDIT_DELAY_BATCH records, or while closing. Returns false at once when there is nothing
+ * to wait for; true after a wait, with the lock taken again (the caller checks the queue anew
+ * and may come back).
  */
 static bool
-hold_batch(struct clst_audit *a, uint64_t *since)
+hold_batch(struct clst_audit *a, bool *held, uint64_t *since)
 {
-    if (a->commit_delay_ns == 0 || a->queued >= CLST_AUDIT_DELAY_BATCH ||
-        atomic_load(&a->expected) == 0) {
+    if (a->commit_delay_ns == 0 || a->stop || a->queued_sync > 0 ||
+        a->queued >= CLST_AUDIT_DELAY_BATCH || atomic_load(&a->expected) == 0) {
         return false;
     }
     uint64_t now = clst_monotonic_ns();
-    if (*since == 0) {
+    if (!*held) {
+        *held = true;
         *since = now;
         a->stats.held_batches++;
     } else if (now - *since >= a->commit_delay_ns) {
@@ -749,20 +755,21 @@ static void *
 writer_main(void *arg)
 {
     struct clst_audit *a = arg;
-    uint64_t since = 0; /* when the batch at the head began to be held; 0: not yet */
+    bool held = false;  /* the batch at the head has been held */
+    uint64_t since = 0; /* since when */
     pthread_mutex_lock(&a->lock);
     for (;;) {
         while (!a->thread_stop && (a->head == NULL || a->writing || a->head->done == NULL)) {
-            since = 0;
+            held = false;
             pthread_cond_wait(&a->work, &a->lock);
         }
         if (a->thread_stop) {
             break; /* close has waited for every queued append first */
         }
-        if (hold_batch(a, &since)) {
+        if (hold_batch(a, &held, &since)) {
             continue;
         }
-        since = 0;
+        held = false;
         lead_batch(a);
     }
     pthread_mutex_unlock(&a->lock);
