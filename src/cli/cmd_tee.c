@@ -54,36 +54,10 @@ usage(FILE *f)
             "                       /sys/kernel/security/tpm0/binary_bios_measurements\n"
             "  --ak-pub-out FILE    also write the AK's public key (PEM), to enroll it\n"
             "  -o FILE              where to write the evidence (default: standard output)\n"
+            "An input FILE of - is standard input.\n"
             "\n"
             "exit status: 0 collected, 1 failed, 2 usage error.\n",
             CLST_TEE_TPM_NONCE_MAX_SIZE);
-}
-
-static int
-read_file(const char *path, size_t max, struct clst_buf *out)
-{
-    FILE *f = fopen(path, "rb");
-    int ret = CLI_EXIT_OK;
-    if (f == NULL) {
-        return cli_failf(CMD, "cannot open %s: %s", path, strerror(errno));
-    }
-    clst_buf_init(out, max);
-    for (;;) {
-        uint8_t chunk[4096];
-        size_t n = fread(chunk, 1, sizeof(chunk), f);
-        if (n > 0 && clst_buf_append(out, chunk, n) != CLST_OK) {
-            ret = cli_failf(CMD, "%s is larger than %zu bytes", path, max);
-            break;
-        }
-        if (n < sizeof(chunk)) {
-            if (ferror(f)) {
-                ret = cli_failf(CMD, "cannot read %s", path);
-            }
-            break;
-        }
-    }
-    fclose(f);
-    return ret;
 }
 
 static int
@@ -109,7 +83,7 @@ load_certs(const char *path, STACK_OF(X509) **out)
     struct clst_buf b = {0};
     struct clst_err err = {0};
     X509 *one = NULL;
-    int ret = read_file(path, INPUT_FILE_MAX, &b);
+    int ret = cli_read_file(CMD, path, INPUT_FILE_MAX, &b);
     if (ret != CLI_EXIT_OK) {
         return ret;
     }
@@ -251,8 +225,8 @@ cli_evidence_get(int argc, char **argv)
         req.ak_chain = chain;
     }
     if (event_log_path != NULL) {
-        if ((ret = read_file(event_log_path, CLST_TEE_TPM_EVENTLOG_MAX_SIZE, &event_log)) !=
-            CLI_EXIT_OK) {
+        if ((ret = cli_read_file(CMD, event_log_path, CLST_TEE_TPM_EVENTLOG_MAX_SIZE,
+                                 &event_log)) != CLI_EXIT_OK) {
             goto out;
         }
         req.event_log = event_log.data;
@@ -300,7 +274,7 @@ cli_tpm_verify_input(const char *ak_pub_path, bool allow_sha1, struct clst_evide
     if (ak_pub_path == NULL) {
         return CLI_EXIT_OK;
     }
-    if ((ret = read_file(ak_pub_path, INPUT_FILE_MAX, &b)) != CLI_EXIT_OK) {
+    if ((ret = cli_read_file("evidence verify", ak_pub_path, INPUT_FILE_MAX, &b)) != CLI_EXIT_OK) {
         return ret;
     }
     bool pem = b.size >= 11 && memcmp(b.data, "-----BEGIN ", 11) == 0;

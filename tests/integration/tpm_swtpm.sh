@@ -157,6 +157,23 @@ out=$("$CLOISTER" evidence verify --type tpm "$work/cert.json" --root "$work/ca.
     --report-data "$nonce" --json) || fail "verify with the AK certificate failed: $out"
 grep -q '"aikValidated": true' <<<"$out" || fail "aikValidated should be true: $out"
 expect_reject "chain" evidence verify --type tpm "$work/cert.json" --root "$work/ca2.pem"
+# The certificate from standard input ("-") gives the same evidence contents.
+"$CLOISTER" evidence get --tee tpm --tcti "$tcti" --pcrs sha256:0,7 --nonce "$nonce" \
+    --ak-cert - -o "$work/cert-stdin.json" <"$work/ak.crt" || fail "get with --ak-cert - failed"
+out=$("$CLOISTER" evidence verify --type tpm "$work/cert-stdin.json" --root "$work/ca.pem" \
+    --report-data "$nonce" --json) || fail "verify of --ak-cert - evidence failed: $out"
+grep -q '"aikValidated": true' <<<"$out" || fail "aikValidated should be true (stdin): $out"
+# A missing input file is named, under the command that was run.
+rc=0
+"$CLOISTER" evidence get --tee tpm --tcti "$tcti" --ak-cert "$work/no-such.crt" -o /dev/null \
+    2>"$work/err.txt" || rc=$?
+[ "$rc" -eq 1 ] && grep -q "^cloister evidence get: cannot open $work/no-such.crt" "$work/err.txt" ||
+    fail "missing --ak-cert: exit $rc, $(cat "$work/err.txt")"
+rc=0
+"$CLOISTER" evidence verify --type tpm "$work/cert.json" --ak-pub "$work/no-such.pem" \
+    >/dev/null 2>"$work/err.txt" || rc=$?
+[ "$rc" -eq 1 ] && grep -q "^cloister evidence verify: cannot open $work/no-such.pem" "$work/err.txt" ||
+    fail "missing --ak-pub: exit $rc, $(cat "$work/err.txt")"
 # A certificate for another key is refused at collection.
 rc=0
 "$CLOISTER" evidence get --tee tpm --tcti "$tcti" --pcrs sha256:0 --ak-alg ecdsa \
