@@ -626,6 +626,17 @@ box_done(struct async_box *b)
     return n;
 }
 
+/* Queues an asynchronous outcome record whose callback reports to box as ticket `index`. */
+static void
+queue_outcome(struct clst_audit *a, struct async_box *box, struct async_ticket *ticket, int index)
+{
+    struct clst_err err;
+    ticket->box = box;
+    ticket->index = index;
+    assert_int_equal(
+        clst_audit_append_async(a, "\"type\":\"outcome\"", 0, async_done, ticket, &err), CLST_OK);
+}
+
 static void
 sleep_ms(long ms)
 {
@@ -667,11 +678,7 @@ test_hold_for_announced(void **state)
     clst_audit_expect_begin(a);
     uint64_t t0 = clst_monotonic_ns();
     for (int i = 0; i < 2; i++) {
-        tickets[i].box = &box;
-        tickets[i].index = i;
-        assert_int_equal(
-            clst_audit_append_async(a, "\"type\":\"outcome\"", 0, async_done, &tickets[i], &err),
-            CLST_OK);
+        queue_outcome(a, &box, &tickets[i], i);
         if (i == 0) {
             wait_held(a, s0.held_batches + 1); /* for up to 100 ms from here */
         }
@@ -703,15 +710,14 @@ test_hold_sync_appender(void **state)
     struct fx *f = *state;
     struct clst_err err;
     struct async_box box;
-    struct async_ticket ticket = {.box = &box, .index = 0};
+    struct async_ticket ticket;
     struct clst_audit_stats st;
     uint64_t seq = 0;
     struct clst_audit *a = open_log_delay(f, CLST_AUDIT_MAX_COMMIT_DELAY_US);
     assert_non_null(a);
     box_init(&box);
     clst_audit_expect_begin(a);
-    assert_int_equal(
-        clst_audit_append_async(a, "\"type\":\"outcome\"", 0, async_done, &ticket, &err), CLST_OK);
+    queue_outcome(a, &box, &ticket, 0);
     wait_held(a, 1);
     uint64_t t0 = clst_monotonic_ns();
     assert_int_equal(clst_audit_append(a, "\"type\":\"attempt\"", 0, &seq, &err), CLST_OK);
@@ -746,12 +752,8 @@ test_hold_is_bounded(void **state)
         if (i == 2) {
             clst_audit_expect_end(a);
         }
-        tickets[i].box = &box;
-        tickets[i].index = i;
         uint64_t t0 = clst_monotonic_ns();
-        assert_int_equal(
-            clst_audit_append_async(a, "\"type\":\"outcome\"", 0, async_done, &tickets[i], &err),
-            CLST_OK);
+        queue_outcome(a, &box, &tickets[i], i);
         box_wait(&box, i + 1);
         uint64_t ms = (clst_monotonic_ns() - t0) / 1000000u;
         if (i < 2) {
@@ -772,15 +774,14 @@ test_hold_not_applied(void **state)
     struct fx *f = *state;
     struct clst_err err;
     struct async_box box;
-    struct async_ticket ticket = {.box = &box, .index = 0};
+    struct async_ticket ticket;
     struct clst_audit_stats st;
     assert_null(open_log_delay(f, CLST_AUDIT_MAX_COMMIT_DELAY_US + 1));
     struct clst_audit *a = open_log_delay(f, -1);
     assert_non_null(a);
     box_init(&box);
     clst_audit_expect_begin(a);
-    assert_int_equal(
-        clst_audit_append_async(a, "\"type\":\"outcome\"", 0, async_done, &ticket, &err), CLST_OK);
+    queue_outcome(a, &box, &ticket, 0);
     box_wait(&box, 1);
     clst_audit_stats_get(a, &st);
     assert_int_equal(st.held_batches, 0);
@@ -803,11 +804,7 @@ test_async_close_drains(void **state)
     assert_non_null(a);
     box_init(&box);
     for (int i = 0; i < ASYNC_N; i++) {
-        tickets[i].box = &box;
-        tickets[i].index = i;
-        assert_int_equal(
-            clst_audit_append_async(a, "\"type\":\"outcome\"", 0, async_done, &tickets[i], &err),
-            CLST_OK);
+        queue_outcome(a, &box, &tickets[i], i);
     }
     assert_int_equal(clst_audit_close(a, &err), CLST_OK);
     assert_int_equal(box.done, ASYNC_N); /* all called back before close returned */
