@@ -47,6 +47,7 @@
 #define CLST_METRICS_AUDIT_SYNC_TIME    "cloister_audit_sync_time_seconds_total" /* counter */
 #define CLST_METRICS_AUDIT_SYNC_MAX     "cloister_audit_sync_max_seconds"    /* gauge */
 #define CLST_METRICS_AUDIT_FAILED       "cloister_audit_failed"              /* gauge, 0 or 1 */
+#define CLST_METRICS_AUDIT_HELD         "cloister_audit_held_batches_total"  /* counter */
 #define CLST_METRICS_STORAGE_ERRORS     "cloister_storage_errors_total"      /* op */
 #define CLST_METRICS_SERIES_OVERFLOW    "cloister_metrics_series_overflow_total" /* family */
 

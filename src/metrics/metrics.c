@@ -726,13 +726,12 @@ clst_metrics_new(struct clst_metrics **out, struct clst_err *err)
                               "(success, rejected = 4xx, error = 5xx).",
                               l_type_result, NULL, 0, err)) == NULL ||
         define(m, CLST_METRIC_GAUGE, CLST_METRICS_AUDIT_QUEUE_DEPTH,
-               "Audit records waiting for the next group commit.", NULL, NULL, 0,
-               err) == NULL ||
+               "Audit records waiting for the next group commit.", NULL, NULL, 0, err) == NULL ||
         define(m, CLST_METRIC_HISTOGRAM, CLST_METRICS_AUDIT_SYNC_SECONDS,
                "Duration of each audit log sync (one group commit).", NULL, sync_buckets,
                sizeof(sync_buckets) / sizeof(sync_buckets[0]), err) == NULL ||
-        define(m, CLST_METRIC_COUNTER, CLST_METRICS_AUDIT_RECORDS,
-               "Audit records made durable.", NULL, NULL, 0, err) == NULL ||
+        define(m, CLST_METRIC_COUNTER, CLST_METRICS_AUDIT_RECORDS, "Audit records made durable.",
+               NULL, NULL, 0, err) == NULL ||
         define(m, CLST_METRIC_COUNTER, CLST_METRICS_AUDIT_SYNCS,
                "Audit group commits (write + fdatasync) that succeeded.", NULL, NULL, 0,
                err) == NULL ||
@@ -741,6 +740,10 @@ clst_metrics_new(struct clst_metrics **out, struct clst_err *err)
                                        NULL, NULL, 0, err)) == NULL ||
         define(m, CLST_METRIC_GAUGE, CLST_METRICS_AUDIT_SYNC_MAX,
                "Longest audit group commit since the start.", NULL, NULL, 0, err) == NULL ||
+        define(m, CLST_METRIC_COUNTER, CLST_METRICS_AUDIT_HELD,
+               "Audit group commits held for records of read-only requests about to come "
+               "(--audit-commit-delay).",
+               NULL, NULL, 0, err) == NULL ||
         define(m, CLST_METRIC_GAUGE, CLST_METRICS_AUDIT_FAILED,
                "1 when the audit log is in its failed state (every request is refused with 503 "
                "until a restart), else 0.",
@@ -1039,6 +1042,7 @@ collect_audit(void *ctx, struct clst_metrics *m)
     (void)clst_metrics_gauge_set(m, CLST_METRICS_AUDIT_QUEUE_DEPTH, NULL, (double)st.queue_depth);
     (void)clst_metrics_counter_set(m, CLST_METRICS_AUDIT_RECORDS, NULL, st.records);
     (void)clst_metrics_counter_set(m, CLST_METRICS_AUDIT_SYNCS, NULL, st.syncs);
+    (void)clst_metrics_counter_set(m, CLST_METRICS_AUDIT_HELD, NULL, st.held_batches);
     (void)clst_metrics_gauge_set(m, CLST_METRICS_AUDIT_SYNC_MAX, NULL,
                                  (double)st.sync_ns_max / 1e9);
     (void)clst_metrics_gauge_set(m, CLST_METRICS_AUDIT_FAILED, NULL, st.failed ? 1.0 : 0.0);

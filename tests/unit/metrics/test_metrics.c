@@ -792,6 +792,7 @@ test_counter_set_and_audit(void **state)
     text = render(m);
     assert_int_equal(sample(text, "cloister_audit_records_total"), (double)st.records);
     assert_int_equal(sample(text, "cloister_audit_syncs_total"), (double)st.syncs);
+    assert_int_equal(sample(text, "cloister_audit_held_batches_total"), (double)st.held_batches);
     assert_int_equal(sample(text, "cloister_audit_queue_depth"), 0);
     assert_int_equal(sample(text, "cloister_audit_failed"), 0);
     double total = sample(text, "cloister_audit_sync_time_seconds_total");
