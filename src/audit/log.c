@@ -76,10 +76,14 @@ struct waiter {
     void *done_ctx;
 };
 
+/* Sleeps while *word == expected, for at most ns nanoseconds (0: no limit); may wake early. */
 static void
-futex_wait(_Atomic uint32_t *word, uint32_t expected)
+futex_wait(_Atomic uint32_t *word, uint32_t expected, uint64_t ns)
 {
-    (void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u),
+                          .tv_nsec = (long)(ns % 1000000000u)};
+    (void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, ns != 0 ? &ts : NULL,
+                  NULL, 0);
 }
 
 static void
@@ -101,7 +105,7 @@ struct clst_audit {
     uint64_t commit_delay_ns;
     struct waiter *head, *tail;
     uint64_t queued;
-    uint64_t queued_sync; /* of which threads waiting in clst_audit_append (never held) */
+    bool queued_sync; /* a thread waits in the queue (clst_audit_append): never held */
     bool stop, failed;
     bool writing; /* a leader is writing a batch */
     char fail_msg[160];
@@ -505,7 +509,7 @@ lead_batch(struct clst_audit *a)
     a->writing = true;
     a->head = a->tail = NULL;
     a->queued = 0;
-    a->queued_sync = 0;
+    a->queued_sync = false;
     pthread_mutex_unlock(&a->lock);
 
     enum clst_status st = CLST_E_IO;
@@ -633,7 +637,7 @@ enqueue(struct clst_audit *a, struct waiter *w, struct clst_err *err)
     }
     a->tail = w;
     a->queued++;
-    a->queued_sync += w->done == NULL ? 1u : 0u;
+    a->queued_sync |= w->done == NULL;
     return CLST_OK;
 }
 
@@ -670,7 +674,7 @@ clst_audit_append(struct clst_audit *a, const char *members, unsigned flags, uin
         atomic_store_explicit(&w.state, W_WAITING, memory_order_relaxed); /* lead taken */
         pthread_mutex_unlock(&a->lock);
         while ((state = atomic_load_explicit(&w.state, memory_order_acquire)) == W_WAITING) {
-            futex_wait(&w.state, W_WAITING);
+            futex_wait(&w.state, W_WAITING, 0);
         }
         if (state == W_FINISHED) {
             goto finished;
@@ -684,14 +688,6 @@ finished:
         *out_seq = w.seq;
     }
     return st;
-}
-
-static void
-futex_wait_for(_Atomic uint32_t *word, uint32_t expected, uint64_t ns)
-{
-    struct timespec ts = {.tv_sec = (time_t)(ns / 1000000000u),
-                          .tv_nsec = (long)(ns % 1000000000u)};
-    (void)syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, &ts, NULL, 0);
 }
 
 void
@@ -722,7 +718,7 @@ clst_audit_expect_end(struct clst_audit *a)
 static bool
 hold_batch(struct clst_audit *a, bool *held, uint64_t *since)
 {
-    if (a->commit_delay_ns == 0 || a->stop || a->queued_sync > 0 ||
+    if (a->commit_delay_ns == 0 || a->stop || a->queued_sync ||
         a->queued >= CLST_AUDIT_DELAY_BATCH || atomic_load(&a->expected) == 0) {
         return false;
     }
@@ -743,7 +739,7 @@ hold_batch(struct clst_audit *a, bool *held, uint64_t *since)
         if (n == 0 || now >= deadline) {
             break;
         }
-        futex_wait_for(&a->expected, n, deadline - now);
+        futex_wait(&a->expected, n, deadline - now);
     }
     atomic_store(&a->holding, 0u);
     pthread_mutex_lock(&a->lock);

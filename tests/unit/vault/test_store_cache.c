@@ -148,6 +148,19 @@ find_token(struct clst_vault_store *s, const char *token, struct clst_vault_prin
     return clst_vault_store_principal_find_by_token(s, h, out, &err);
 }
 
+/* Looks principal "app" up both ways: by its token and by its id (both found). */
+static void
+look_up_app(struct clst_vault_store *s, const char *token)
+{
+    struct clst_vault_principal out;
+    struct clst_err err;
+    assert_int_equal(find_token(s, token, &out), CLST_OK);
+    clst_vault_principal_cleanup(&out);
+    memset(&out, 0, sizeof(out));
+    assert_int_equal(clst_vault_store_principal_get(s, "app", &out, &err), CLST_OK);
+    clst_vault_principal_cleanup(&out);
+}
+
 static bool
 has_role(const struct clst_vault_principal *p, const char *role, const char *scope)
 {
@@ -484,10 +497,7 @@ test_principals(void **state)
     assert_int_equal(find_token(env.store, "app-token", &out), CLST_OK);
     clst_vault_principal_cleanup(&out);
     st = stats_of(env.store);
-    assert_int_equal(find_token(env.store, "app-token", &out), CLST_OK);
-    clst_vault_principal_cleanup(&out);
-    assert_int_equal(clst_vault_store_principal_get(env.store, "app", &out, &err), CLST_OK);
-    clst_vault_principal_cleanup(&out);
+    look_up_app(env.store, "app-token");
     expect_delta(env.store, st, 2, 0);
     assert_int_equal(
         clst_vault_store_role_add(env.store, "app", "Key Vault Crypto User", "/keys/k1", &err),
@@ -541,10 +551,7 @@ test_principals(void **state)
 
     /* delete: both lookups (cached) are NOTFOUND at once */
     st = stats_of(env.store);
-    assert_int_equal(find_token(env.store, "new-token", &out), CLST_OK);
-    clst_vault_principal_cleanup(&out);
-    assert_int_equal(clst_vault_store_principal_get(env.store, "app", &out, &err), CLST_OK);
-    clst_vault_principal_cleanup(&out);
+    look_up_app(env.store, "new-token");
     expect_delta(env.store, st, 2, 0);
     assert_int_equal(clst_vault_store_principal_delete(env.store, "app", &err), CLST_OK);
     assert_int_equal(clst_vault_store_principal_get(env.store, "app", &out, &err), CLST_E_NOTFOUND);
