@@ -4,16 +4,21 @@
  * failed state on a write error (RLIMIT_FSIZE makes write() fail with EFBIG, in a child process),
  * refusing to open a log whose last line is torn, and the zeros written ahead of the records
  * (overwritten by records, cut off at close, left by a crash and found again at the next start).
+ * This file defines fdatasync(), which the log's calls bind to: it passes through to the C
+ * library's, except that a test can close a gate to keep a batch in flight (sync_gate_close).
  */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* RTLD_NEXT */
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -597,6 +602,30 @@ test_async_append(void **state)
     box_cleanup(&box);
 }
 
+/* ---- a gate on fdatasync: keeps a batch in flight for as long as a test needs -------------- */
+
+static atomic_bool sync_gate_closed; /* fdatasync waits while set */
+static atomic_int sync_gate_waiting; /* calls waiting at the gate now */
+
+int
+fdatasync(int fd)
+{
+    static int (*real)(int);
+    if (real == NULL) {
+        void *sym = dlsym(RTLD_NEXT, "fdatasync");
+        memcpy(&real, &sym, sizeof(real)); /* ISO C has no object-to-function pointer cast */
+    }
+    if (atomic_load(&sync_gate_closed)) {
+        atomic_fetch_add(&sync_gate_waiting, 1);
+        while (atomic_load(&sync_gate_closed)) {
+            struct timespec ts = {0, 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        atomic_fetch_sub(&sync_gate_waiting, 1);
+    }
+    return real != NULL ? real(fd) : (errno = ENOSYS, -1);
+}
+
 /* ---- holding a batch for announced appends (clst_audit_expect_begin) ---------------------- */
 
 static struct clst_audit *
@@ -731,6 +760,88 @@ test_hold_sync_appender(void **state)
     assert_int_equal(st.held_batches, 1);
     clst_audit_expect_end(a);
     assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    box_cleanup(&box);
+}
+
+struct sync_appender {
+    struct clst_audit *a;
+    const char *members;
+    enum clst_status st;
+    uint64_t seq;
+    uint64_t returned_ns; /* clst_monotonic_ns() when the append returned */
+};
+
+static void *
+sync_appender_main(void *arg)
+{
+    struct sync_appender *s = arg;
+    s->st = clst_audit_append(s->a, s->members, 0, &s->seq, NULL);
+    s->returned_ns = clst_monotonic_ns();
+    return NULL;
+}
+
+/* Waits (up to 5 s) until `n` records wait in the queue. */
+static void
+wait_queued(struct clst_audit *a, uint64_t n)
+{
+    struct clst_audit_stats st;
+    for (int i = 0; i < 5000; i++) {
+        clst_audit_stats_get(a, &st);
+        if (st.queue_depth >= n) {
+            return;
+        }
+        sleep_ms(1);
+    }
+    fail_msg("%" PRIu64 " records were not queued", n);
+}
+
+/* A thread that queued behind an asynchronous record while a batch was in flight is not held
+ * when that batch is done and the writer takes the next one, though appends are announced: it
+ * is written at once instead of waiting out the commit delay. */
+static void
+test_hold_not_with_waiter_behind(void **state)
+{
+    struct fx *f = *state;
+    struct clst_audit_verify v;
+    struct clst_err err;
+    struct async_box box;
+    struct async_ticket ticket;
+    struct clst_audit_stats st;
+    pthread_t first, behind;
+    struct clst_audit *a = open_log_delay(f, CLST_AUDIT_MAX_COMMIT_DELAY_US);
+    assert_non_null(a);
+    box_init(&box);
+    struct sync_appender s1 = {.a = a, .members = "\"type\":\"attempt\",\"n\":1"};
+    struct sync_appender s2 = {.a = a, .members = "\"type\":\"attempt\",\"n\":2"};
+
+    /* A batch in flight: its leader waits at the gate, in fdatasync. */
+    atomic_store(&sync_gate_closed, true);
+    assert_int_equal(pthread_create(&first, NULL, sync_appender_main, &s1), 0);
+    for (int i = 0; i < 5000 && atomic_load(&sync_gate_waiting) == 0; i++) {
+        sleep_ms(1);
+    }
+    assert_int_equal(atomic_load(&sync_gate_waiting), 1);
+    /* Behind it: an announced outcome at the head of the queue, then a synchronous appender. */
+    clst_audit_expect_begin(a);
+    queue_outcome(a, &box, &ticket, 0);
+    assert_int_equal(pthread_create(&behind, NULL, sync_appender_main, &s2), 0);
+    wait_queued(a, 2);
+    uint64_t opened = clst_monotonic_ns();
+    atomic_store(&sync_gate_closed, false);
+    assert_int_equal(pthread_join(first, NULL), 0);
+    assert_int_equal(pthread_join(behind, NULL), 0);
+    assert_int_equal(s1.st, CLST_OK);
+    assert_int_equal(s2.st, CLST_OK);
+    /* Held, it would have waited out most of the 100 ms: the announcement is still open. */
+    assert_true((s2.returned_ns - opened) / 1000000u < 60);
+    assert_int_equal(box_done(&box), 1);
+    assert_int_equal(box.ok, 1);
+    assert_int_equal(s2.seq, box.seqs[0] + 1); /* in the same batch, behind the outcome */
+    clst_audit_stats_get(a, &st);
+    assert_int_equal(st.held_batches, 0);
+    clst_audit_expect_end(a);
+    assert_int_equal(clst_audit_close(a, &err), CLST_OK);
+    assert_int_equal(verify_dir(f, false, &v), CLST_OK);
     box_cleanup(&box);
 }
 
@@ -1251,6 +1362,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_async_close_drains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold_for_announced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold_sync_appender, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_not_with_waiter_behind, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold_not_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_write_failure, setup, teardown),
