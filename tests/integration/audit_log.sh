@@ -17,6 +17,7 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 API=7.5
 
 fail() {
@@ -51,22 +52,10 @@ trap cleanup EXIT
 start_server() {
     local data=$1
     shift
-    : >"$work/serve.out"
-    "$CLOISTER" serve --data "$data" --listen 127.0.0.1:0 "$@" >"$work/serve.out" \
-        2>>"$work/serve.err" &
-    server_pid=$!
-    url=""
-    for _ in $(seq 1 300); do
-        url=$(sed -n 's/^listening on \(https:\/\/127\.0\.0\.1:[0-9][0-9]*\)$/\1/p' "$work/serve.out")
-        if [ -n "$url" ]; then
-            ca=$data/ca.pem
-            token=$(cat "$data/admin-token")
-            return 0
-        fi
-        kill -0 "$server_pid" 2>/dev/null || fail "cloister serve exited: $(tail -5 "$work/serve.err")"
-        sleep 0.1
-    done
-    fail "cloister serve did not start listening"
+    serve_start --append-err "$work/serve.out" "$work/serve.err" \
+        --data "$data" --listen 127.0.0.1:0 "$@"
+    ca=$data/ca.pem
+    token=$(cat "$data/admin-token")
 }
 
 # stop_server: SIGTERM, returns the server's exit status in $stop_status

@@ -16,6 +16,7 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 BUILD=${CLST_BUILD_DIR:?set CLST_BUILD_DIR to the build directory}
 HELLO=$BUILD/hello-enclave.so
 for tool in curl openssl base64 sha256sum; do
@@ -69,17 +70,8 @@ jget() {
 "$CLOISTER" sim init "$work/plat" >/dev/null || fail "cloister sim init"
 data=$work/data
 iss=https://attest.enclave-release.test
-"$CLOISTER" serve --data "$data" --listen 127.0.0.1:0 --trust-sim "$work/plat/root.pem" \
-    --issuer "$iss" >"$work/serve.out" 2>"$work/serve.err" &
-server_pid=$!
-url=""
-for _ in $(seq 1 300); do
-    url=$(sed -n 's/^listening on \(https:\/\/127\.0\.0\.1:[0-9][0-9]*\)$/\1/p' "$work/serve.out")
-    [ -n "$url" ] && break
-    kill -0 "$server_pid" 2>/dev/null || fail "cloister serve exited before listening"
-    sleep 0.1
-done
-[ -n "$url" ] || fail "cloister serve did not start listening within 30 s"
+serve_start "$work/serve.out" "$work/serve.err" \
+    --data "$data" --listen 127.0.0.1:0 --trust-sim "$work/plat/root.pem" --issuer "$iss"
 ca=$data/ca.pem
 admin=$(cat "$data/admin-token")
 printf '%s\n' "$admin" >"$work/token"

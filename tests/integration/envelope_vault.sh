@@ -8,6 +8,7 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 
 fail() {
     echo "FAIL: $*" >&2
@@ -32,16 +33,7 @@ checks=0
 ok() { checks=$((checks + 1)); }
 
 data=$work/data
-"$CLOISTER" serve --data "$data" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
-server_pid=$!
-url=""
-for _ in $(seq 1 300); do
-    url=$(sed -n 's/^listening on \(https:\/\/127\.0\.0\.1:[0-9][0-9]*\)$/\1/p' "$work/serve.out")
-    [ -n "$url" ] && break
-    kill -0 "$server_pid" 2>/dev/null || { tail -n 20 "$work/serve.err" >&2; fail "serve exited"; }
-    sleep 0.1
-done
-[ -n "$url" ] || fail "cloister serve did not start listening"
+serve_start "$work/serve.out" "$work/serve.err" --data "$data" --listen 127.0.0.1:0
 export CLOISTER_URL=$url CLOISTER_CA=$data/ca.pem
 tokfile=$data/admin-token
 

@@ -15,6 +15,7 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 sdk=$here/sdk
 fail() {
@@ -145,18 +146,9 @@ snp_iss=https://snp-attestation.example
 # A fixed issuer for this server's own tokens, so that they stay valid across the restart below.
 iss=https://attest.key-release.test
 start_server() {
-    "$CLOISTER" serve --data "$data" --listen 127.0.0.1:0 --trust-sim "$work/simplat/root.pem" \
-        --issuer "$iss" --trust-authority "$snp_iss=$work/auth/jwks.json" "$@" \
-        >"$work/serve.out" 2>"$work/serve.err" &
-    server_pid=$!
-    url=""
-    for _ in $(seq 1 300); do
-        url=$(sed -n 's/^listening on \(https:\/\/127\.0\.0\.1:[0-9][0-9]*\)$/\1/p' "$work/serve.out")
-        [ -n "$url" ] && break
-        kill -0 "$server_pid" 2>/dev/null || fail "cloister serve exited before listening"
-        sleep 0.1
-    done
-    [ -n "$url" ] || fail "cloister serve did not start listening within 30 s"
+    serve_start "$work/serve.out" "$work/serve.err" \
+        --data "$data" --listen 127.0.0.1:0 --trust-sim "$work/simplat/root.pem" \
+        --issuer "$iss" --trust-authority "$snp_iss=$work/auth/jwks.json" "$@"
 }
 stop_server() {
     kill -TERM "$server_pid"

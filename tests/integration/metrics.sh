@@ -10,6 +10,7 @@
 set -euo pipefail
 
 : "${CLOISTER:?CLOISTER must point at the cloister binary}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 API=7.5
 
 fail() {
@@ -42,16 +43,7 @@ trap cleanup EXIT
 data=$work/data
 # start_server [extra args…]: sets $url.
 start_server() {
-    "$CLOISTER" serve --data "$data" --listen 127.0.0.1:0 "$@" >"$work/serve.out" 2>"$work/serve.err" &
-    server_pid=$!
-    url=""
-    for _ in $(seq 1 300); do
-        url=$(sed -n 's/^listening on \(https:\/\/127\.0\.0\.1:[0-9][0-9]*\)$/\1/p' "$work/serve.out")
-        [ -n "$url" ] && break
-        kill -0 "$server_pid" 2>/dev/null || fail "cloister serve exited"
-        sleep 0.1
-    done
-    [ -n "$url" ] || fail "cloister serve did not start listening"
+    serve_start "$work/serve.out" "$work/serve.err" --data "$data" --listen 127.0.0.1:0 "$@"
 }
 
 checks=0

@@ -10,6 +10,7 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 sdk=$here/sdk
 
@@ -59,23 +60,8 @@ show_server_log() {
 }
 
 data=$work/data # created by cloister serve itself (0700)
-"$CLOISTER" serve --data "$data" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
-server_pid=$!
-
-url=""
-for _ in $(seq 1 300); do # up to 30 s (key generation under ASan can be slow)
-    url=$(sed -n 's/^listening on \(https:\/\/127\.0\.0\.1:[0-9][0-9]*\)$/\1/p' "$work/serve.out")
-    [ -n "$url" ] && break
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        show_server_log
-        fail "cloister serve exited before listening"
-    fi
-    sleep 0.1
-done
-[ -n "$url" ] || {
-    show_server_log
-    fail "cloister serve did not print 'listening on https://127.0.0.1:PORT' within 30 s"
-}
+# Waits up to 30 s (the default) for the listening line: key generation under ASan can be slow.
+serve_start "$work/serve.out" "$work/serve.err" --data "$data" --listen 127.0.0.1:0
 [ "$url" = "https://127.0.0.1:$(cat "$data/serve.port")" ] ||
     fail "the printed URL $url does not match $data/serve.port ($(cat "$data/serve.port"))"
 [ -s "$data/ca.pem" ] || fail "$data/ca.pem (the CA certificate clients pin) is missing"

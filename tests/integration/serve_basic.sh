@@ -5,6 +5,7 @@
 set -euo pipefail
 
 : "${CLOISTER:?CLOISTER must point at the cloister binary}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 tmp=$(mktemp -d)
 data="$tmp/data"
 pid=""
@@ -31,18 +32,9 @@ fail() {
 start_server() {
     local name=$1
     shift
-    "$CLOISTER" serve --data "$data" --listen 127.0.0.1:0 "$@" >"$tmp/out.$name" 2>"$tmp/err.$name" &
-    pid=$!
-    port=""
-    for _ in $(seq 1 200); do
-        if line=$(grep -m1 '^listening on https://127.0.0.1:[0-9]*$' "$tmp/out.$name"); then
-            port=${line##*:}
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || fail "serve ($name) exited before listening"
-        sleep 0.05
-    done
-    fail "serve ($name) did not print its listening line"
+    serve_start --wait 10 "$tmp/out.$name" "$tmp/err.$name" --data "$data" --listen 127.0.0.1:0 "$@"
+    pid=$server_pid
+    port=${url##*:}
 }
 
 # stop_server SIGNAL: sends it and checks the exit status is 0.

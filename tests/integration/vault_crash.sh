@@ -9,6 +9,7 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 API=7.5
 CLIENTS=4
 RUN_SECONDS=${VAULT_CRASH_SECONDS:-4}
@@ -39,17 +40,7 @@ trap cleanup EXIT
 
 data=$work/data
 start_server() {
-    : >"$work/serve.out"
-    "$CLOISTER" serve --data "$data" --listen 127.0.0.1:0 >"$work/serve.out" 2>>"$work/serve.err" &
-    server_pid=$!
-    url=""
-    for _ in $(seq 1 300); do
-        url=$(sed -n 's/^listening on \(https:\/\/127\.0\.0\.1:[0-9][0-9]*\)$/\1/p' "$work/serve.out")
-        [ -n "$url" ] && return 0
-        kill -0 "$server_pid" 2>/dev/null || fail "cloister serve exited: $(tail -5 "$work/serve.err")"
-        sleep 0.1
-    done
-    fail "cloister serve did not start listening"
+    serve_start --append-err "$work/serve.out" "$work/serve.err" --data "$data" --listen 127.0.0.1:0
 }
 
 start_server

@@ -12,6 +12,7 @@
 set -euo pipefail
 
 : "${CLOISTER:?CLOISTER must point at the cloister binary}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 for tool in curl node; do
     command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed" >&2; exit 1; }
 done
@@ -42,16 +43,8 @@ ok() {
 }
 
 start_server() {
-    "$CLOISTER" serve --data "$data" --listen 127.0.0.1:0 "$@" >"$tmp/serve.out" 2>"$tmp/serve.err" &
-    pid=$!
-    url=""
-    for _ in $(seq 1 300); do
-        url=$(sed -n 's/^listening on \(https:\/\/127\.0\.0\.1:[0-9][0-9]*\)$/\1/p' "$tmp/serve.out")
-        [[ -n "$url" ]] && break
-        kill -0 "$pid" 2>/dev/null || fail "serve exited before listening"
-        sleep 0.1
-    done
-    [[ -n "$url" ]] || fail "serve did not print its listening line"
+    serve_start "$tmp/serve.out" "$tmp/serve.err" --data "$data" --listen 127.0.0.1:0 "$@"
+    pid=$server_pid
 }
 stop_server() {
     kill -TERM "$pid"

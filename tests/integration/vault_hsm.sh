@@ -18,6 +18,7 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 MODULE=/usr/lib/softhsm/libsofthsm2.so
 TOKEN=cloister-it
 PIN=it-pin-4711
@@ -69,17 +70,8 @@ show_log() {
 start() {
     local data=$1
     shift
-    "$CLOISTER" serve --data "$data" --listen 127.0.0.1:0 "$@" >"$work/serve.out" \
-        2>"$work/serve.err" &
-    server_pid=$!
-    local url=""
-    for _ in $(seq 1 300); do
-        url=$(sed -n 's/^listening on \(https:\/\/127\.0\.0\.1:[0-9][0-9]*\)$/\1/p' "$work/serve.out")
-        [ -n "$url" ] && break
-        kill -0 "$server_pid" 2>/dev/null || { show_log; fail "cloister serve exited"; }
-        sleep 0.1
-    done
-    [ -n "$url" ] || { show_log; fail "cloister serve did not start listening"; }
+    local url="" # serve_start sets this local
+    serve_start "$work/serve.out" "$work/serve.err" --data "$data" --listen 127.0.0.1:0 "$@"
     export CLOISTER_URL=$url CLOISTER_CA=$data/ca.pem CLOISTER_TOKEN
     CLOISTER_TOKEN=$(cat "$data/admin-token")
 }

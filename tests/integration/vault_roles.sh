@@ -9,6 +9,7 @@
 set -euo pipefail
 
 : "${CLOISTER:?CLOISTER must point at the cloister binary}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 tmp=$(mktemp -d)
 data="$tmp/data"
 pid=""
@@ -28,16 +29,8 @@ fail() {
     exit 1
 }
 
-"$CLOISTER" serve --data "$data" --listen 127.0.0.1:0 >"$tmp/serve.out" 2>"$tmp/serve.err" &
-pid=$!
-url=""
-for _ in $(seq 1 300); do
-    url=$(sed -n 's/^listening on \(https:\/\/127\.0\.0\.1:[0-9][0-9]*\)$/\1/p' "$tmp/serve.out")
-    [[ -n "$url" ]] && break
-    kill -0 "$pid" 2>/dev/null || fail "serve exited before listening"
-    sleep 0.1
-done
-[[ -n "$url" ]] || fail "serve did not print its listening line"
+serve_start "$tmp/serve.out" "$tmp/serve.err" --data "$data" --listen 127.0.0.1:0
+pid=$server_pid
 ca="$data/ca.pem"
 admin=$(cat "$data/admin-token")
 API="api-version=2025-07-01"

@@ -10,6 +10,7 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 API=7.5
 
 fail() {
@@ -32,16 +33,7 @@ cleanup() {
 trap cleanup EXIT
 
 data=$work/data
-"$CLOISTER" serve --data "$data" --listen 127.0.0.1:0 >"$work/serve.out" 2>"$work/serve.err" &
-server_pid=$!
-url=""
-for _ in $(seq 1 300); do
-    url=$(sed -n 's/^listening on \(https:\/\/127\.0\.0\.1:[0-9][0-9]*\)$/\1/p' "$work/serve.out")
-    [ -n "$url" ] && break
-    kill -0 "$server_pid" 2>/dev/null || fail "cloister serve exited: $(tail -5 "$work/serve.err")"
-    sleep 0.1
-done
-[ -n "$url" ] || fail "cloister serve did not start listening"
+serve_start "$work/serve.out" "$work/serve.err" --data "$data" --listen 127.0.0.1:0
 ca=$data/ca.pem
 admin=$(cat "$data/admin-token")
 

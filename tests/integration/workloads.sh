@@ -23,6 +23,7 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 build=${CLST_BUILD_DIR:?set CLST_BUILD_DIR to the build directory}
 src=${CLST_SOURCE_DIR:?set CLST_SOURCE_DIR to the source directory}
 
@@ -72,17 +73,8 @@ sha256_of() { sha256sum | cut -d' ' -f1; }
 # ---- the platform, the services ----------------------------------------------------------------
 "$CLOISTER" sim init "$work/plat" >/dev/null || fail "cloister sim init"
 data=$work/data
-"$CLOISTER" serve --data "$data" --listen 127.0.0.1:0 --trust-sim "$work/plat/root.pem" \
-    >"$work/serve.out" 2>"$work/serve.err" &
-server_pid=$!
-url=""
-for _ in $(seq 1 300); do
-    url=$(sed -n 's/^listening on \(https:\/\/127\.0\.0\.1:[0-9][0-9]*\)$/\1/p' "$work/serve.out")
-    [ -n "$url" ] && break
-    kill -0 "$server_pid" 2>/dev/null || fail "cloister serve exited before listening"
-    sleep 0.1
-done
-[ -n "$url" ] || fail "cloister serve did not start listening within 30 s"
+serve_start "$work/serve.out" "$work/serve.err" \
+    --data "$data" --listen 127.0.0.1:0 --trust-sim "$work/plat/root.pem"
 export CLOISTER_URL=$url CLOISTER_CA=$data/ca.pem
 CLOISTER_TOKEN=$(cat "$data/admin-token")
 export CLOISTER_TOKEN

@@ -1,0 +1,85 @@
+# shellcheck shell=bash
+# Starting `cloister serve` for the integration tests. Sourced, never run (CMake runs only
+# tests/integration/*.sh as tests), by a test that has set -euo pipefail and $CLOISTER:
+#     . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
+# It provides:
+#
+#   serve_start [--wait SECONDS] [--append-err] OUT ERR [SERVE_ARGS...]
+#       Runs "$CLOISTER" serve SERVE_ARGS... in the background (give it --data and --listen
+#       127.0.0.1:0 yourself) with stdout to OUT (truncated) and stderr to ERR (truncated, or
+#       appended with --append-err), then waits up to SECONDS (default 30) for its
+#       "listening on https://127.0.0.1:PORT" line. Sets $server_pid as soon as the server
+#       runs (for the caller's EXIT trap) and $url (https://127.0.0.1:PORT). A caller that
+#       declares `local url` / `local server_pid` gets them in its locals.
+#       If the server exits first, or does not print the line in time, it prints
+#       "FAIL: ..." saying which and after how long, then the last 30 lines of ERR, to stderr;
+#       stops the server if it still runs (and empties $server_pid); and exits 1, which runs
+#       the caller's EXIT trap.
+
+serve_start() {
+    local _ss_wait=30 _ss_append=0
+    while [ $# -gt 0 ]; do
+        case $1 in
+        --wait)
+            if [ $# -lt 2 ] || ! [[ $2 =~ ^[1-9][0-9]*$ ]]; then
+                _serve_fail "" "serve_start: --wait takes a whole number of seconds (got '${2-}')"
+            fi
+            _ss_wait=$2
+            shift 2
+            ;;
+        --append-err)
+            _ss_append=1
+            shift
+            ;;
+        *) break ;;
+        esac
+    done
+    [ $# -ge 2 ] || _serve_fail "" "usage: serve_start [--wait SECONDS] [--append-err] OUT ERR [SERVE_ARGS...]"
+    local _ss_out=$1 _ss_err=$2
+    shift 2
+    : "${CLOISTER:?set CLOISTER to the cloister binary}"
+
+    # OUT exists before the first look at it, whenever the server gets to open it.
+    : >"$_ss_out"
+    if [ "$_ss_append" = 1 ]; then
+        "$CLOISTER" serve "$@" >"$_ss_out" 2>>"$_ss_err" &
+    else
+        "$CLOISTER" serve "$@" >"$_ss_out" 2>"$_ss_err" &
+    fi
+    server_pid=$!
+    url=""
+    local _ss_i _ss_rc
+    for ((_ss_i = 0; _ss_i < _ss_wait * 10; _ss_i++)); do
+        url=$(_serve_url "$_ss_out")
+        [ -n "$url" ] && return 0
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            _ss_rc=0
+            wait "$server_pid" 2>/dev/null || _ss_rc=$?
+            server_pid=""
+            if [ -n "$(_serve_url "$_ss_out")" ]; then
+                _serve_fail "$_ss_err" "cloister serve exited with status $_ss_rc right after its 'listening on' line ($((_ss_i / 10)).$((_ss_i % 10)) s after the start)"
+            fi
+            _serve_fail "$_ss_err" "cloister serve exited with status $_ss_rc after $((_ss_i / 10)).$((_ss_i % 10)) s, before printing its 'listening on https://127.0.0.1:PORT' line"
+        fi
+        sleep 0.1
+    done
+    kill -KILL "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=""
+    _serve_fail "$_ss_err" "cloister serve did not print its 'listening on https://127.0.0.1:PORT' line within $_ss_wait s (killed it)"
+}
+
+# _serve_url OUT: prints the URL of the first "listening on" line of OUT, or nothing.
+_serve_url() {
+    sed -n '/^listening on https:\/\/127\.0\.0\.1:[0-9][0-9]*$/{s/^listening on //p;q;}' "$1"
+}
+
+# _serve_fail ERR MESSAGE: FAIL: MESSAGE and the last 30 lines of ERR (if any) on stderr; exit 1.
+_serve_fail() {
+    echo "FAIL: $2" >&2
+    if [ -n "$1" ] && [ -f "$1" ]; then
+        echo "---- cloister serve stderr ($1, last 30 lines) ----" >&2
+        tail -n 30 "$1" >&2 || true
+    fi
+    exit 1
+}
