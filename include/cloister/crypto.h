@@ -184,6 +184,9 @@ enum clst_status clst_pkey_to_der(const EVP_PKEY *key, bool include_private, str
 enum clst_status clst_pkey_from_jwk(const json_t *jwk, EVP_PKEY **out, struct clst_err *err);
 /* A new JSON object with "kty" and the key members (private ones only when include_private). */
 enum clst_status clst_pkey_to_jwk(const EVP_PKEY *key, bool include_private, json_t **out);
+/* A new JSON string holding base64url(data) without padding ("" for size 0); NULL when out of
+ * memory. */
+json_t *clst_json_b64url(const uint8_t *data, size_t size);
 
 /* ---- RSA ------------------------------------------------------------------------------------ */
 

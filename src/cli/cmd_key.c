@@ -635,19 +635,6 @@ out:
 
 /* ---- cryptographic operations ---------------------------------------------------------------- */
 
-static json_t *
-b64_json(const uint8_t *data, size_t size)
-{
-    struct clst_buf b;
-    json_t *j = NULL;
-    clst_buf_init(&b, clst_b64url_encoded_size(size) + 1);
-    if (clst_b64url_encode(data, size, &b) == CLST_OK) {
-        j = json_stringn(b.size > 0 ? (const char *)b.data : "", b.size);
-    }
-    clst_buf_cleanup(&b);
-    return j;
-}
-
 /* POST /keys/NAME/VERSION/<op>; version "" = latest. */
 static enum clst_status
 op_call(struct clst_client *c, const char *name, const char *version, const char *op,
@@ -704,9 +691,9 @@ do_forward(struct clst_client *c, const struct opts *o, bool wrap)
         goto out;
     }
     if (body == NULL || json_object_set_new(body, "alg", json_string(o->alg)) != 0 ||
-        json_object_set_new(body, "value", b64_json(data.data, data.size)) != 0 ||
+        json_object_set_new(body, "value", clst_json_b64url(data.data, data.size)) != 0 ||
         ((o->aad != NULL || o->aad_file != NULL) &&
-         json_object_set_new(body, "aad", b64_json(aad.data, aad.size)) != 0)) {
+         json_object_set_new(body, "aad", clst_json_b64url(aad.data, aad.size)) != 0)) {
         rc = cli_failf(CMD, "out of memory");
         goto out;
     }
@@ -902,7 +889,7 @@ digest_from_opts(const struct opts *o, json_t **out)
     if (st != CLST_OK) {
         return cli_failf(CMD, "hashing the input failed");
     }
-    *out = b64_json(digest, clst_hash_size(h));
+    *out = clst_json_b64url(digest, clst_hash_size(h));
     return *out != NULL ? CLI_EXIT_OK : cli_failf(CMD, "out of memory");
 }
 

@@ -471,6 +471,19 @@ out:
     return rc;
 }
 
+json_t *
+clst_json_b64url(const uint8_t *data, size_t size)
+{
+    struct clst_buf b;
+    json_t *j = NULL;
+    clst_buf_init(&b, clst_b64url_encoded_size(size) + 1);
+    if (clst_b64url_encode(data, size, &b) == CLST_OK) {
+        j = json_stringn(b.size > 0 ? (const char *)b.data : "", b.size);
+    }
+    clst_buf_cleanup(&b);
+    return j;
+}
+
 /* Fetches BIGNUM parameter `param` and stores it as member `name`. */
 static enum clst_status
 copy_param(const EVP_PKEY *key, json_t *obj, const char *param, const char *name, size_t pad,

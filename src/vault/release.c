@@ -54,20 +54,6 @@ put_str(json_t *obj, const char *key, const char *s)
     return s == NULL || put(obj, key, json_string(s));
 }
 
-/* base64url of data as a new JSON string (NULL on failure). */
-static json_t *
-b64url_json(const uint8_t *data, size_t size)
-{
-    struct clst_buf b;
-    json_t *j = NULL;
-    clst_buf_init(&b, clst_b64url_encoded_size(size) + 1);
-    if (clst_b64url_encode(data, size, &b) == CLST_OK) {
-        j = json_stringn(b.size > 0 ? (const char *)b.data : "", b.size);
-    }
-    clst_buf_cleanup(&b);
-    return j;
-}
-
 /* base64url of a SHA-256 into out (CLST_RELEASE_HASH_STR_SIZE). */
 static enum clst_status
 hash_str(const uint8_t hash[static CLST_SHA256_SIZE], char out[static CLST_RELEASE_HASH_STR_SIZE])
@@ -750,10 +736,10 @@ sealed_to_text(const struct clst_vault_sealed *s, char **out)
 {
     json_t *j = json_object();
     if (j == NULL || !put(j, "alg", json_integer(s->alg)) || !put(j, "mk", json_string(s->mk_id)) ||
-        !put(j, "wrapped", b64url_json(s->wrapped, s->wrapped_size)) ||
-        !put(j, "nonce", b64url_json(s->nonce, s->nonce_size)) ||
-        !put(j, "tag", b64url_json(s->tag, s->tag_size)) ||
-        !put(j, "ct", b64url_json(s->ct, s->ct_size))) {
+        !put(j, "wrapped", clst_json_b64url(s->wrapped, s->wrapped_size)) ||
+        !put(j, "nonce", clst_json_b64url(s->nonce, s->nonce_size)) ||
+        !put(j, "tag", clst_json_b64url(s->tag, s->tag_size)) ||
+        !put(j, "ct", clst_json_b64url(s->ct, s->ct_size))) {
         json_decref(j);
         return CLST_E_NOMEM;
     }
@@ -1718,9 +1704,9 @@ key_hsm(const struct clst_vault_release_eval *ev, enum clst_vault_release_enc en
         !put(hdr, "enc", json_string(clst_vault_release_enc_name(enc))) ||
         !put(obj, "schema_version", json_string(CLST_RELEASE_KEY_HSM_SCHEMA)) ||
         !put(obj, "header", json_incref(hdr)) ||
-        !put(obj, "ciphertext", b64url_json(wrapped.data, wrapped.size)) ||
+        !put(obj, "ciphertext", clst_json_b64url(wrapped.data, wrapped.size)) ||
         (text = json_dumps(obj, JSON_COMPACT)) == NULL ||
-        (*out = b64url_json((const uint8_t *)text, strlen(text))) == NULL) {
+        (*out = clst_json_b64url((const uint8_t *)text, strlen(text))) == NULL) {
         st = clst_err_set(err, CLST_E_NOMEM, "out of memory building key_hsm");
         goto out;
     }
@@ -1774,7 +1760,7 @@ clst_vault_release_sign(struct clst_vault_release *r, const struct clst_vault_re
         (nonce != NULL && !put(request, "nonce", json_string(nonce))) ||
         !put(policy, "contentType", json_string(CLST_RELEASE_POLICY_CONTENT_TYPE)) ||
         !put(policy, "data",
-             b64url_json((const uint8_t *)key->policy_text, strlen(key->policy_text))) ||
+             clst_json_b64url((const uint8_t *)key->policy_text, strlen(key->policy_text))) ||
         !put(policy, "immutable", json_boolean(key->policy_immutable)) ||
         !put(kobj, "key", json_incref(jwk)) ||
         (key->attributes != NULL && !put(kobj, "attributes", json_deep_copy(key->attributes))) ||

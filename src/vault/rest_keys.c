@@ -64,21 +64,6 @@ put(json_t *obj, const char *key, json_t *v)
     return v != NULL && json_object_set_new(obj, key, v) == 0;
 }
 
-/* A new JSON string holding base64url(data); NULL on allocation failure. */
-static json_t *
-b64_json(const uint8_t *data, size_t size)
-{
-    struct clst_buf b;
-    json_t *j = NULL;
-
-    clst_buf_init(&b, clst_b64url_encoded_size(size) + 1);
-    if (clst_b64url_encode(data, size, &b) == CLST_OK) {
-        j = json_stringn(b.size > 0 ? (const char *)b.data : "", b.size);
-    }
-    clst_buf_cleanup(&b);
-    return j;
-}
-
 static enum clst_status
 fail(struct clst_vault_rctx *rc, struct clst_err *err)
 {
@@ -476,7 +461,7 @@ release_policy_json(const struct clst_vault_object *obj)
     if (j == NULL || !put(j, "contentType", json_string(RELEASE_CONTENT_TYPE)) ||
         !put(j, "immutable", json_boolean(obj->policy_immutable)) ||
         !put(j, "data",
-             b64_json((const uint8_t *)obj->release_policy, strlen(obj->release_policy)))) {
+             clst_json_b64url((const uint8_t *)obj->release_policy, strlen(obj->release_policy)))) {
         json_decref(j);
         return NULL;
     }
@@ -1250,7 +1235,7 @@ h_backup(void *ctx, const struct clst_http_request *req, struct clst_http_respon
     }
     if (st == CLST_OK) {
         body = json_object();
-        if (body == NULL || !put(body, "value", b64_json(blob.data, blob.size))) {
+        if (body == NULL || !put(body, "value", clst_json_b64url(blob.data, blob.size))) {
             json_decref(body);
             body = NULL;
             st = clst_err_set(err, CLST_E_NOMEM, "out of memory building the backup");
@@ -1618,7 +1603,7 @@ reply_for_recipient(struct clst_vault_rctx *rc, const char *kid,
         if (j == NULL || !put(j, "kid", json_string(kid)) ||
             !put(j, "enc", json_string(clst_vault_release_enc_name(enc))) ||
             !put(j, "recipient", json_string(ev->tee_kid)) ||
-            !put(j, "ciphertextForRecipient", b64_json(wrapped.data, wrapped.size))) {
+            !put(j, "ciphertextForRecipient", clst_json_b64url(wrapped.data, wrapped.size))) {
             json_decref(j);
             j = NULL;
             st = clst_err_set(err, CLST_E_NOMEM, "out of memory building the result");
@@ -1727,7 +1712,7 @@ key_op(void *ctx, const struct clst_http_request *req, struct clst_http_response
         if (st == CLST_OK) {
             out = json_object();
             if (out == NULL || !put(out, "kid", json_string(kid)) ||
-                !put(out, "value", b64_json(sig.data, sig.size))) {
+                !put(out, "value", clst_json_b64url(sig.data, sig.size))) {
                 st = clst_err_set(err, CLST_E_NOMEM, "out of memory building the result");
             }
         }
@@ -1751,11 +1736,11 @@ key_op(void *ctx, const struct clst_http_request *req, struct clst_http_response
         if (st == CLST_OK) {
             out = json_object();
             if (out == NULL || !put(out, "kid", json_string(kid)) ||
-                !put(out, "value", b64_json(res.value.data, res.value.size)) ||
-                (res.iv_size > 0 && !put(out, "iv", b64_json(res.iv, res.iv_size))) ||
-                (res.tag_size > 0 && !put(out, "tag", b64_json(res.tag, res.tag_size))) ||
+                !put(out, "value", clst_json_b64url(res.value.data, res.value.size)) ||
+                (res.iv_size > 0 && !put(out, "iv", clst_json_b64url(res.iv, res.iv_size))) ||
+                (res.tag_size > 0 && !put(out, "tag", clst_json_b64url(res.tag, res.tag_size))) ||
                 (res.iv_size > 0 && r.in.has_aad &&
-                 !put(out, "aad", b64_json(r.aad.data, r.aad.size)))) {
+                 !put(out, "aad", clst_json_b64url(r.aad.data, r.aad.size)))) {
                 st = clst_err_set(err, CLST_E_NOMEM, "out of memory building the result");
             }
         }
@@ -1862,7 +1847,7 @@ h_rng(void *ctx, const struct clst_http_request *req, struct clst_http_response 
     }
     if (st == CLST_OK) {
         out = json_object();
-        if (out == NULL || !put(out, "value", b64_json(bytes, (size_t)count))) {
+        if (out == NULL || !put(out, "value", clst_json_b64url(bytes, (size_t)count))) {
             json_decref(out);
             out = NULL;
             st = clst_err_set(err, CLST_E_NOMEM, "out of memory building the result");

@@ -638,6 +638,27 @@ test_ec_rules(void **state)
     }
 }
 
+/* clst_json_b64url: base64url without padding, "" for nothing, bytes that differ from base64. */
+static void
+test_json_b64url(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in;
+        size_t size;
+        const char *out;
+    } cases[] = {{"", 0, ""},        {"f", 1, "Zg"},         {"fo", 2, "Zm8"},
+                 {"foo", 3, "Zm9v"}, {"\xfb\xff", 2, "-_8"}, {"\x00\x00\x3e", 3, "AAA-"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *j = clst_json_b64url((const uint8_t *)cases[i].in, cases[i].size);
+        assert_non_null(j);
+        assert_true(json_is_string(j));
+        assert_string_equal(json_string_value(j), cases[i].out);
+        assert_int_equal(json_string_length(j), strlen(cases[i].out));
+        json_decref(j);
+    }
+}
+
 int
 main(void)
 {
@@ -645,7 +666,7 @@ main(void)
         cmocka_unit_test(test_roundtrip),        cmocka_unit_test(test_to_jwk_errors),
         cmocka_unit_test(test_wycheproof_keys),  cmocka_unit_test(test_structure_errors),
         cmocka_unit_test(test_base64url_strict), cmocka_unit_test(test_rsa_rules),
-        cmocka_unit_test(test_ec_rules),
+        cmocka_unit_test(test_ec_rules),         cmocka_unit_test(test_json_b64url),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
