@@ -190,6 +190,12 @@ json_t *clst_json_b64url(const uint8_t *data, size_t size);
 
 /* ---- RSA ------------------------------------------------------------------------------------ */
 
+/* An RSA public key from its big-endian modulus and its public exponent (no size or value
+ * checks beyond OpenSSL's: the caller checks what its format allows). CLST_E_CRYPTO when OpenSSL
+ * refuses, CLST_E_INVAL without a modulus. */
+enum clst_status clst_rsa_public_from_ne(const uint8_t *n, size_t n_size, uint32_t e,
+                                         EVP_PKEY **out);
+
 /* OAEP with MGF1 using the same hash, empty label. */
 enum clst_status clst_rsa_oaep_encrypt(EVP_PKEY *key, enum clst_hash h, const uint8_t *in,
                                        size_t in_size, struct clst_buf *out);

@@ -21,12 +21,50 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/param_build.h>
 #include <openssl/params.h>
 #include <openssl/rsa.h>
 
 #define MD_NAME_CAP 16
+
+enum clst_status
+clst_rsa_public_from_ne(const uint8_t *n_be, size_t n_size, uint32_t e_word, EVP_PKEY **out)
+{
+    enum clst_status rc = CLST_E_CRYPTO;
+    OSSL_PARAM_BLD *bld = NULL;
+    OSSL_PARAM *params = NULL;
+    EVP_PKEY_CTX *ctx = NULL;
+    BIGNUM *n = NULL, *e = NULL;
+    EVP_PKEY *key = NULL;
+
+    if (n_be == NULL || n_size == 0 || n_size > INT_MAX || out == NULL) {
+        return CLST_E_INVAL;
+    }
+    n = BN_bin2bn(n_be, (int)n_size, NULL);
+    e = BN_new();
+    bld = OSSL_PARAM_BLD_new();
+    ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+    if (n != NULL && e != NULL && bld != NULL && ctx != NULL && BN_set_word(e, e_word) == 1 &&
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) == 1 &&
+        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) == 1 &&
+        (params = OSSL_PARAM_BLD_to_param(bld)) != NULL && EVP_PKEY_fromdata_init(ctx) == 1 &&
+        EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) == 1) {
+        *out = key;
+        key = NULL;
+        rc = CLST_OK;
+    }
+    EVP_PKEY_free(key);
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    BN_free(n);
+    BN_free(e);
+    ERR_clear_error();
+    return rc;
+}
 
 /* Modulus size in bytes of an RSA key, or 0 when key is not an RSA key. */
 static size_t

@@ -21,9 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/param_build.h>
 #include <openssl/x509.h>
 
 #include "evidence/tpm_int.h"
@@ -33,12 +31,6 @@
 static enum clst_status
 rsa_from_public(const TPMT_PUBLIC *pub, EVP_PKEY **out, struct clst_err *err)
 {
-    enum clst_status rc = CLST_E_CRYPTO;
-    OSSL_PARAM_BLD *bld = NULL;
-    OSSL_PARAM *params = NULL;
-    EVP_PKEY_CTX *ctx = NULL;
-    BIGNUM *n = NULL, *e = NULL;
-    EVP_PKEY *key = NULL;
     const TPM2B_PUBLIC_KEY_RSA *mod = &pub->unique.rsa;
     uint32_t exponent = pub->parameters.rsaDetail.exponent;
     uint16_t bits = pub->parameters.rsaDetail.keyBits;
@@ -54,29 +46,10 @@ rsa_from_public(const TPMT_PUBLIC *pub, EVP_PKEY **out, struct clst_err *err)
     if (exponent == 0) {
         exponent = 65537; /* TPM 2.0 Part 2: 0 means the default exponent */
     }
-    n = BN_bin2bn(mod->buffer, mod->size, NULL);
-    e = BN_new();
-    bld = OSSL_PARAM_BLD_new();
-    ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-    if (n == NULL || e == NULL || bld == NULL || ctx == NULL || BN_set_word(e, exponent) != 1 ||
-        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) != 1 ||
-        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) != 1 ||
-        (params = OSSL_PARAM_BLD_to_param(bld)) == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
-        EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-        rc = clst_err_set(err, CLST_E_CRYPTO, "cannot build the AK's RSA public key");
-        goto out;
+    if (clst_rsa_public_from_ne(mod->buffer, mod->size, exponent, out) != CLST_OK) {
+        return clst_err_set(err, CLST_E_CRYPTO, "cannot build the AK's RSA public key");
     }
-    *out = key;
-    key = NULL;
-    rc = CLST_OK;
-out:
-    EVP_PKEY_free(key);
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
-    BN_free(n);
-    BN_free(e);
-    return rc;
+    return CLST_OK;
 }
 
 static enum clst_status

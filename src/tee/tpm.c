@@ -11,9 +11,7 @@
 #include <string.h>
 
 #include <jansson.h>
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/param_build.h>
 
 #include <tss2/tss2_esys.h>
 #include <tss2/tss2_mu.h>
@@ -222,13 +220,6 @@ ak_template(enum clst_tee_tpm_ak_alg alg, TPM2B_PUBLIC *out)
 static enum clst_status
 ak_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out, struct clst_err *err)
 {
-    enum clst_status rc = CLST_E_CRYPTO;
-    OSSL_PARAM_BLD *bld = NULL;
-    OSSL_PARAM *params = NULL;
-    EVP_PKEY_CTX *ctx = NULL;
-    BIGNUM *n = NULL, *e = NULL;
-    EVP_PKEY *key = NULL;
-
     if (pub->type == TPM2_ALG_ECC) {
         uint8_t point[1 + 64];
         const TPMS_ECC_POINT *q = &pub->unique.ecc;
@@ -248,29 +239,11 @@ ak_pkey(const TPMT_PUBLIC *pub, EVP_PKEY **out, struct clst_err *err)
     const TPM2B_PUBLIC_KEY_RSA *mod = &pub->unique.rsa;
     uint32_t exponent =
         pub->parameters.rsaDetail.exponent != 0 ? pub->parameters.rsaDetail.exponent : 65537;
-    n = BN_bin2bn(mod->buffer, mod->size, NULL);
-    e = BN_new();
-    bld = OSSL_PARAM_BLD_new();
-    ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
-    if (n == NULL || e == NULL || bld == NULL || ctx == NULL || BN_set_word(e, exponent) != 1 ||
-        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n) != 1 ||
-        OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e) != 1 ||
-        (params = OSSL_PARAM_BLD_to_param(bld)) == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
-        EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-        rc = clst_err_set(err, CLST_E_CRYPTO, "tpm: cannot build the AK's RSA public key");
-        goto out;
+    if (mod->size == 0 || mod->size > sizeof(mod->buffer) ||
+        clst_rsa_public_from_ne(mod->buffer, mod->size, exponent, out) != CLST_OK) {
+        return clst_err_set(err, CLST_E_CRYPTO, "tpm: cannot build the AK's RSA public key");
     }
-    *out = key;
-    key = NULL;
-    rc = CLST_OK;
-out:
-    EVP_PKEY_free(key);
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
-    BN_free(n);
-    BN_free(e);
-    return rc;
+    return CLST_OK;
 }
 
 /* ---- TPM commands --------------------------------------------------------------------------- */

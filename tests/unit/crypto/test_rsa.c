@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 
 #include <cloister/crypto.h>
@@ -615,6 +617,46 @@ test_pss_signatures(void **state)
     clst_buf_cleanup(&sig);
 }
 
+/* clst_rsa_public_from_ne: the key built from a key's own n and e is that key's public part
+ * (it verifies the key's signatures); another exponent is another key; no modulus is refused. */
+static void
+test_public_from_ne(void **state)
+{
+    struct keys *k = *state;
+    static const char msg[] = "quote";
+    BIGNUM *n = NULL, *e = NULL;
+    uint8_t nbytes[256];
+    EVP_PKEY *built = NULL, *other = NULL;
+    struct clst_buf sig;
+
+    assert_int_equal(EVP_PKEY_get_bn_param(k->k2048, OSSL_PKEY_PARAM_RSA_N, &n), 1);
+    assert_int_equal(EVP_PKEY_get_bn_param(k->k2048, OSSL_PKEY_PARAM_RSA_E, &e), 1);
+    assert_int_equal(BN_bn2binpad(n, nbytes, sizeof(nbytes)), (int)sizeof(nbytes));
+    BN_ULONG ew = BN_get_word(e);
+    assert_true(ew > 1 && ew <= UINT32_MAX);
+    assert_int_equal(clst_rsa_public_from_ne(nbytes, sizeof(nbytes), (uint32_t)ew, &built),
+                     CLST_OK);
+    assert_int_equal(EVP_PKEY_eq(built, k->pub2048), 1);
+    assert_false(clst_pkey_has_private(built));
+    clst_buf_init(&sig, 256);
+    assert_int_equal(clst_rsa_pkcs1_sign(k->k2048, CLST_HASH_SHA256, msg, 5, &sig), CLST_OK);
+    assert_int_equal(clst_rsa_pkcs1_verify(built, CLST_HASH_SHA256, msg, 5, sig.data, sig.size),
+                     CLST_OK);
+    assert_int_equal(clst_rsa_public_from_ne(nbytes, sizeof(nbytes), 3, &other), CLST_OK);
+    assert_int_not_equal(EVP_PKEY_eq(other, k->pub2048), 1);
+    assert_int_equal(clst_rsa_pkcs1_verify(other, CLST_HASH_SHA256, msg, 5, sig.data, sig.size),
+                     CLST_E_VERIFY);
+    EVP_PKEY *none = NULL;
+    assert_int_equal(clst_rsa_public_from_ne(nbytes, 0, 65537, &none), CLST_E_INVAL);
+    assert_int_equal(clst_rsa_public_from_ne(NULL, 256, 65537, &none), CLST_E_INVAL);
+    assert_null(none);
+    clst_buf_cleanup(&sig);
+    EVP_PKEY_free(built);
+    EVP_PKEY_free(other);
+    BN_free(n);
+    BN_free(e);
+}
+
 int
 main(void)
 {
@@ -623,7 +665,7 @@ main(void)
         cmocka_unit_test(test_wycheproof_pss),   cmocka_unit_test(test_wycheproof_pkcs1_verify),
         cmocka_unit_test(test_oaep_roundtrip),   cmocka_unit_test(test_oaep_negative),
         cmocka_unit_test(test_pkcs1_encryption), cmocka_unit_test(test_pkcs1_signatures),
-        cmocka_unit_test(test_pss_signatures),
+        cmocka_unit_test(test_pss_signatures),   cmocka_unit_test(test_public_from_ne),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
