@@ -1,7 +1,8 @@
 /*
  * What every vault REST handler shares: the request context, api-version and name checks, typed
- * JSON member access, attributes and tags in the cloud vault's shapes, ids, paging links, and the
- * mapping of statuses to the cloud vault's error responses. See rest_int.h.
+ * JSON member access, attributes and tags in the cloud vault's shapes, ids, paging links, the
+ * listings and soft-delete handlers of keys and secrets, and the mapping of statuses to the cloud
+ * vault's error responses. See rest_int.h.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <stdlib.h>
@@ -812,6 +813,147 @@ clst_vault_reply_objects(struct clst_vault_rctx *rc, const struct clst_vault_obj
         return clst_err_set(err, CLST_E_NOMEM, "%s", nomem);
     }
     return clst_vault_reply_list(rc, items, path, max_results, list->next, err);
+}
+
+/* ---- listings and the soft-delete lifecycle of keys and secrets ----------------------------- */
+
+/* CLST_E_NOTFOUND from the store, reworded in the cloud vault's terms: "key 'NAME' was not
+ * found" for a live object, "deleted key 'NAME' was not found" for a deleted one. Any other
+ * status is returned unchanged. */
+static enum clst_status
+reword_not_found(const struct clst_vault_kind_rest *k, enum clst_status st, bool deleted,
+                 const char *name, struct clst_err *err)
+{
+    if (st != CLST_E_NOTFOUND) {
+        return st;
+    }
+    return clst_err_set(err, st, "%s%s '%s' was not found", deleted ? "deleted " : "",
+                        clst_vault_kind_name(k->kind), name);
+}
+
+enum clst_status
+clst_vault_kind_list(const struct clst_vault_kind_rest *k, enum clst_vault_listing listing,
+                     void *ctx, const struct clst_http_request *req,
+                     struct clst_http_response *resp, struct clst_err *err)
+{
+    struct clst_vault_rctx rc;
+    struct clst_vault_object_list list = {0};
+    const char *name = NULL;
+    const char *token = NULL;
+    size_t max = 0;
+    char path[CLST_VAULT_NAME_MAX + 32];
+    bool versions = listing == CLST_VAULT_LIST_VERSIONS;
+    enum clst_vault_perm perm =
+        listing == CLST_VAULT_LIST_DELETED ? k->perm_deleted_read : k->perm_read;
+    enum clst_status st =
+        clst_vault_rctx_start(ctx, req, resp, &rc, k->kind, perm, versions, &name, err);
+    if (st == CLST_OK) {
+        st = clst_vault_page_params(&rc, &max, &token, err);
+    }
+    if (st == CLST_OK) {
+        st = clst_vault_list_fetch(&rc, k->kind, listing, name, max, token, &list, path,
+                                   sizeof path, err);
+        if (versions) {
+            st = reword_not_found(k, st, false, name, err);
+        }
+        if (st == CLST_E_MALFORMED) {
+            st = clst_err_set(err, CLST_E_INVAL,
+                              "$skiptoken is not valid here; pass the nextLink of the previous "
+                              "page unchanged");
+        }
+    }
+    if (st == CLST_OK) {
+        /* Fails only with CLST_E_NOMEM, which clst_vault_reply_err returns unchanged. */
+        st = clst_vault_reply_objects(&rc, &list, k->item, versions, path, max, k->list_nomem, err);
+    }
+    if (st != CLST_OK) {
+        st = clst_vault_reply_err(&rc, k->kind, err);
+    }
+    clst_vault_object_list_cleanup(&list);
+    return st;
+}
+
+enum clst_status
+clst_vault_kind_state_op(const struct clst_vault_kind_rest *k, enum clst_vault_state_op op,
+                         void *ctx, const struct clst_http_request *req,
+                         struct clst_http_response *resp, struct clst_err *err)
+{
+    struct clst_vault_rctx rc;
+    struct clst_vault_object obj;
+    const char *name = NULL;
+    enum clst_vault_perm perm = op == CLST_VAULT_OP_DELETE        ? k->perm_delete
+                                : op == CLST_VAULT_OP_GET_DELETED ? k->perm_deleted_read
+                                                                  : k->perm_recover;
+    enum clst_status st;
+
+    memset(&obj, 0, sizeof obj);
+    st = clst_vault_rctx_start(ctx, req, resp, &rc, k->kind, perm, true, &name, err);
+    if (st == CLST_OK) {
+        struct clst_vault_store *store = rc.vault->store;
+        switch (op) {
+        case CLST_VAULT_OP_DELETE:
+            st = clst_vault_store_delete(store, k->kind, name, rc.vault->retention_days, &obj, err);
+            st = reword_not_found(k, st, false, name, err);
+            break;
+        case CLST_VAULT_OP_GET_DELETED:
+            st = clst_vault_store_get_deleted(store, k->kind, name, &obj, err);
+            st = reword_not_found(k, st, true, name, err);
+            break;
+        case CLST_VAULT_OP_RECOVER:
+            st = clst_vault_store_recover(store, k->kind, name, err);
+            st = reword_not_found(k, st, true, name, err);
+            if (st == CLST_OK) {
+                /* NULL: the latest version (the store reads NULL and "" alike). */
+                st = clst_vault_store_get(store, k->kind, name, NULL, &obj, NULL, err);
+            }
+            break;
+        }
+    }
+    st = st == CLST_OK ? k->reply(&rc, &obj, err) : clst_vault_reply_err(&rc, k->kind, err);
+    clst_vault_object_cleanup(&obj);
+    return st;
+}
+
+enum clst_status
+clst_vault_kind_purge(const struct clst_vault_kind_rest *k, void *ctx,
+                      const struct clst_http_request *req, struct clst_http_response *resp,
+                      struct clst_err *err)
+{
+    struct clst_vault_rctx rc;
+    struct clst_vault_object obj;
+    const char *name = NULL;
+    enum clst_status st;
+
+    memset(&obj, 0, sizeof obj);
+    st = clst_vault_rctx_start(ctx, req, resp, &rc, k->kind, k->perm_purge, true, &name, err);
+    if (st == CLST_OK) {
+        /* Read first: a missing or tampered row is refused the same way with or without purge
+         * protection. */
+        st = clst_vault_store_get_deleted(rc.vault->store, k->kind, name, &obj, err);
+        st = reword_not_found(k, st, true, name, err);
+    }
+    if (st == CLST_OK && rc.vault->purge_protection &&
+        clst_vault_now(rc.vault) < obj.scheduled_purge_date) {
+        char when[32];
+        if (clst_time_format(obj.scheduled_purge_date, when, sizeof(when)) != CLST_OK) {
+            snprintf(when, sizeof(when), "its scheduled purge date");
+        }
+        st = clst_err_set(err, CLST_E_DENIED,
+                          "purge protection is on: deleted %s '%s' can be recovered now and is "
+                          "purged at %s, not before",
+                          clst_vault_kind_name(k->kind), name, when);
+    }
+    if (st == CLST_OK) {
+        st = clst_vault_store_purge(rc.vault->store, k->kind, name, err);
+        st = reword_not_found(k, st, true, name, err);
+    }
+    if (st == CLST_OK) {
+        clst_http_response_empty(resp, 204);
+    } else {
+        st = clst_vault_reply_err(&rc, k->kind, err);
+    }
+    clst_vault_object_cleanup(&obj);
+    return st;
 }
 
 /* ---- errors --------------------------------------------------------------------------------- */

@@ -340,6 +340,54 @@ clst_vault_reply_objects(struct clst_vault_rctx *rc, const struct clst_vault_obj
                          bool versioned, const char *path, size_t max_results, const char *nomem,
                          struct clst_err *err);
 
+/* ---- the listings and the soft-delete lifecycle of keys and secrets ------------------------- */
+
+/*
+ * What the shared handlers below need to know about keys or secrets: one static const per REST
+ * file (rest_keys.c, rest_secrets.c), whose own handlers pass it on.
+ */
+struct clst_vault_kind_rest {
+    enum clst_vault_kind kind;
+    enum clst_vault_perm perm_read;         /* list, list versions */
+    enum clst_vault_perm perm_deleted_read; /* list deleted, get deleted */
+    enum clst_vault_perm perm_delete;
+    enum clst_vault_perm perm_recover;
+    enum clst_vault_perm perm_purge;
+    /* A list item (versioned: the id carries the version); NULL on allocation failure. */
+    json_t *(*item)(const struct clst_vault_rctx *rc, const struct clst_vault_object *obj,
+                    bool versioned);
+    /* The message when a list item cannot be made. */
+    const char *list_nomem;
+    /* Answers the bundle of `obj` (live or deleted) with a 200, or answers the error; returns as
+     * a handler does. */
+    enum clst_status (*reply)(struct clst_vault_rctx *rc, const struct clst_vault_object *obj,
+                              struct clst_err *err);
+};
+
+/* GET /keys, /keys/{name}/versions, /deletedkeys (CLST_VAULT_LIST_*), and the same of secrets:
+ * perm_deleted_read for the deleted listing, perm_read for the others. */
+enum clst_status clst_vault_kind_list(const struct clst_vault_kind_rest *k,
+                                      enum clst_vault_listing listing, void *ctx,
+                                      const struct clst_http_request *req,
+                                      struct clst_http_response *resp, struct clst_err *err);
+
+/* The state changes that answer with the object's bundle. */
+enum clst_vault_state_op {
+    CLST_VAULT_OP_DELETE,      /* DELETE /keys/{name}: soft delete (perm_delete) */
+    CLST_VAULT_OP_GET_DELETED, /* GET /deletedkeys/{name} (perm_deleted_read) */
+    CLST_VAULT_OP_RECOVER,     /* POST /deletedkeys/{name}/recover (perm_recover) */
+};
+enum clst_status clst_vault_kind_state_op(const struct clst_vault_kind_rest *k,
+                                          enum clst_vault_state_op op, void *ctx,
+                                          const struct clst_http_request *req,
+                                          struct clst_http_response *resp, struct clst_err *err);
+
+/* DELETE /deletedkeys/{name} (perm_purge): 204, or 403 saying when the object will be purged
+ * when purge protection is on and the scheduled purge date has not come. */
+enum clst_status clst_vault_kind_purge(const struct clst_vault_kind_rest *k, void *ctx,
+                                       const struct clst_http_request *req,
+                                       struct clst_http_response *resp, struct clst_err *err);
+
 /* ---- errors --------------------------------------------------------------------------------- */
 
 /*

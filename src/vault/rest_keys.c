@@ -871,69 +871,67 @@ done:
     return st;
 }
 
-/* ---- listings ------------------------------------------------------------------------------- */
+/* ---- listings, delete, recover, purge (rest_common.c) --------------------------------------- */
 
-static enum clst_status
-list_common(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
-            enum clst_vault_listing what, struct clst_err *err)
-{
-    struct clst_vault_rctx rc;
-    struct clst_vault_object_list list;
-    const char *name = NULL, *token = NULL;
-    size_t max = 0;
-    char path[32 + CLST_VAULT_NAME_MAX];
-    enum clst_status st;
-
-    memset(&list, 0, sizeof(list));
-    st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND,
-                               what == CLST_VAULT_LIST_DELETED ? CLST_VAULT_PERM_KEY_DELETED_READ
-                                                               : CLST_VAULT_PERM_KEY_READ,
-                               what == CLST_VAULT_LIST_VERSIONS, &name, err);
-    if (st == CLST_OK) {
-        st = clst_vault_page_params(&rc, &max, &token, err);
-    }
-    if (st == CLST_OK) {
-        st = clst_vault_list_fetch(&rc, KIND, what, name, max, token, &list, path, sizeof(path),
-                                   err);
-        if (st == CLST_E_NOTFOUND && what == CLST_VAULT_LIST_VERSIONS) {
-            st = not_found(name, NULL, err);
-        }
-        if (st == CLST_E_MALFORMED) {
-            st = clst_err_set(err, CLST_E_INVAL,
-                              "$skiptoken is not valid here; pass the nextLink of the previous "
-                              "page unchanged");
-        }
-    }
-    if (st == CLST_OK) {
-        st = clst_vault_reply_objects(&rc, &list, key_item, what == CLST_VAULT_LIST_VERSIONS, path,
-                                      max, "out of memory building a list", err);
-    }
-    if (st != CLST_OK) {
-        st = fail(&rc, err);
-    }
-    clst_vault_object_list_cleanup(&list);
-    return st;
-}
+static const struct clst_vault_kind_rest KEYS = {
+    .kind = KIND,
+    .perm_read = CLST_VAULT_PERM_KEY_READ,
+    .perm_deleted_read = CLST_VAULT_PERM_KEY_DELETED_READ,
+    .perm_delete = CLST_VAULT_PERM_KEY_DELETE,
+    .perm_recover = CLST_VAULT_PERM_KEY_RECOVER,
+    .perm_purge = CLST_VAULT_PERM_KEY_PURGE,
+    .item = key_item,
+    .list_nomem = "out of memory building a list",
+    .reply = reply_bundle,
+};
 
 static enum clst_status
 h_list(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
        struct clst_err *err)
 {
-    return list_common(ctx, req, resp, CLST_VAULT_LIST_LIVE, err);
+    return clst_vault_kind_list(&KEYS, CLST_VAULT_LIST_LIVE, ctx, req, resp, err);
 }
 
 static enum clst_status
 h_versions(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
            struct clst_err *err)
 {
-    return list_common(ctx, req, resp, CLST_VAULT_LIST_VERSIONS, err);
+    return clst_vault_kind_list(&KEYS, CLST_VAULT_LIST_VERSIONS, ctx, req, resp, err);
 }
 
 static enum clst_status
 h_list_deleted(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
                struct clst_err *err)
 {
-    return list_common(ctx, req, resp, CLST_VAULT_LIST_DELETED, err);
+    return clst_vault_kind_list(&KEYS, CLST_VAULT_LIST_DELETED, ctx, req, resp, err);
+}
+
+static enum clst_status
+h_delete(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
+         struct clst_err *err)
+{
+    return clst_vault_kind_state_op(&KEYS, CLST_VAULT_OP_DELETE, ctx, req, resp, err);
+}
+
+static enum clst_status
+h_get_deleted(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
+              struct clst_err *err)
+{
+    return clst_vault_kind_state_op(&KEYS, CLST_VAULT_OP_GET_DELETED, ctx, req, resp, err);
+}
+
+static enum clst_status
+h_recover(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
+          struct clst_err *err)
+{
+    return clst_vault_kind_state_op(&KEYS, CLST_VAULT_OP_RECOVER, ctx, req, resp, err);
+}
+
+static enum clst_status
+h_purge(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
+        struct clst_err *err)
+{
+    return clst_vault_kind_purge(&KEYS, ctx, req, resp, err);
 }
 
 /* ---- rotate --------------------------------------------------------------------------------- */
@@ -1019,123 +1017,6 @@ out:
     clst_vault_keymat_free(km);
     clst_vault_key_request_cleanup(&r);
     clst_vault_object_cleanup(&cur);
-    return st;
-}
-
-/* ---- delete, recover, purge ----------------------------------------------------------------- */
-
-/* Soft delete, get a deleted key, recover: each answers with the key's bundle. */
-enum state_op { OP_DELETE, OP_GET_DELETED, OP_RECOVER };
-
-static enum clst_status
-state_op(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
-         enum state_op op, struct clst_err *err)
-{
-    static const enum clst_vault_perm perms[] = {
-        [OP_DELETE] = CLST_VAULT_PERM_KEY_DELETE,
-        [OP_GET_DELETED] = CLST_VAULT_PERM_KEY_DELETED_READ,
-        [OP_RECOVER] = CLST_VAULT_PERM_KEY_RECOVER,
-    };
-    struct clst_vault_rctx rc;
-    struct clst_vault_object obj;
-    const char *name = NULL;
-    enum clst_status st;
-
-    memset(&obj, 0, sizeof(obj));
-    st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND, perms[op], true, &name, err);
-    if (st == CLST_OK) {
-        switch (op) {
-        case OP_DELETE:
-            st = clst_vault_store_delete(rc.vault->store, KIND, name, rc.vault->retention_days,
-                                         &obj, err);
-            if (st == CLST_E_NOTFOUND) {
-                st = not_found(name, NULL, err);
-            }
-            break;
-        case OP_GET_DELETED:
-            st = clst_vault_store_get_deleted(rc.vault->store, KIND, name, &obj, err);
-            if (st == CLST_E_NOTFOUND) {
-                st = clst_err_set(err, st, "deleted key '%s' was not found", name);
-            }
-            break;
-        case OP_RECOVER:
-            st = clst_vault_store_recover(rc.vault->store, KIND, name, err);
-            if (st == CLST_E_NOTFOUND) {
-                st = clst_err_set(err, st, "deleted key '%s' was not found", name);
-            }
-            if (st == CLST_OK) {
-                st = clst_vault_store_get(rc.vault->store, KIND, name, "", &obj, NULL, err);
-            }
-            break;
-        }
-    }
-    st = st == CLST_OK ? reply_bundle(&rc, &obj, err) : fail(&rc, err);
-    clst_vault_object_cleanup(&obj);
-    return st;
-}
-
-static enum clst_status
-h_delete(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
-         struct clst_err *err)
-{
-    return state_op(ctx, req, resp, OP_DELETE, err);
-}
-
-static enum clst_status
-h_get_deleted(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
-              struct clst_err *err)
-{
-    return state_op(ctx, req, resp, OP_GET_DELETED, err);
-}
-
-static enum clst_status
-h_recover(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
-          struct clst_err *err)
-{
-    return state_op(ctx, req, resp, OP_RECOVER, err);
-}
-
-static enum clst_status
-h_purge(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
-        struct clst_err *err)
-{
-    struct clst_vault_rctx rc;
-    struct clst_vault_object obj;
-    const char *name = NULL;
-    char when[32];
-    enum clst_status st;
-
-    memset(&obj, 0, sizeof(obj));
-    st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND, CLST_VAULT_PERM_KEY_PURGE, true, &name,
-                               err);
-    if (st == CLST_OK) {
-        st = clst_vault_store_get_deleted(rc.vault->store, KIND, name, &obj, err);
-        if (st == CLST_E_NOTFOUND) {
-            st = clst_err_set(err, st, "deleted key '%s' was not found", name);
-        }
-    }
-    if (st == CLST_OK && rc.vault->purge_protection &&
-        clst_vault_now(rc.vault) < obj.scheduled_purge_date) {
-        if (clst_time_format(obj.scheduled_purge_date, when, sizeof(when)) != CLST_OK) {
-            snprintf(when, sizeof(when), "its scheduled purge date");
-        }
-        st = clst_err_set(err, CLST_E_DENIED,
-                          "purge protection is on: deleted key '%s' can be recovered now and is "
-                          "purged at %s, not before",
-                          name, when);
-    }
-    if (st == CLST_OK) {
-        st = clst_vault_store_purge(rc.vault->store, KIND, name, err);
-        if (st == CLST_E_NOTFOUND) {
-            st = clst_err_set(err, st, "deleted key '%s' was not found", name);
-        }
-    }
-    if (st == CLST_OK) {
-        clst_http_response_empty(resp, 204);
-    } else {
-        st = fail(&rc, err);
-    }
-    clst_vault_object_cleanup(&obj);
     return st;
 }
 

@@ -412,153 +412,67 @@ out:
     return st;
 }
 
-/* The three listings share this: live, versions of one, deleted. */
-static enum clst_status
-list_common(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
-            enum clst_vault_listing listing, struct clst_err *err)
-{
-    struct clst_vault_rctx rc;
-    struct clst_vault_object_list list = {0};
-    const char *name = NULL;
-    const char *token = NULL;
-    size_t max = 0;
-    char path[CLST_VAULT_NAME_MAX + 32];
-    enum clst_vault_perm perm = listing == CLST_VAULT_LIST_DELETED ? CLST_VAULT_PERM_SECRET_DELETED_READ
-                                                                   : CLST_VAULT_PERM_SECRET_READ;
-    enum clst_status st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND, perm,
-                                                listing == CLST_VAULT_LIST_VERSIONS, &name, err);
-    if (st == CLST_OK) {
-        st = clst_vault_page_params(&rc, &max, &token, err);
-    }
-    if (st == CLST_OK) {
-        st = clst_vault_list_fetch(&rc, KIND, listing, name, max, token, &list, path, sizeof path,
-                                   err);
-    }
-    if (st != CLST_OK) {
-        st = clst_vault_reply_err(&rc, KIND, err);
-    } else {
-        st = clst_vault_reply_objects(&rc, &list, secret_json, listing == CLST_VAULT_LIST_VERSIONS,
-                                      path, max, "out of memory listing secrets", err);
-    }
-    clst_vault_object_list_cleanup(&list);
-    return st;
-}
+/* ---- listings, delete, recover, purge (rest_common.c) --------------------------------------- */
+
+static const struct clst_vault_kind_rest SECRETS = {
+    .kind = KIND,
+    .perm_read = CLST_VAULT_PERM_SECRET_READ,
+    .perm_deleted_read = CLST_VAULT_PERM_SECRET_DELETED_READ,
+    .perm_delete = CLST_VAULT_PERM_SECRET_DELETE,
+    .perm_recover = CLST_VAULT_PERM_SECRET_RECOVER,
+    .perm_purge = CLST_VAULT_PERM_SECRET_PURGE,
+    .item = secret_json,
+    .list_nomem = "out of memory listing secrets",
+    .reply = reply_secret,
+};
 
 static enum clst_status
 h_list(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
        struct clst_err *err)
 {
-    return list_common(ctx, req, resp, CLST_VAULT_LIST_LIVE, err);
+    return clst_vault_kind_list(&SECRETS, CLST_VAULT_LIST_LIVE, ctx, req, resp, err);
 }
 
 static enum clst_status
 h_versions(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
            struct clst_err *err)
 {
-    return list_common(ctx, req, resp, CLST_VAULT_LIST_VERSIONS, err);
+    return clst_vault_kind_list(&SECRETS, CLST_VAULT_LIST_VERSIONS, ctx, req, resp, err);
 }
 
 static enum clst_status
 h_list_deleted(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
                struct clst_err *err)
 {
-    return list_common(ctx, req, resp, CLST_VAULT_LIST_DELETED, err);
-}
-
-/* Soft delete, get a deleted secret, recover: each answers with the secret's bundle. */
-enum state_op { OP_DELETE, OP_GET_DELETED, OP_RECOVER };
-
-static enum clst_status
-state_op(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
-         enum state_op op, struct clst_err *err)
-{
-    static const enum clst_vault_perm perms[] = {
-        [OP_DELETE] = CLST_VAULT_PERM_SECRET_DELETE,
-        [OP_GET_DELETED] = CLST_VAULT_PERM_SECRET_DELETED_READ,
-        [OP_RECOVER] = CLST_VAULT_PERM_SECRET_RECOVER,
-    };
-    struct clst_vault_rctx rc;
-    struct clst_vault_object obj;
-    const char *name = NULL;
-    memset(&obj, 0, sizeof obj);
-    enum clst_status st =
-        clst_vault_rctx_start(ctx, req, resp, &rc, KIND, perms[op], true, &name, err);
-    if (st == CLST_OK) {
-        switch (op) {
-        case OP_DELETE:
-            st = clst_vault_store_delete(rc.vault->store, KIND, name, rc.vault->retention_days,
-                                         &obj, err);
-            break;
-        case OP_GET_DELETED:
-            st = clst_vault_store_get_deleted(rc.vault->store, KIND, name, &obj, err);
-            break;
-        case OP_RECOVER:
-            st = clst_vault_store_recover(rc.vault->store, KIND, name, err);
-            if (st == CLST_OK) {
-                st = clst_vault_store_get(rc.vault->store, KIND, name, NULL, &obj, NULL, err);
-            }
-            break;
-        }
-    }
-    if (st == CLST_OK) {
-        st = reply_secret(&rc, &obj, err);
-    } else {
-        st = clst_vault_reply_err(&rc, KIND, err);
-    }
-    clst_vault_object_cleanup(&obj);
-    return st;
+    return clst_vault_kind_list(&SECRETS, CLST_VAULT_LIST_DELETED, ctx, req, resp, err);
 }
 
 static enum clst_status
 h_delete(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
          struct clst_err *err)
 {
-    return state_op(ctx, req, resp, OP_DELETE, err);
+    return clst_vault_kind_state_op(&SECRETS, CLST_VAULT_OP_DELETE, ctx, req, resp, err);
 }
 
 static enum clst_status
 h_get_deleted(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
               struct clst_err *err)
 {
-    return state_op(ctx, req, resp, OP_GET_DELETED, err);
+    return clst_vault_kind_state_op(&SECRETS, CLST_VAULT_OP_GET_DELETED, ctx, req, resp, err);
 }
 
 static enum clst_status
 h_recover(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
           struct clst_err *err)
 {
-    return state_op(ctx, req, resp, OP_RECOVER, err);
+    return clst_vault_kind_state_op(&SECRETS, CLST_VAULT_OP_RECOVER, ctx, req, resp, err);
 }
 
 static enum clst_status
 h_purge(void *ctx, const struct clst_http_request *req, struct clst_http_response *resp,
         struct clst_err *err)
 {
-    struct clst_vault_rctx rc;
-    struct clst_vault_object obj;
-    const char *name = NULL;
-    memset(&obj, 0, sizeof obj);
-    enum clst_status st = clst_vault_rctx_start(ctx, req, resp, &rc, KIND,
-                                                CLST_VAULT_PERM_SECRET_PURGE, true, &name, err);
-    if (st == CLST_OK && rc.vault->purge_protection) {
-        st = clst_vault_store_get_deleted(rc.vault->store, KIND, name, &obj, err);
-        if (st == CLST_OK && clst_vault_now(rc.vault) < obj.scheduled_purge_date) {
-            st = clst_err_set(err, CLST_E_DENIED,
-                              "purge protection is on: secret %s can only be recovered until its "
-                              "scheduled purge date",
-                              obj.name);
-        }
-    }
-    if (st == CLST_OK) {
-        st = clst_vault_store_purge(rc.vault->store, KIND, name, err);
-    }
-    if (st == CLST_OK) {
-        clst_http_response_empty(resp, 204);
-    } else {
-        st = clst_vault_reply_err(&rc, KIND, err);
-    }
-    clst_vault_object_cleanup(&obj);
-    return st;
+    return clst_vault_kind_purge(&SECRETS, ctx, req, resp, err);
 }
 
 static const struct clst_vault_route ROUTES[] = {

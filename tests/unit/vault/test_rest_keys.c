@@ -734,6 +734,74 @@ test_backup_bound_to_vault(void **state)
     env_stop(&b);
 }
 
+/* The error message of a response body ("" when there is none). */
+static const char *
+error_message(const json_t *body)
+{
+    const char *m = json_string_value(json_object_get(json_object_get(body, "error"), "message"));
+    return m != NULL ? m : "";
+}
+
+/* Expects `status` and an error message containing `want`. */
+static void
+expect_error(struct env *e, const char *method, const char *path, long status, const char *want)
+{
+    json_t *j = NULL;
+    assert_int_equal(req(e, method, path, NULL, &j), status);
+    if (strstr(error_message(j), want) == NULL) {
+        fail_msg("%s %s: message '%s' does not contain '%s'", method, path, error_message(j), want);
+    }
+    json_decref(j);
+}
+
+/* Keys and secrets share the listing and soft-delete handlers (rest_common.c): the same answers
+ * and messages, naming the kind. */
+static void
+test_soft_delete_both_kinds(void **state)
+{
+    struct env e;
+    (void)state;
+    atomic_store(&g_now, (int64_t)time(NULL));
+    env_start(&e, true, 7);
+    create(&e, "gone", "{\"kty\":\"oct\",\"key_size\":256}");
+    assert_int_equal(req(&e, "PUT", "/secrets/gone", "{\"value\":\"s3cr3t\"}", NULL), 200);
+    static const struct {
+        const char *kind, *live, *deleted;
+    } kinds[] = {{"key", "/keys", "/deletedkeys"}, {"secret", "/secrets", "/deletedsecrets"}};
+    for (size_t i = 0; i < 2; i++) {
+        char path[128], want[160];
+        snprintf(path, sizeof(path), "%s/missing", kinds[i].live);
+        snprintf(want, sizeof(want), "%s 'missing' was not found", kinds[i].kind);
+        expect_error(&e, "DELETE", path, 404, want);
+        snprintf(path, sizeof(path), "%s/missing/versions", kinds[i].live);
+        expect_error(&e, "GET", path, 404, want);
+        snprintf(want, sizeof(want), "deleted %s 'missing' was not found", kinds[i].kind);
+        snprintf(path, sizeof(path), "%s/missing", kinds[i].deleted);
+        expect_error(&e, "GET", path, 404, want);
+        expect_error(&e, "DELETE", path, 404, want);
+        snprintf(path, sizeof(path), "%s/missing/recover", kinds[i].deleted);
+        expect_error(&e, "POST", path, 404, want);
+        /* Deleted, then listed as deleted, purge refused with the date, recovered. */
+        snprintf(path, sizeof(path), "%s/gone", kinds[i].live);
+        assert_int_equal(req(&e, "DELETE", path, NULL, NULL), 200);
+        json_t *j = NULL;
+        assert_int_equal(req(&e, "GET", kinds[i].deleted, NULL, &j), 200);
+        assert_int_equal(json_array_size(json_object_get(j, "value")), 1);
+        json_decref(j);
+        snprintf(path, sizeof(path), "%s/gone", kinds[i].deleted);
+        assert_int_equal(req(&e, "GET", path, NULL, NULL), 200);
+        snprintf(want, sizeof(want),
+                 "purge protection is on: deleted %s 'gone' can be recovered now and is purged at ",
+                 kinds[i].kind);
+        expect_error(&e, "DELETE", path, 403, want);
+        snprintf(path, sizeof(path), "%s/gone/recover", kinds[i].deleted);
+        assert_int_equal(req(&e, "POST", path, NULL, NULL), 200);
+        snprintf(path, sizeof(path), "%s/gone", kinds[i].live);
+        assert_int_equal(req(&e, "GET", path, NULL, NULL), 200);
+    }
+    env_stop(&e);
+}
+
 int
 main(void)
 {
@@ -744,6 +812,7 @@ main(void)
         cmocka_unit_test(test_parse_op),
         cmocka_unit_test(test_key_validity_at_vault_clock),
         cmocka_unit_test(test_retention_and_purge_protection),
+        cmocka_unit_test(test_soft_delete_both_kinds),
         cmocka_unit_test(test_tampered_rows),
         cmocka_unit_test(test_backup_bound_to_vault),
     };
