@@ -192,7 +192,8 @@ json_t *clst_json_b64url(const uint8_t *data, size_t size);
 
 /* An RSA public key from its big-endian modulus and its public exponent (no size or value
  * checks beyond OpenSSL's: the caller checks what its format allows). CLST_E_CRYPTO when OpenSSL
- * refuses, CLST_E_INVAL without a modulus. */
+ * refuses (its error queue is cleared); CLST_E_INVAL without a modulus or `out`, or for a
+ * modulus over INT_MAX bytes. */
 enum clst_status clst_rsa_public_from_ne(const uint8_t *n, size_t n_size, uint32_t e,
                                          EVP_PKEY **out);
 

@@ -371,7 +371,7 @@ enum clst_status clst_vault_kind_list(const struct clst_vault_kind_rest *k,
                                       const struct clst_http_request *req,
                                       struct clst_http_response *resp, struct clst_err *err);
 
-/* The state changes that answer with the object's bundle. */
+/* The state changes that answer with the object's bundle (paths of keys; secrets alike). */
 enum clst_vault_state_op {
     CLST_VAULT_OP_DELETE,      /* DELETE /keys/{name}: soft delete (perm_delete) */
     CLST_VAULT_OP_GET_DELETED, /* GET /deletedkeys/{name} (perm_deleted_read) */

@@ -606,15 +606,20 @@ test_async_append(void **state)
 
 static atomic_bool sync_gate_closed; /* fdatasync waits while set */
 static atomic_int sync_gate_waiting; /* calls waiting at the gate now */
+static int (*real_fdatasync)(int);
+static pthread_once_t real_fdatasync_once = PTHREAD_ONCE_INIT;
+
+static void
+find_real_fdatasync(void)
+{
+    void *sym = dlsym(RTLD_NEXT, "fdatasync");
+    memcpy(&real_fdatasync, &sym, sizeof(real_fdatasync)); /* no object-to-function cast in C */
+}
 
 int
 fdatasync(int fd)
 {
-    static int (*real)(int);
-    if (real == NULL) {
-        void *sym = dlsym(RTLD_NEXT, "fdatasync");
-        memcpy(&real, &sym, sizeof(real)); /* ISO C has no object-to-function pointer cast */
-    }
+    pthread_once(&real_fdatasync_once, find_real_fdatasync);
     if (atomic_load(&sync_gate_closed)) {
         atomic_fetch_add(&sync_gate_waiting, 1);
         while (atomic_load(&sync_gate_closed)) {
@@ -623,7 +628,16 @@ fdatasync(int fd)
         }
         atomic_fetch_sub(&sync_gate_waiting, 1);
     }
-    return real != NULL ? real(fd) : (errno = ENOSYS, -1);
+    return real_fdatasync != NULL ? real_fdatasync(fd) : (errno = ENOSYS, -1);
+}
+
+/* teardown() after opening the gate: a test that failed with it closed must not leave its
+ * batch stuck for the tests after it. */
+static int
+teardown_gate(void **state)
+{
+    atomic_store(&sync_gate_closed, false);
+    return teardown(state);
 }
 
 /* ---- holding a batch for announced appends (clst_audit_expect_begin) ---------------------- */
@@ -832,8 +846,10 @@ test_hold_not_with_waiter_behind(void **state)
     assert_int_equal(pthread_join(behind, NULL), 0);
     assert_int_equal(s1.st, CLST_OK);
     assert_int_equal(s2.st, CLST_OK);
-    /* Held, it would have waited out most of the 100 ms: the announcement is still open. */
-    assert_true((s2.returned_ns - opened) / 1000000u < 60);
+    /* Not held (held_batches below): held, s2 would have waited out the 100 ms delay, as the
+     * announcement is still open. Timing is reported, not asserted (two real syncs). */
+    fprintf(stderr, "waiter behind: returned %" PRIu64 " ms after the gate opened\n",
+            (s2.returned_ns - opened) / 1000000u);
     box_wait(&box, 1); /* the writer led this batch: its callback may come just after s2 returns */
     assert_int_equal(box.ok, 1);
     assert_int_equal(s2.seq, box.seqs[0] + 1); /* in the same batch, behind the outcome */
@@ -1362,7 +1378,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_async_close_drains, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold_for_announced, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold_sync_appender, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_hold_not_with_waiter_behind, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hold_not_with_waiter_behind, setup, teardown_gate),
         cmocka_unit_test_setup_teardown(test_hold_is_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hold_not_applied, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_write_failure, setup, teardown),

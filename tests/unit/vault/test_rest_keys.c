@@ -693,6 +693,20 @@ test_tampered_rows(void **state)
     sql_exec(e.db, "UPDATE versions SET public_data = CAST('{\"kty\":\"RSA\"}' AS BLOB) WHERE "
                    "object_id = (SELECT id FROM objects WHERE name = 't-swap')");
     assert_500_without(&e, "GET", "/keys/t-swap", NULL, "kid");
+
+    /* 5. a deleted key's and a deleted secret's row edited: purge refused (without purge
+     * protection too), the row stays for an operator to restore or investigate */
+    create(&e, "t-gone", "{\"kty\":\"oct\",\"key_size\":256}");
+    assert_int_equal(req(&e, "PUT", "/secrets/t-gone", "{\"value\":\"v\"}", NULL), 200);
+    assert_int_equal(req(&e, "DELETE", "/keys/t-gone", NULL, NULL), 200);
+    assert_int_equal(req(&e, "DELETE", "/secrets/t-gone", NULL, NULL), 200);
+    sql_exec(e.db, "UPDATE versions SET enabled = 0 WHERE object_id IN "
+                   "(SELECT id FROM objects WHERE name = 't-gone')");
+    assert_500_without(&e, "DELETE", "/deletedkeys/t-gone", NULL, "recoveryId");
+    assert_500_without(&e, "DELETE", "/deletedsecrets/t-gone", NULL, "recoveryId");
+    /* still there (a purged one would be 404) */
+    assert_500_without(&e, "GET", "/deletedkeys/t-gone", NULL, "recoveryId");
+    assert_500_without(&e, "GET", "/deletedsecrets/t-gone", NULL, "recoveryId");
     env_stop(&e);
 }
 
