@@ -8,9 +8,10 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 tmp=$(mktemp -d)
 data="$tmp/data"
-pid=""
+pid="" server_pid=""
 
 cleanup() {
+    [[ -n "$pid" ]] || pid=${server_pid:-} # a server still starting (serve_start)
     if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
@@ -42,7 +43,7 @@ stop_server() {
     kill -"$1" "$pid"
     local rc=0
     wait "$pid" || rc=$?
-    pid=""
+    pid="" server_pid=""
     [[ $rc -eq 0 ]] || fail "serve exited with status $rc after SIG$1 (expected 0)"
 }
 

@@ -18,9 +18,10 @@ for tool in curl node; do
 done
 tmp=$(mktemp -d)
 data="$tmp/data"
-pid=""
+pid="" server_pid=""
 
 cleanup() {
+    [[ -n "$pid" ]] || pid=${server_pid:-} # a server still starting (serve_start)
     if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
@@ -49,7 +50,7 @@ start_server() {
 stop_server() {
     kill -TERM "$pid"
     wait "$pid" || fail "serve exited non-zero on SIGTERM"
-    pid=""
+    pid="" server_pid=""
 }
 
 API="api-version=2025-07-01"

@@ -12,9 +12,10 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 tmp=$(mktemp -d)
 data="$tmp/data"
-pid=""
+pid="" server_pid=""
 
 cleanup() {
+    [[ -n "$pid" ]] || pid=${server_pid:-} # a server still starting (serve_start)
     if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
@@ -236,5 +237,5 @@ run_batch
 
 kill -TERM "$pid"
 wait "$pid" || fail "serve exited non-zero on SIGTERM"
-pid=""
+pid="" server_pid=""
 echo "vault_roles: ok ($checks checks, $allowed_count allowed)"

@@ -9,9 +9,10 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 tmp=$(mktemp -d)
 data="$tmp/data"
-pid=""
+pid="" server_pid=""
 
 cleanup() {
+    [[ -n "$pid" ]] || pid=${server_pid:-} # a server still starting (serve_start)
     if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
@@ -267,7 +268,7 @@ cli secret set canary --value canary-plaintext-7f3a9c || fail "set canary"
 # ---- restart: everything persisted, the admin token still works ---------------------------------
 kill -TERM "$pid"
 wait "$pid" || fail "serve exited non-zero on SIGTERM"
-pid=""
+pid="" server_pid=""
 serve_start "$tmp/serve.out" "$tmp/serve.err" --data "$data" --listen 127.0.0.1:0
 pid=$server_pid
 CLOISTER_URL="$url" cli secret get shared || fail "get after restart"
@@ -282,5 +283,5 @@ done
 
 kill -TERM "$pid"
 wait "$pid" || fail "serve exited non-zero on SIGTERM"
-pid=""
+pid="" server_pid=""
 echo "vault_secrets: ok"

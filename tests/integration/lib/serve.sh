@@ -9,8 +9,8 @@
 #       127.0.0.1:0 yourself) with stdout to OUT (truncated) and stderr to ERR (truncated, or
 #       appended with --append-err), then waits up to SECONDS (default 30) for its
 #       "listening on https://127.0.0.1:PORT" line. Sets $server_pid as soon as the server
-#       runs (for the caller's EXIT trap) and $url (https://127.0.0.1:PORT). A caller that
-#       declares `local url` / `local server_pid` gets them in its locals.
+#       runs (for the caller's EXIT trap: keep $server_pid global) and $url
+#       (https://127.0.0.1:PORT); a caller may declare `local url`.
 #       If the server exits first, or does not print the line in time, it prints
 #       "FAIL: ..." saying which and after how long, then the last 30 lines of ERR, to stderr;
 #       stops the server if it still runs (and empties $server_pid); and exits 1, which runs
@@ -48,8 +48,8 @@ serve_start() {
     fi
     server_pid=$!
     url=""
-    local _ss_i _ss_rc
-    for ((_ss_i = 0; _ss_i < _ss_wait * 10; _ss_i++)); do
+    local _ss_start=$SECONDS _ss_rc
+    while ((SECONDS - _ss_start <= _ss_wait)); do # at least _ss_wait s: SECONDS counts whole seconds
         url=$(_serve_url "$_ss_out")
         [ -n "$url" ] && return 0
         if ! kill -0 "$server_pid" 2>/dev/null; then
@@ -57,12 +57,14 @@ serve_start() {
             wait "$server_pid" 2>/dev/null || _ss_rc=$?
             server_pid=""
             if [ -n "$(_serve_url "$_ss_out")" ]; then
-                _serve_fail "$_ss_err" "cloister serve exited with status $_ss_rc right after its 'listening on' line ($((_ss_i / 10)).$((_ss_i % 10)) s after the start)"
+                _serve_fail "$_ss_err" "cloister serve exited with status $_ss_rc right after its 'listening on' line (about $((SECONDS - _ss_start)) s after the start)"
             fi
-            _serve_fail "$_ss_err" "cloister serve exited with status $_ss_rc after $((_ss_i / 10)).$((_ss_i % 10)) s, before printing its 'listening on https://127.0.0.1:PORT' line"
+            _serve_fail "$_ss_err" "cloister serve exited with status $_ss_rc after about $((SECONDS - _ss_start)) s, before printing its 'listening on https://127.0.0.1:PORT' line"
         fi
         sleep 0.1
     done
+    url=$(_serve_url "$_ss_out")
+    [ -n "$url" ] && return 0
     kill -KILL "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
     server_pid=""
