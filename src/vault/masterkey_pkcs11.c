@@ -437,6 +437,20 @@ session_put(struct p11 *p, CK_SESSION_HANDLE h, CK_RV last)
     (void)p->fl->C_CloseSession(h);
 }
 
+/* Ends a wrap or unwrap: destroys its session object `obj` (if any), then gives the session back
+ * (closed instead when `last`, or the destroy, says the session is broken). */
+static void
+session_end(struct p11 *p, CK_SESSION_HANDLE h, CK_OBJECT_HANDLE obj, CK_RV last)
+{
+    if (obj != CK_INVALID_HANDLE) {
+        CK_RV rv = p->fl->C_DestroyObject(h, obj);
+        if (last == CKR_OK) {
+            last = rv;
+        }
+    }
+    session_put(p, h, last);
+}
+
 /* ---- wrap and unwrap ------------------------------------------------------------------------ */
 
 static CK_OBJECT_CLASS secret_class = CKO_SECRET_KEY;
@@ -505,14 +519,8 @@ p11_wrap(void *ctx, const uint8_t *key, size_t key_size, uint8_t *out, size_t ou
     *out_size = len;
     rc = CLST_OK;
 out:
-    if (obj != CK_INVALID_HANDLE) {
-        CK_RV drv = p->fl->C_DestroyObject(h, obj);
-        if (rv == CKR_OK) {
-            rv = drv;
-        }
-    }
     if (have_session) {
-        session_put(p, h, rv);
+        session_end(p, h, obj, rv);
     }
     clst_wipe(value, sizeof(value));
     return rc;
@@ -647,14 +655,8 @@ unwrap_with(struct p11 *p, const uint8_t *blob, size_t blob_size, uint8_t *out, 
     *out_size = get.ulValueLen;
     rc = CLST_OK;
 out:
-    if (obj != CK_INVALID_HANDLE) {
-        CK_RV drv = p->fl->C_DestroyObject(h, obj);
-        if (rv == CKR_OK) {
-            rv = drv;
-        }
-    }
     if (have_session) {
-        session_put(p, h, rv);
+        session_end(p, h, obj, rv);
     }
     clst_wipe(value, sizeof(value));
     return rc;
