@@ -805,10 +805,6 @@ cmd_serve(int argc, char **argv)
                metrics_protect ? "bearer token required" : "no authentication");
     }
     port = clst_server_port(server);
-    if (clst_server_datadir_write_port(dir, port, &err) != CLST_OK) {
-        exit_code = cli_fail("serve", &err);
-        goto out;
-    }
     bool v6 = strchr(host, ':') != NULL;
     if (o.issuer == NULL) {
         char issuer[CLST_ATTEST_MAX_ISSUER_SIZE + 1];
@@ -820,6 +816,12 @@ cmd_serve(int argc, char **argv)
             exit_code = cli_fail("serve", &err);
             goto out;
         }
+    }
+    /* DIR/serve.port and the line below tell clients that the server is ready: both come only
+     * once the tokens' issuer is set, so that no client gets a token from a half-set server. */
+    if (clst_server_datadir_write_port(dir, port, &err) != CLST_OK) {
+        exit_code = cli_fail("serve", &err);
+        goto out;
     }
     printf("listening on https://%s%s%s:%u\n", v6 ? "[" : "", host, v6 ? "]" : "", (unsigned)port);
     fflush(stdout);
