@@ -15,6 +15,7 @@ set -euo pipefail
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 vec=${CLST_VECTORS:-$here/../vectors}
+. "$here/lib/serve.sh"
 
 fail() {
     echo "FAIL: $*" >&2
@@ -22,10 +23,11 @@ fail() {
 }
 
 work=$(mktemp -d)
-pids=()
+pids=() server_pid=""
 cleanup() {
-    for pid in "${pids[@]}"; do
-        if kill -0 "$pid" 2>/dev/null; then
+    # $server_pid: a server still starting (serve_start), not yet in pids
+    for pid in "${pids[@]}" "$server_pid"; do
+        if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
             kill -TERM "$pid" 2>/dev/null || true
             wait "$pid" 2>/dev/null || true
         fi
@@ -34,21 +36,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start NAME ARGS...: starts a server on DIR=$work/NAME; sets $url
+# start NAME ARGS...: starts a server on DIR=$work/NAME (it runs until the end); sets $url
 start() {
     local name=$1
     shift
-    local data=$work/$name
-    "$CLOISTER" serve --data "$data" --listen 127.0.0.1:0 "$@" >"$work/$name.out" 2>"$work/$name.err" &
-    local pid=$!
-    pids+=("$pid")
-    for _ in $(seq 100); do
-        [ -s "$data/serve.port" ] && break
-        kill -0 "$pid" 2>/dev/null || fail "cloister serve ($name) exited: $(tail -n 5 "$work/$name.err")"
-        sleep 0.1
-    done
-    [ -s "$data/serve.port" ] || fail "cloister serve ($name) did not start"
-    url=https://127.0.0.1:$(cat "$data/serve.port")
+    serve_start --wait 10 "$work/$name.out" "$work/$name.err" \
+        --data "$work/$name" --listen 127.0.0.1:0 "$@"
+    pids+=("$server_pid")
+    server_pid=""
 }
 
 # attest NAME TYPE FILE: the token on stdout, or fails with the service's reason

@@ -14,6 +14,7 @@ set -euo pipefail
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 sdk=$here/attest-sdk
+. "$here/lib/serve.sh"
 
 fail() {
     echo "FAIL: $*" >&2
@@ -58,16 +59,8 @@ printf '{"keys":[{"kty":"EC","crv":"P-256","kid":"tee","x":"f83OJ3D2xF1Bg8vub9tL
     -o "$work/ev.bin" >/dev/null 2>&1
 
 data=$work/data
-"$CLOISTER" serve --data "$data" --listen 127.0.0.1:0 --trust-sim "$work/plat/root.pem" \
-    >"$work/serve.out" 2>"$work/serve.err" &
-server_pid=$!
-for _ in $(seq 100); do
-    [ -s "$data/serve.port" ] && break
-    kill -0 "$server_pid" 2>/dev/null || fail "cloister serve exited: $(tail -n 5 "$work/serve.err")"
-    sleep 0.1
-done
-[ -s "$data/serve.port" ] || fail "cloister serve did not start"
-url=https://127.0.0.1:$(cat "$data/serve.port")
+serve_start --wait 10 "$work/serve.out" "$work/serve.err" \
+    --data "$data" --listen 127.0.0.1:0 --trust-sim "$work/plat/root.pem"
 
 "$CLOISTER" attest --type sim --evidence "$work/ev.bin" --runtime-data "$work/rt.json" --data "$data" \
     >"$work/token.txt" 2>"$work/attest.err" || fail "cloister attest: $(cat "$work/attest.err")"
@@ -101,16 +94,10 @@ cp "$sgx/collateral-2025-02/intel_root_ca_crl.der" "$coll/root_ca_crl.der"
 fixed=1740787200 # 2025-03-01T00:00:00Z: every certificate, CRL and collateral item is valid
 
 hwdata=$work/hwdata
-"$CLOISTER" serve --data "$hwdata" --listen 127.0.0.1:0 --test-fixed-time "$fixed" \
-    --collateral "$work/collateral" >"$work/hw.out" 2>"$work/hw.err" &
-hw_pid=$!
-for _ in $(seq 100); do
-    [ -s "$hwdata/serve.port" ] && break
-    kill -0 "$hw_pid" 2>/dev/null || fail "cloister serve --collateral exited: $(tail -n 5 "$work/hw.err")"
-    sleep 0.1
-done
-[ -s "$hwdata/serve.port" ] || fail "cloister serve --collateral did not start"
-hwurl=https://127.0.0.1:$(cat "$hwdata/serve.port")
+serve_start --wait 10 "$work/hw.out" "$work/hw.err" \
+    --data "$hwdata" --listen 127.0.0.1:0 --test-fixed-time "$fixed" --collateral "$work/collateral"
+hw_pid=$server_pid server_pid="" # the EXIT trap stops it as $hw_pid from here on
+hwurl=$url
 
 status=0
 CLOISTER_HW_URL=$hwurl CLOISTER_HW_TOKEN=$(cat "$hwdata/admin-token") \

@@ -10,6 +10,7 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 fail() {
     echo "FAIL: $*" >&2
     show_server_log
@@ -149,18 +150,11 @@ report ev-debug.bin "$work/plat" rt.json --debug
 report ev-other.bin "$work/other" rt.json
 
 # ---- the server ----------------------------------------------------------------------------------
-start_server() { # start_server [serve options...]
-    rm -f "$data/serve.port"
-    "$CLOISTER" serve --data "$data" --listen 127.0.0.1:0 "$@" >>"$work/serve.out" 2>>"$work/serve.err" &
-    server_pid=$!
-    for _ in $(seq 100); do
-        [ -s "$data/serve.port" ] && break
-        kill -0 "$server_pid" 2>/dev/null || fail "cloister serve exited: $(tail -n 3 "$work/serve.err")"
-        sleep 0.1
-    done
-    [ -s "$data/serve.port" ] || fail "cloister serve did not start"
-    port=$(cat "$data/serve.port")
-    url=https://127.0.0.1:$port
+# start_server [serve options...]: sets $server_pid and $url; serve.out and serve.err collect
+# every start's output.
+start_server() {
+    serve_start --wait 10 --append-out --append-err "$work/serve.out" "$work/serve.err" \
+        --data "$data" --listen 127.0.0.1:0 "$@"
 }
 start_server --trust-sim "$work/plat/root.pem"
 grep -q "sim evidence (DEVELOPMENT-ONLY TEE)" "$work/serve.out" || fail "serve does not say it trusts a sim root"
