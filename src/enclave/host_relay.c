@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include <cloister/client.h>
+#include <cloister/crypto.h>
 
 #include "enclave/host_int.h"
 
@@ -292,19 +293,6 @@ out:
     return st;
 }
 
-static json_t *
-b64url_string(const uint8_t *p, size_t n)
-{
-    struct clst_buf b;
-    json_t *j = NULL;
-    clst_buf_init(&b, clst_b64url_encoded_size(n) + 1);
-    if (clst_b64url_encode(p, n, &b) == CLST_OK && clst_buf_terminate(&b) == CLST_OK) {
-        j = json_stringn((const char *)b.data, b.size);
-    }
-    clst_buf_cleanup(&b);
-    return j;
-}
-
 enum clst_status
 host_relay_attest(void *ctx, const uint8_t *in, size_t in_size, struct clst_buf *out,
                   struct clst_err *err)
@@ -327,9 +315,9 @@ host_relay_attest(void *ctx, const uint8_t *in, size_t in_size, struct clst_buf 
     body = json_object();
     rt = json_object();
     if (body == NULL || rt == NULL ||
-        json_object_set_new(body, "report", b64url_string(req.evidence.p, req.evidence.size)) !=
+        json_object_set_new(body, "report", clst_json_b64url(req.evidence.p, req.evidence.size)) !=
             0 ||
-        json_object_set_new(rt, "data", b64url_string(req.runtime.p, req.runtime.size)) != 0 ||
+        json_object_set_new(rt, "data", clst_json_b64url(req.runtime.p, req.runtime.size)) != 0 ||
         json_object_set_new(rt, "dataType", json_string("JSON")) != 0 ||
         json_object_set(body, "runtimeData", rt) != 0) {
         st = clst_err_set(err, CLST_E_NOMEM, "relay: out of memory");

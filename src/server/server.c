@@ -18,7 +18,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -99,6 +98,9 @@ struct clst_http_response {
     char *header_name[CLST_HTTP_HEADER_MAX];
     char *header_value[CLST_HTTP_HEADER_MAX];
 };
+
+/* clst_http_request.hinted holds one bit per observer. */
+_Static_assert(CLST_SERVER_OBSERVERS_MAX <= 16, "too many observers for the hinted bits");
 
 struct clst_http_request {
     struct clst_server *server;
@@ -904,14 +906,14 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return req;
 }
 
-/* Calls handler_answered for the observers in `mask` whose call is still due (see
- * clst_server_observer), and marks them done. Touches req only before the calls. */
+/* Calls handler_answered for the observers whose call is still due (see clst_server_observer),
+ * and marks them done: a request that ended before its `after` steps. */
 static void
-answer_hints(struct clst_http_request *req, unsigned mask)
+answer_hints(struct clst_http_request *req)
 {
     const struct clst_server *s = req->server;
-    unsigned due = req->hinted & mask;
-    req->hinted &= ~mask;
+    unsigned due = req->hinted;
+    req->hinted = 0;
     for (size_t i = 0; due != 0 && i < s->observer_count; i++) {
         if ((due & (1u << i)) != 0) {
             s->observers[i].handler_answered(s->observers[i].ctx);
@@ -923,7 +925,7 @@ static void
 request_free(struct clst_http_request *req)
 {
     struct clst_server *s = req->server;
-    answer_hints(req, UINT_MAX); /* a request that ended before its `after` steps */
+    answer_hints(req);
     if (req->has_principal && s->auth.principal_free != NULL) {
         s->auth.principal_free(s->auth.ctx, req->principal);
     }

@@ -1985,12 +1985,11 @@ rewrap_signer_json(struct clst_vault_masterkey *from, struct clst_vault_masterke
     json_t *j = json_loadb((const char *)old->data, old->size, JSON_REJECT_DUPLICATES, NULL);
     const char *mk = json_string_value(json_object_get(j, "mk"));
     const char *w = json_string_value(json_object_get(j, "wrapped"));
-    struct clst_buf wrapped, text;
+    struct clst_buf wrapped;
     uint8_t blob[CLST_VAULT_WRAPPED_MAX];
     size_t blob_size = 0;
     char *dumped = NULL;
     clst_buf_init(&wrapped, CLST_VAULT_WRAPPED_MAX);
-    clst_buf_init(&text, 2 * CLST_VAULT_WRAPPED_MAX);
     if (!json_is_object(j) || mk == NULL || w == NULL ||
         clst_b64url_decode(w, strlen(w), &wrapped) != CLST_OK) {
         rc = clst_err_set(err, CLST_E_VERIFY,
@@ -2010,9 +2009,8 @@ rewrap_signer_json(struct clst_vault_masterkey *from, struct clst_vault_masterke
     if (rc != CLST_OK) {
         goto out;
     }
-    if (clst_b64url_encode(blob, blob_size, &text) != CLST_OK ||
-        json_object_set_new(j, "mk", json_string(clst_vault_masterkey_id(to))) != 0 ||
-        json_object_set_new(j, "wrapped", json_stringn((const char *)text.data, text.size)) != 0 ||
+    if (json_object_set_new(j, "mk", json_string(clst_vault_masterkey_id(to))) != 0 ||
+        json_object_set_new(j, "wrapped", clst_json_b64url(blob, blob_size)) != 0 ||
         (dumped = json_dumps(j, JSON_COMPACT)) == NULL ||
         clst_buf_append(out, dumped, strlen(dumped)) != CLST_OK) {
         rc = clst_err_set(err, CLST_E_NOMEM, "out of memory re-wrapping the release-signing key");
@@ -2023,7 +2021,6 @@ out:
     free(dumped);
     json_decref(j);
     clst_buf_cleanup(&wrapped);
-    clst_buf_cleanup(&text);
     return rc;
 }
 
