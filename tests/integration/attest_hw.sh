@@ -15,12 +15,8 @@ set -euo pipefail
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 vec=${CLST_VECTORS:-$here/../vectors}
+. "$here/lib/common.sh"
 . "$here/lib/serve.sh"
-
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
 
 work=$(mktemp -d)
 pids=() server_pid=""

@@ -14,12 +14,8 @@ set -euo pipefail
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 sdk=$here/attest-sdk
+. "$here/lib/common.sh"
 . "$here/lib/serve.sh"
-
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
 
 command -v node >/dev/null || fail "node is not installed (the SDK test needs Node.js >= 20)"
 node_major=$(node -p 'process.versions.node.split(".")[0]')

@@ -10,11 +10,7 @@ set -euo pipefail
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 vec=${CLST_VECTORS:-$here/../vectors}
-
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
+. "$here/lib/common.sh"
 
 work=$(mktemp -d)
 kpid=""

@@ -17,17 +17,12 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 API=7.5
 
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
 ok() { echo "ok: $*"; }
-for tool in curl jq mount umount; do
-    command -v "$tool" >/dev/null || fail "$tool is not installed"
-done
+need_tools curl jq mount umount
 
 work=$(mktemp -d)
 server_pid=""

@@ -3,7 +3,7 @@
 # unknown commands and options exit 2 with a clear message, and the self-test passes.
 set -euo pipefail
 : "${CLOISTER:?CLOISTER must point at the cloister binary}"
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 help=$("$CLOISTER" --help)
 for cmd in version selftest keygen encrypt decrypt inspect serve sim evidence; do

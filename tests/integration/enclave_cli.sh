@@ -6,25 +6,19 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 BUILD=${CLST_BUILD_DIR:?set CLST_BUILD_DIR to the build directory}
 HELLO=$BUILD/hello-enclave.so
 BAD=$BUILD/misbehave-enclave.so
-"$CLOISTER" enclave --help >/dev/null 2>&1 || {
-    echo "FAIL: $CLOISTER has no 'enclave' command (src/cli/main.c needs the cmd_enclave and cmd_run entries)" >&2
-    exit 1
-}
+"$CLOISTER" enclave --help >/dev/null 2>&1 ||
+    fail "$CLOISTER has no 'enclave' command (src/cli/main.c needs the cmd_enclave and cmd_run entries)"
 for f in "$HELLO" "$BAD" "$BUILD/cloister-enclave-loader"; do
-    [ -e "$f" ] || { echo "FAIL: $f is not built" >&2; exit 1; }
+    [ -e "$f" ] || fail "$f is not built"
 done
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
 
 # Runs a command that must exit with status $1 and print $2 on stderr.
 expect_status() {

@@ -13,25 +13,22 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 BUILD=${CLST_BUILD_DIR:?set CLST_BUILD_DIR to the build directory}
 if [ "$(id -u)" -ne 0 ]; then
     echo "enclave_isolation: SKIPPED: switching to the user nobody needs root (CI runs as root)"
     exit 0
 fi
 for f in "$BUILD/misbehave-enclave.so" "$BUILD/cloister-enclave-loader"; do
-    [ -e "$f" ] || { echo "FAIL: $f is not built" >&2; exit 1; }
+    [ -e "$f" ] || fail "$f is not built"
 done
-"$CLOISTER" enclave --help >/dev/null 2>&1 || {
-    echo "FAIL: $CLOISTER has no 'enclave' command (src/cli/main.c needs the cmd_enclave and cmd_run entries)" >&2
-    exit 1
-}
-for tool in runuser perl mkfifo pgrep openssl; do
-    command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing" >&2; exit 1; }
-done
+"$CLOISTER" enclave --help >/dev/null 2>&1 ||
+    fail "$CLOISTER has no 'enclave' command (src/cli/main.c needs the cmd_enclave and cmd_run entries)"
+need_tools runuser perl mkfifo pgrep openssl
 case "$(uname -m)" in
 x86_64) SYS_ptrace=101 ;;
 aarch64) SYS_ptrace=117 ;;
-*) echo "FAIL: unknown ptrace syscall number on $(uname -m)" >&2; exit 1 ;;
+*) fail "unknown ptrace syscall number on $(uname -m)" ;;
 esac
 
 work=$(mktemp -d)
@@ -54,11 +51,6 @@ cleanup() {
 trap cleanup EXIT
 chmod 755 "$work"
 cd "$work"
-
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
 
 as_nobody() {
     runuser -u nobody -- "$@"

@@ -16,39 +16,29 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 BUILD=${CLST_BUILD_DIR:?set CLST_BUILD_DIR to the build directory}
 HELLO=$BUILD/hello-enclave.so
-for tool in curl openssl base64 sha256sum; do
-    command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed" >&2; exit 1; }
-done
+need_tools curl openssl base64 sha256sum
 for f in "$HELLO" "$BUILD/cloister-enclave-loader"; do
-    [ -e "$f" ] || { echo "FAIL: $f is not built" >&2; exit 1; }
+    [ -e "$f" ] || fail "$f is not built"
 done
 
 work=$(mktemp -d)
 server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap cleanup_server_and_work EXIT
 cd "$work"
 passed=0
 ok() {
     passed=$((passed + 1))
     echo "ok $passed - $*"
 }
-fail() {
-    echo "FAIL: $*" >&2
+on_fail() { # after the FAIL line
     if [ -f "$work/serve.err" ]; then
         echo "---- cloister serve stderr (last 20 lines) ----" >&2
         tail -n 20 "$work/serve.err" >&2 || true
     fi
-    exit 1
 }
 b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
 unb64url() {

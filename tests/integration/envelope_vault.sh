@@ -8,26 +8,13 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
-
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
-for tool in cmp head od; do
-    command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/deps.sh)"
-done
+need_tools cmp head od
 
 work=$(mktemp -d)
 server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap cleanup_server_and_work EXIT
 
 checks=0
 ok() { checks=$((checks + 1)); }

@@ -15,29 +15,16 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 sdk=$here/sdk
-fail() {
-    echo "FAIL: $*" >&2
-    show_server_log
-    exit 1
-}
-for tool in curl openssl node; do
-    command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed" >&2; exit 1; }
-done
+need_tools curl openssl node
 
 work=$(mktemp -d)
 server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-show_server_log() {
+trap cleanup_server_and_work EXIT
+on_fail() { # after the FAIL line
     [ -f "$work/serve.err" ] || return 0
     echo "---- cloister serve stderr (last 30 lines) ----" >&2
     tail -n 30 "$work/serve.err" >&2 || true

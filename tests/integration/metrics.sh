@@ -10,20 +10,17 @@
 set -euo pipefail
 
 : "${CLOISTER:?CLOISTER must point at the cloister binary}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 API=7.5
 
-fail() {
-    echo "FAIL: $*" >&2
+on_fail() { # after the FAIL line
     if [ -f "${work:-/nonexistent}/serve.err" ]; then
         echo "---- cloister serve stderr (last 30 lines) ----" >&2
         tail -n 30 "$work/serve.err" >&2 || true
     fi
-    exit 1
 }
-for tool in curl jq awk; do
-    command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/deps.sh)"
-done
+need_tools curl jq awk
 
 work=$(mktemp -d)
 server_pid=""

@@ -6,14 +6,10 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
 
 # run WANT_STATUS CMD...: runs CMD with stdout in out.txt and stderr in err.txt.
 run() {

@@ -10,14 +10,10 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 sdk=$here/sdk
-
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
 
 # ---- node and the SDK packages ---------------------------------------------------------------
 command -v node >/dev/null || fail "node is not installed (the SDK interop test needs Node.js >= 20)"
@@ -43,14 +39,7 @@ fi
 # ---- a fresh server ----------------------------------------------------------------------------
 work=$(mktemp -d)
 server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap cleanup_server_and_work EXIT
 
 show_server_log() {
     echo "---- cloister serve stdout ----" >&2

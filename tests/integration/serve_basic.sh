@@ -5,6 +5,7 @@
 set -euo pipefail
 
 : "${CLOISTER:?CLOISTER must point at the cloister binary}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 tmp=$(mktemp -d)
 data="$tmp/data"
@@ -20,12 +21,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-    echo "FAIL: $*" >&2
+on_fail() { # after the FAIL line
     for f in "$tmp"/out* "$tmp"/err*; do
         [[ -f "$f" ]] && { echo "--- $f" >&2; cat "$f" >&2; }
     done
-    exit 1
 }
 
 # start_server NAME [extra args...]: starts serve in the background, waits for its

@@ -5,14 +5,10 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cd "$work"
-
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
 
 # Runs a command that must fail with exit status 1 and print a message containing $1.
 expect_reject() {

@@ -7,7 +7,7 @@
 # values and a SHA-1 bank without --allow-sha1 are rejected. swtpm is killed by the trap.
 set -euo pipefail
 : "${CLOISTER:?CLOISTER must point at the cloister binary}"
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 command -v swtpm >/dev/null || fail "swtpm is not installed (scripts/deps.sh installs it)"
 have_tools=1

@@ -9,19 +9,13 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 API=7.5
 CLIENTS=4
 RUN_SECONDS=${VAULT_CRASH_SECONDS:-4}
 ROUNDS=${VAULT_CRASH_ROUNDS:-2}
-
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
-for tool in curl jq sqlite3; do
-    command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/deps.sh)"
-done
+need_tools curl jq sqlite3
 
 work=$(mktemp -d)
 server_pid=""

@@ -12,10 +12,9 @@
 set -euo pipefail
 
 : "${CLOISTER:?CLOISTER must point at the cloister binary}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
-for tool in curl node; do
-    command -v "$tool" >/dev/null || { echo "FAIL: $tool is not installed" >&2; exit 1; }
-done
+need_tools curl node
 tmp=$(mktemp -d)
 data="$tmp/data"
 pid="" server_pid=""
@@ -30,12 +29,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-    echo "FAIL: $*" >&2
+on_fail() { # after the FAIL line
     for f in "$tmp"/serve.out "$tmp"/serve.err "$tmp"/body "$tmp"/check.out "$tmp"/check.err; do
         [[ -f "$f" ]] && { echo "--- $f" >&2; tail -n 40 "$f" >&2; }
     done
-    exit 1
 }
 passed=0
 ok() {

@@ -12,27 +12,14 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 API=7.5
-
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
-for tool in curl openssl jq sqlite3 basenc od; do
-    command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/deps.sh)"
-done
+need_tools curl openssl jq sqlite3 basenc od
 
 work=$(mktemp -d)
 server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap cleanup_server_and_work EXIT
 
 show_server_log() {
     echo "---- cloister serve stderr (last 30 lines) ----" >&2

@@ -9,6 +9,7 @@
 set -euo pipefail
 
 : "${CLOISTER:?CLOISTER must point at the cloister binary}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 tmp=$(mktemp -d)
 data="$tmp/data"
@@ -24,10 +25,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-    echo "FAIL: $*" >&2
+on_fail() { # after the FAIL line
     [[ -f "$tmp/serve.err" ]] && { echo "--- serve.err" >&2; tail -n 20 "$tmp/serve.err" >&2; }
-    exit 1
 }
 
 serve_start "$tmp/serve.out" "$tmp/serve.err" --data "$data" --listen 127.0.0.1:0

@@ -10,27 +10,14 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 API=7.5
-
-fail() {
-    echo "FAIL: $*" >&2
-    exit 1
-}
-for tool in curl jq basenc openssl; do
-    command -v "$tool" >/dev/null || fail "$tool is not installed (scripts/deps.sh)"
-done
+need_tools curl jq basenc openssl
 
 work=$(mktemp -d)
 server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap cleanup_server_and_work EXIT
 
 data=$work/data
 serve_start "$work/serve.out" "$work/serve.err" --data "$data" --listen 127.0.0.1:0

@@ -6,6 +6,7 @@
 set -euo pipefail
 
 : "${CLOISTER:?CLOISTER must point at the cloister binary}"
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 tmp=$(mktemp -d)
 data="$tmp/data"
@@ -21,12 +22,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-fail() {
-    echo "FAIL: $*" >&2
+on_fail() { # after the FAIL line
     for f in "$tmp"/serve.out "$tmp"/serve.err "$tmp"/body "$tmp"/cli.out "$tmp"/cli.err; do
         [[ -f "$f" ]] && { echo "--- $f" >&2; tail -n 40 "$f" >&2; }
     done
-    exit 1
 }
 
 serve_start "$tmp/serve.out" "$tmp/serve.err" --data "$data" --listen 127.0.0.1:0

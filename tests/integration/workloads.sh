@@ -23,17 +23,16 @@
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 build=${CLST_BUILD_DIR:?set CLST_BUILD_DIR to the build directory}
 src=${CLST_SOURCE_DIR:?set CLST_SOURCE_DIR to the source directory}
 
-fail() {
-    echo "FAIL: $*" >&2
+on_fail() { # after the FAIL line
     if [ -f "${work:-/nonexistent}/serve.err" ]; then
         echo "---- cloister serve stderr (last 20 lines) ----" >&2
         tail -n 20 "$work/serve.err" >&2 || true
     fi
-    exit 1
 }
 # flip_byte FILE OFFSET: inverts every bit of one byte (writing a constant would change nothing
 # when the byte already held it).
@@ -43,9 +42,7 @@ flip_byte() {
     printf "$(printf '\\%03o' $((b ^ 255)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 
-for tool in jq openssl awk; do
-    command -v "$tool" >/dev/null || fail "$tool is not installed"
-done
+need_tools jq openssl awk
 for f in finance-enclave.so health-ml-enclave.so gen-transactions; do
     [ -e "$build/$f" ] || fail "$build/$f is missing: build the examples (CMake targets finance-enclave, health-ml-enclave, gen-transactions)"
 done
@@ -54,14 +51,7 @@ done
 
 work=$(mktemp -d)
 server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
-        kill -TERM "$server_pid" 2>/dev/null || true
-        wait "$server_pid" 2>/dev/null || true
-    fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
+trap cleanup_server_and_work EXIT
 cd "$work"
 passed=0
 ok() {
