@@ -130,7 +130,7 @@ fi
 grep -q OutOfDate "$work/aztdx.err" || fail "azure-vtpm (TDX): $(cat "$work/aztdx.err")"
 
 # Sim evidence is never verified as hardware.
-"$CLOISTER" sim init "$work/plat" >/dev/null
+"$CLOISTER" sim init "$work/plat" >/dev/null || fail "cloister sim init $work/plat failed"
 "$CLOISTER" sim report --platform "$work/plat" --mrenclave "$(printf 'c3%.0s' $(seq 48))" \
     --mrsigner "$(printf '5a%.0s' $(seq 32))" --product-id 1 --svn 1 \
     --report-data "$(printf '00%.0s' $(seq 64))" -o "$work/sim.bin" >/dev/null 2>"$work/sim.err" ||

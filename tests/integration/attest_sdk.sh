@@ -48,11 +48,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$CLOISTER" sim init "$work/plat" >/dev/null
+"$CLOISTER" sim init "$work/plat" >/dev/null || fail "cloister sim init $work/plat failed"
 printf '{"keys":[{"kty":"EC","crv":"P-256","kid":"tee","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}' >"$work/rt.json"
 "$CLOISTER" sim report --platform "$work/plat" --mrenclave "$(printf 'c3%.0s' $(seq 48))" \
     --mrsigner "$(printf '5a%.0s' $(seq 32))" --product-id 1 --svn 1 --runtime-data "$work/rt.json" \
-    -o "$work/ev.bin" >/dev/null 2>&1
+    -o "$work/ev.bin" >/dev/null 2>"$work/sim.err" ||
+    fail "cloister sim report failed: $(cat "$work/sim.err")"
 
 data=$work/data
 serve_start --wait 10 "$work/serve.out" "$work/serve.err" \
@@ -81,12 +82,14 @@ fi
 vec=${CLST_VECTORS:-$here/../vectors}
 sgx=$vec/sgx/dcap-rs
 coll=$work/collateral/sgx-00606a000000
-mkdir -p "$coll"
-cp "$sgx/collateral-2025-02/tcbinfov2.json" "$coll/tcb_info.json"
-cp "$sgx/collateral-2025-02/qeidentityv2.json" "$coll/qe_identity.json"
-cp "$sgx/tcb_signing_cert.pem" "$coll/tcb_signing_chain.pem"
-cp "$sgx/collateral-2025-02/pck_platform_crl.der" "$coll/pck_crl.der"
-cp "$sgx/collateral-2025-02/intel_root_ca_crl.der" "$coll/root_ca_crl.der"
+{
+    mkdir -p "$coll" &&
+        cp "$sgx/collateral-2025-02/tcbinfov2.json" "$coll/tcb_info.json" &&
+        cp "$sgx/collateral-2025-02/qeidentityv2.json" "$coll/qe_identity.json" &&
+        cp "$sgx/tcb_signing_cert.pem" "$coll/tcb_signing_chain.pem" &&
+        cp "$sgx/collateral-2025-02/pck_platform_crl.der" "$coll/pck_crl.der" &&
+        cp "$sgx/collateral-2025-02/intel_root_ca_crl.der" "$coll/root_ca_crl.der"
+} || fail "cannot copy the SGX collateral from $sgx into $coll"
 fixed=1740787200 # 2025-03-01T00:00:00Z: every certificate, CRL and collateral item is valid
 
 hwdata=$work/hwdata

@@ -121,8 +121,8 @@ EOF
 t() { node "$work/t.mjs" "$@"; }
 
 # ---- a sim platform, a second (untrusted) one, evidence ----------------------------------------
-"$CLOISTER" sim init "$work/plat" >/dev/null
-"$CLOISTER" sim init "$work/other" >/dev/null
+"$CLOISTER" sim init "$work/plat" >/dev/null || fail "cloister sim init $work/plat failed"
+"$CLOISTER" sim init "$work/other" >/dev/null || fail "cloister sim init $work/other failed"
 MR=$(printf 'a1%.0s' $(seq 48))
 MS=$(printf '5a%.0s' $(seq 32))
 printf '{"keys":[{"kty":"EC","crv":"P-256","kid":"tee","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}' >rt.json
@@ -130,7 +130,8 @@ report() { # report OUT PLATFORM RUNTIME [extra sim report args]
     local out=$1 plat=$2 rt=$3
     shift 3
     "$CLOISTER" sim report --platform "$plat" --mrenclave "$MR" --mrsigner "$MS" --product-id 1 \
-        --svn 2 --runtime-data "$rt" -o "$out" "$@" >/dev/null
+        --svn 2 --runtime-data "$rt" -o "$out" "$@" >/dev/null ||
+        fail "cloister sim report -o $out failed"
 }
 report ev.bin "$work/plat" rt.json
 report ev-debug.bin "$work/plat" rt.json --debug
@@ -348,7 +349,8 @@ printf '{"version":"1.0.0","authorizationRules":{"allOf":[{"claim":"x","equal":1
 "$CLOISTER" attest policy set --type sim bad-pol.json --data "$data" >/dev/null 2>a.err && fail "a bad policy was set"
 grep -q "equal" a.err || fail "bad policy message: $(cat a.err)"
 "$CLOISTER" sim report --platform "$work/plat" --mrenclave "$MR" --mrsigner "$MS" --product-id 1 \
-    --svn 3 --runtime-data rt.json -o ev-svn3.bin >/dev/null
+    --svn 3 --runtime-data rt.json -o ev-svn3.bin >/dev/null ||
+    fail "cloister sim report -o ev-svn3.bin failed"
 "$CLOISTER" attest --type sim --evidence ev-svn3.bin --runtime-data rt.json --data "$data" >t3.txt 2>a.err || fail "svn 3: $(cat a.err)"
 t claims t3.txt >c3.json
 [ "$(t get c3.json x-ms-policy-hash)" = "$new_hash" ] || fail "x-ms-policy-hash is not the policy in force"
@@ -369,8 +371,9 @@ t get pp.json token >pt.txt
 ok "policy: get (default), set (CLI JSON and the cloud's JWS form), denial naming the rule, reset; x-ms-policy-hash follows"
 
 # ---- the JWT checklist against cloister token verify ----------------------------------------------
-"${CURL[@]}" -o certs.json "$url/certs"
-"$CLOISTER" attest --type sim --evidence ev.bin --runtime-data rt.json --data "$data" >tok.txt 2>/dev/null
+"${CURL[@]}" -o certs.json "$url/certs" || fail "GET /certs"
+"$CLOISTER" attest --type sim --evidence ev.bin --runtime-data rt.json --data "$data" \
+    >tok.txt 2>a.err || fail "cloister attest: $(cat a.err)"
 "$CLOISTER" token verify tok.txt --jwks certs.json --issuer "$url" >/dev/null 2>&1 || fail "fresh token"
 refuse() { # refuse WHY TOKENFILE [options]: token verify must exit 1
     local why=$1 tf=$2
@@ -411,25 +414,25 @@ ok "an expired nonce is refused"
 # ---- signing-key rotation with overlap (fixed test clock) ------------------------------------------
 stop_server
 start_server --trust-sim "$work/plat/root.pem" --test-fixed-time "$now"
-"${CURL[@]}" -o k0.json "$url/certs"
+"${CURL[@]}" -o k0.json "$url/certs" || fail "GET /certs"
 kid0=$(t get k0.json keys.0.kid)
 stop_server
 t_pre=$((now + 30 * 86400 - 3600)) # inside the last day of the first key's period
 start_server --trust-sim "$work/plat/root.pem" --test-fixed-time "$t_pre"
-"${CURL[@]}" -o k1.json "$url/certs"
+"${CURL[@]}" -o k1.json "$url/certs" || fail "GET /certs"
 [ "$(t get k1.json keys.0.kid)" = "$kid0" ] || fail "the first key should still sign"
 kid1=$(t get k1.json keys.1.kid) || fail "the next key is not published before it signs: $(cat k1.json)"
 stop_server
 t_post=$((now + 30 * 86400 + 3600))
 start_server --trust-sim "$work/plat/root.pem" --test-fixed-time "$t_post"
-"${CURL[@]}" -o k2.json "$url/certs"
+"${CURL[@]}" -o k2.json "$url/certs" || fail "GET /certs"
 [ "$(t get k2.json keys.0.kid)" = "$kid1" ] || fail "the next key does not sign after rotation"
 [ "$(t get k2.json keys.1.kid)" = "$kid0" ] || fail "the old key is not published after rotation: $(cat k2.json)"
 "$CLOISTER" attest --type sim --evidence ev.bin --runtime-data rt.json --data "$data" >tk.txt 2>/dev/null || fail "attest after rotation"
 "$CLOISTER" token verify tk.txt --jwks k2.json --time "$t_post" >/dev/null 2>&1 || fail "token after rotation"
 stop_server
 start_server --trust-sim "$work/plat/root.pem" --test-fixed-time $((now + 31 * 86400))
-"${CURL[@]}" -o k3.json "$url/certs"
+"${CURL[@]}" -o k3.json "$url/certs" || fail "GET /certs"
 t get k3.json keys.1.kid >/dev/null && fail "the old key is still published a day after rotation"
 ok "rotation: the next key is published before it signs, the old one stays published for a token lifetime"
 stop_server

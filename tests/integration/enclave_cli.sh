@@ -37,8 +37,10 @@ flip_byte() {
              print $f chr(ord($b) ^ 1); close($f) or die' "$1" "$2"
 }
 
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out signer.pem 2>/dev/null
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out other.pem 2>/dev/null
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out signer.pem 2>/dev/null ||
+    fail "openssl genpkey (signer.pem) failed"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out other.pem 2>/dev/null ||
+    fail "openssl genpkey (other.pem) failed"
 
 # ---- sign and measure -----------------------------------------------------------------------
 "$CLOISTER" enclave --help | grep -q "SHA-384 over the image bytes" || fail "enclave --help"
@@ -96,7 +98,7 @@ grep -q "not written through symbolic links" err.txt || fail "symlink output: $(
 expect_status 2 "" "$CLOISTER" run v2.so -- no-such-command
 
 # ---- sealing across versions, through the CLI -----------------------------------------------
-"$CLOISTER" sim init plat >/dev/null
+"$CLOISTER" sim init plat >/dev/null || fail "cloister sim init plat failed"
 head -c 5000 /dev/urandom >secret.bin
 "$CLOISTER" run v2.so --platform plat --in input=secret.bin --out output=sealed.bin -- seal
 "$CLOISTER" run v3.so --platform plat --in input=sealed.bin --out output=opened.bin -- unseal
@@ -109,7 +111,7 @@ expect_status 4 "another signer" \
 expect_status 4 "cloister sim init" \
     "$CLOISTER" run v2.so --in input=secret.bin --out output=x.bin -- seal
 # Another platform (another sealing secret) cannot unseal.
-"$CLOISTER" sim init plat2 >/dev/null
+"$CLOISTER" sim init plat2 >/dev/null || fail "cloister sim init plat2 failed"
 expect_status 4 "authentication failed" \
     "$CLOISTER" run v2.so --platform plat2 --in input=sealed.bin --out output=x.bin -- unseal
 

@@ -67,7 +67,8 @@ admin=$(cat "$data/admin-token")
 printf '%s\n' "$admin" >"$work/token"
 ok "cloister serve --trust-sim listens at $url"
 
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out signer.pem 2>/dev/null
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out signer.pem 2>/dev/null ||
+    fail "openssl genpkey (signer.pem) failed"
 "$CLOISTER" enclave sign "$HELLO" --key signer.pem --product-id 7 --svn 3 -o hello.so >/dev/null ||
     fail "cloister enclave sign"
 "$CLOISTER" enclave measure hello.so >measure.txt
@@ -157,8 +158,10 @@ grep -q "release denied: HTTP 404" nokey.err || fail "missing key: $(cat nokey.e
 ok "a named version is released; a key the vault lacks: release denied with the vault's 404"
 
 # ---- the same material through the external path, and the host never saw it --------------------
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out tee.pem 2>/dev/null
-openssl pkey -in tee.pem -pubout -outform DER 2>/dev/null >tee.der
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out tee.pem 2>/dev/null ||
+    fail "openssl genpkey (tee.pem) failed"
+openssl pkey -in tee.pem -pubout -outform DER 2>/dev/null >tee.der ||
+    fail "openssl pkey (tee.der) failed"
 # runtime data with the TEE's public JWK (n, e from the DER: the last 256+ bytes hold n)
 n64=$(openssl rsa -pubin -inform DER -in tee.der -modulus -noout 2>/dev/null | cut -d= -f2 |
     xxd -r -p | b64url)

@@ -39,7 +39,7 @@ help=$("$CLOISTER" evidence --help)
 grep -q "DEVELOPMENT-ONLY" <<<"$help" || fail "evidence --help lacks the warning"
 
 # ---- init: files and permissions -------------------------------------------------------------
-"$CLOISTER" sim init plat >init.txt
+"$CLOISTER" sim init plat >init.txt || fail "cloister sim init plat failed"
 grep -q "platform id" init.txt || fail "init output lacks the platform id"
 [ "$(mode plat)" = 700 ] || fail "platform directory mode $(mode plat)"
 for f in root-key.pem platform-key.pem sealing.key; do
@@ -56,14 +56,15 @@ openssl verify -CAfile plat/root.pem plat/platform.pem >/dev/null || fail "opens
 # A second init refuses to overwrite; --force replaces.
 expect_reject "--force" "$CLOISTER" sim init plat
 cp plat/root.pem old-root.pem
-"$CLOISTER" sim init plat --force >/dev/null
+"$CLOISTER" sim init plat --force >/dev/null || fail "cloister sim init plat --force failed"
 cmp -s old-root.pem plat/root.pem && fail "--force kept the old root"
 [ "$(mode plat/platform-key.pem)" = 600 ] || fail "platform-key.pem mode after --force"
 
 # ---- report -> verify ------------------------------------------------------------------------
 printf '{"keys":[{"kty":"EC","kid":"tee-ephemeral"}]}' >runtime.json
 "$CLOISTER" sim report --platform plat --mrenclave "$MRENCLAVE" --mrsigner "$MRSIGNER" \
-    --product-id 42 --svn 3 --runtime-data runtime.json -o ev.bin 2>/dev/null
+    --product-id 42 --svn 3 --runtime-data runtime.json -o ev.bin 2>err.txt ||
+    fail "cloister sim report -o ev.bin failed: $(cat err.txt)"
 [ "$(head -c 4 ev.bin)" = CSIM ] || fail "evidence does not start with the magic"
 
 "$CLOISTER" evidence verify --type sim ev.bin --root plat/root.pem --runtime-data runtime.json \
@@ -71,7 +72,8 @@ printf '{"keys":[{"kty":"EC","kid":"tee-ephemeral"}]}' >runtime.json
 grep -q "sim evidence verified" verify.txt || fail "no success line"
 grep -q "DEVELOPMENT-ONLY" verify.txt || fail "success output does not say sim is development-only"
 
-"$CLOISTER" evidence verify --type sim ev.bin --root plat/root.pem --json >claims.json 2>/dev/null
+"$CLOISTER" evidence verify --type sim ev.bin --root plat/root.pem --json >claims.json 2>err.txt ||
+    fail "evidence verify --json failed: $(cat err.txt)"
 # The claims, exactly (plain grep: the test needs nothing beyond coreutils and openssl).
 claim() { # claim NAME JSON-VALUE
     grep -qxF "  \"$1\": $2," claims.json || grep -qxF "  \"$1\": $2" claims.json ||
@@ -93,7 +95,8 @@ fi
 # Explicit report data, and standard output.
 RD=$(hex_repeat 07 64)
 "$CLOISTER" sim report --platform plat --mrenclave "$MRENCLAVE" --mrsigner "$MRSIGNER" \
-    --product-id 1 --svn 1 --report-data "$RD" -o - >rd.bin
+    --product-id 1 --svn 1 --report-data "$RD" -o - >rd.bin ||
+    fail "cloister sim report -o - failed"
 "$CLOISTER" evidence verify --type sim rd.bin --root plat/root.pem --report-data "$RD" >/dev/null
 "$CLOISTER" evidence verify --type sim - --root plat/root.pem <rd.bin >/dev/null
 
@@ -126,7 +129,7 @@ expect_reject "after the signature" "$CLOISTER" evidence verify --type sim long.
 head -c 100000 /dev/zero >huge.bin
 expect_reject "limit" "$CLOISTER" evidence verify --type sim huge.bin --root plat/root.pem
 # Another platform's root, the old root, an expired time.
-"$CLOISTER" sim init other >/dev/null
+"$CLOISTER" sim init other >/dev/null || fail "cloister sim init other failed"
 expect_reject "untrusted platform certificate" "$CLOISTER" evidence verify --type sim ev.bin \
     --root other/root.pem
 expect_reject "untrusted platform certificate" "$CLOISTER" evidence verify --type sim ev.bin \
@@ -141,7 +144,8 @@ expect_reject "report data" "$CLOISTER" evidence verify --type sim rd.bin --root
     --report-data "$(hex_repeat 08 64)"
 # Debug: refused unless allowed.
 "$CLOISTER" sim report --platform plat --mrenclave "$MRENCLAVE" --mrsigner "$MRSIGNER" \
-    --product-id 1 --svn 1 --debug --report-data "$RD" -o debug.bin 2>/dev/null
+    --product-id 1 --svn 1 --debug --report-data "$RD" -o debug.bin 2>err.txt ||
+    fail "cloister sim report --debug failed: $(cat err.txt)"
 expect_reject "debuggable" "$CLOISTER" evidence verify --type sim debug.bin --root plat/root.pem
 "$CLOISTER" evidence verify --type sim debug.bin --root plat/root.pem --allow-debug --json \
     2>/dev/null | grep -q '"x-cloister-sim-is-debuggable": true' || fail "debug claim"
