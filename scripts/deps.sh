@@ -14,6 +14,7 @@ packages=(
     # tests
     libcmocka-dev libclang-rt-14-dev curl openssl sqlite3 jq
     swtpm tpm2-tools softhsm2
+    procps xxd  # pgrep (enclave_isolation), xxd (enclave_release): not in a minimal Debian
     # benchmarks
     age wrk nginx-light
 )
