@@ -16,7 +16,9 @@ packages=(
     swtpm tpm2-tools softhsm2
     procps xxd  # pgrep (enclave_isolation), xxd (enclave_release): not in a minimal Debian
     # benchmarks
-    age wrk nginx-light
+    age wrk nginx-light python3
+    # development (make format)
+    clang-format git
 )
 
 # The SDK interop tests run the cloud vendors' npm SDKs on Node.js. Use the machine's node when it
