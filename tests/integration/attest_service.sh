@@ -371,7 +371,7 @@ t get pp.json token >pt.txt
 ok "policy: get (default), set (CLI JSON and the cloud's JWS form), denial naming the rule, reset; x-ms-policy-hash follows"
 
 # ---- the JWT checklist against cloister token verify ----------------------------------------------
-"${CURL[@]}" -o certs.json "$url/certs" || fail "GET /certs"
+"${CURL[@]}" --fail-with-body -o certs.json "$url/certs" || fail "GET /certs: $(cat certs.json)"
 "$CLOISTER" attest --type sim --evidence ev.bin --runtime-data rt.json --data "$data" \
     >tok.txt 2>a.err || fail "cloister attest: $(cat a.err)"
 "$CLOISTER" token verify tok.txt --jwks certs.json --issuer "$url" >/dev/null 2>&1 || fail "fresh token"
@@ -414,25 +414,25 @@ ok "an expired nonce is refused"
 # ---- signing-key rotation with overlap (fixed test clock) ------------------------------------------
 stop_server
 start_server --trust-sim "$work/plat/root.pem" --test-fixed-time "$now"
-"${CURL[@]}" -o k0.json "$url/certs" || fail "GET /certs"
+"${CURL[@]}" --fail-with-body -o k0.json "$url/certs" || fail "GET /certs: $(cat k0.json)"
 kid0=$(t get k0.json keys.0.kid)
 stop_server
 t_pre=$((now + 30 * 86400 - 3600)) # inside the last day of the first key's period
 start_server --trust-sim "$work/plat/root.pem" --test-fixed-time "$t_pre"
-"${CURL[@]}" -o k1.json "$url/certs" || fail "GET /certs"
+"${CURL[@]}" --fail-with-body -o k1.json "$url/certs" || fail "GET /certs: $(cat k1.json)"
 [ "$(t get k1.json keys.0.kid)" = "$kid0" ] || fail "the first key should still sign"
 kid1=$(t get k1.json keys.1.kid) || fail "the next key is not published before it signs: $(cat k1.json)"
 stop_server
 t_post=$((now + 30 * 86400 + 3600))
 start_server --trust-sim "$work/plat/root.pem" --test-fixed-time "$t_post"
-"${CURL[@]}" -o k2.json "$url/certs" || fail "GET /certs"
+"${CURL[@]}" --fail-with-body -o k2.json "$url/certs" || fail "GET /certs: $(cat k2.json)"
 [ "$(t get k2.json keys.0.kid)" = "$kid1" ] || fail "the next key does not sign after rotation"
 [ "$(t get k2.json keys.1.kid)" = "$kid0" ] || fail "the old key is not published after rotation: $(cat k2.json)"
 "$CLOISTER" attest --type sim --evidence ev.bin --runtime-data rt.json --data "$data" >tk.txt 2>/dev/null || fail "attest after rotation"
 "$CLOISTER" token verify tk.txt --jwks k2.json --time "$t_post" >/dev/null 2>&1 || fail "token after rotation"
 stop_server
 start_server --trust-sim "$work/plat/root.pem" --test-fixed-time $((now + 31 * 86400))
-"${CURL[@]}" -o k3.json "$url/certs" || fail "GET /certs"
+"${CURL[@]}" --fail-with-body -o k3.json "$url/certs" || fail "GET /certs: $(cat k3.json)"
 t get k3.json keys.1.kid >/dev/null && fail "the old key is still published a day after rotation"
 ok "rotation: the next key is published before it signs, the old one stays published for a token lifetime"
 stop_server

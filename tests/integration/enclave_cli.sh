@@ -37,10 +37,10 @@ flip_byte() {
              print $f chr(ord($b) ^ 1); close($f) or die' "$1" "$2"
 }
 
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out signer.pem 2>/dev/null ||
-    fail "openssl genpkey (signer.pem) failed"
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out other.pem 2>/dev/null ||
-    fail "openssl genpkey (other.pem) failed"
+quietly "openssl genpkey (signer.pem)" \
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out signer.pem
+quietly "openssl genpkey (other.pem)" \
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out other.pem
 
 # ---- sign and measure -----------------------------------------------------------------------
 "$CLOISTER" enclave --help | grep -q "SHA-384 over the image bytes" || fail "enclave --help"

@@ -65,8 +65,8 @@ if [ -e "$(dirname "$CLOISTER")/cloister-full" ]; then
 fi
 cp "$BUILD/cloister-enclave-loader" bin/
 chmod 755 bin bin/*
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out signer.pem 2>/dev/null ||
-    fail "openssl genpkey (signer.pem) failed"
+quietly "openssl genpkey (signer.pem)" \
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out signer.pem
 bin/cloister enclave sign "$BUILD/misbehave-enclave.so" --key signer.pem --product-id 1 --svn 1 \
     -o bad.so >/dev/null
 bin/cloister enclave sign "$BUILD/misbehave-enclave.so" --key signer.pem --product-id 1 --svn 1 \

@@ -12,7 +12,7 @@
 #     nowhere in what the host process printed or logged with --log-level debug.
 # Refusals: a policy pinned to another measurement (the error names the failing claim), a wrong
 # vault URL, a CA that does not match the server, a wrong CA pin, no relay at all.
-# Needs: curl, openssl, base64, sha256sum. Fails, never skips.
+# Needs: curl, openssl, base64, sha256sum, xxd. Fails, never skips.
 set -euo pipefail
 
 CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
@@ -20,7 +20,7 @@ CLOISTER=${CLOISTER:?set CLOISTER to the cloister binary}
 . "$(dirname "${BASH_SOURCE[0]}")/lib/serve.sh"
 BUILD=${CLST_BUILD_DIR:?set CLST_BUILD_DIR to the build directory}
 HELLO=$BUILD/hello-enclave.so
-need_tools curl openssl base64 sha256sum
+need_tools curl openssl base64 sha256sum xxd
 for f in "$HELLO" "$BUILD/cloister-enclave-loader"; do
     [ -e "$f" ] || fail "$f is not built"
 done
@@ -67,8 +67,8 @@ admin=$(cat "$data/admin-token")
 printf '%s\n' "$admin" >"$work/token"
 ok "cloister serve --trust-sim listens at $url"
 
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out signer.pem 2>/dev/null ||
-    fail "openssl genpkey (signer.pem) failed"
+quietly "openssl genpkey (signer.pem)" \
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out signer.pem
 "$CLOISTER" enclave sign "$HELLO" --key signer.pem --product-id 7 --svn 3 -o hello.so >/dev/null ||
     fail "cloister enclave sign"
 "$CLOISTER" enclave measure hello.so >measure.txt
@@ -158,10 +158,10 @@ grep -q "release denied: HTTP 404" nokey.err || fail "missing key: $(cat nokey.e
 ok "a named version is released; a key the vault lacks: release denied with the vault's 404"
 
 # ---- the same material through the external path, and the host never saw it --------------------
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out tee.pem 2>/dev/null ||
-    fail "openssl genpkey (tee.pem) failed"
-openssl pkey -in tee.pem -pubout -outform DER 2>/dev/null >tee.der ||
-    fail "openssl pkey (tee.der) failed"
+quietly "openssl genpkey (tee.pem)" \
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out tee.pem
+quietly "openssl pkey (tee.der)" \
+    openssl pkey -in tee.pem -pubout -outform DER >tee.der
 # runtime data with the TEE's public JWK (n, e from the DER: the last 256+ bytes hold n)
 n64=$(openssl rsa -pubin -inform DER -in tee.der -modulus -noout 2>/dev/null | cut -d= -f2 |
     xxd -r -p | b64url)

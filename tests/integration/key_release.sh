@@ -174,10 +174,10 @@ expect() { # expect STATUS METHOD PATH [BODY] -- what
 }
 
 # ---- the TEE: an RSA key in its runtime data, sim evidence, a token ---------------------------
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/tee.pem" 2>/dev/null ||
-    fail "openssl genpkey (tee.pem) failed"
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/tee-ec.pem" \
-    2>/dev/null || fail "openssl genpkey (tee-ec.pem) failed"
+quietly "openssl genpkey (tee.pem)" \
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/tee.pem"
+quietly "openssl genpkey (tee-ec.pem)" \
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/tee-ec.pem"
 mre1=$(printf 'a1%.0s' $(seq 1 48))
 mre2=$(printf 'b2%.0s' $(seq 1 48))
 mrs=$(printf 'c3%.0s' $(seq 1 32))
@@ -265,8 +265,8 @@ if (!jwk.d || jwk.kid !== process.argv[3]) throw new Error("not the private key 
 const der = crypto.createPrivateKey({ key: jwk, format: "jwk" }).export({ type: "pkcs8", format: "der" });
 if (!der.equals(fs.readFileSync(process.argv[2]))) throw new Error("another key");
 ' "$work/released.jwk" "$work/open/material.der" "$kid" || fail "the CLI's JWK is not the released key"
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/other-tee.pem" \
-    2>/dev/null || fail "openssl genpkey (other-tee.pem) failed"
+quietly "openssl genpkey (other-tee.pem)" \
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/other-tee.pem"
 if "$CLOISTER" key release skr --url "$url" --ca "$ca" --token-file "$data/admin-token" \
     --token "$work/token1" --tee-key "$work/other-tee.pem" -o "$work/nope.jwk" 2>"$work/cli.err"; then
     fail "cloister key release unwrapped with a key that is not the TEE's"

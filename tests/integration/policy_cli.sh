@@ -218,8 +218,8 @@ run 1 "$CLOISTER" policy test --policy release.json --token "$header.!!!.AAAA" -
 has "not a token" err.txt
 
 # Verified with a JWK set: an RSA key made here, the JWT signed with openssl (RS256).
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out key.pem 2>/dev/null ||
-    fail "openssl genpkey (key.pem) failed"
+quietly "openssl genpkey (key.pem)" \
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out key.pem
 modulus=$(openssl rsa -in key.pem -noout -modulus | sed 's/^Modulus=//')
 n=$(printf '%b' "$(printf '%s' "$modulus" | sed 's/../\\x&/g')" | b64url)
 printf '{"keys":[{"kty":"RSA","kid":"k1","use":"sig","alg":"RS256","n":"%s","e":"AQAB"}]}' "$n" >jwks.json

@@ -168,8 +168,7 @@ v1=$("$CLOISTER" secret set db-pass --value "second password" --json | jq -r .id
 "$CLOISTER" secret delete gone >/dev/null
 echo "message signed under the file key" >"$work/m2"
 sig2=$("$CLOISTER" key sign wk --alg PS256 --in "$work/m2")
-"$CLOISTER" key backup wk --out "$work/wk.backup" >/dev/null 2>&1 ||
-    fail "cloister key backup wk failed"
+quietly "cloister key backup wk" "$CLOISTER" key backup wk --out "$work/wk.backup" >/dev/null
 printf 'data key bytes 0123456789abcdef!' >"$work/dk"
 "$CLOISTER" key wrap ok --alg A256KW --in "$work/dk" >"$work/dk.wrapped"
 file_id=$(sqlite3 "$d2/vault.db" "SELECT DISTINCT mk_id FROM versions")

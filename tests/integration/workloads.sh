@@ -71,8 +71,8 @@ export CLOISTER_TOKEN
 ok "sim platform and cloister serve --trust-sim at $url"
 
 # ---- the enclaves: signed, measured --------------------------------------------------------------
-openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/signer.pem" \
-    2>/dev/null || fail "openssl genpkey (signer.pem) failed"
+quietly "openssl genpkey (signer.pem)" \
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$work/signer.pem"
 "$CLOISTER" enclave sign "$build/finance-enclave.so" --key "$work/signer.pem" --product-id 10 \
     --svn 1 -o "$work/finance.so" >/dev/null || fail "sign finance"
 "$CLOISTER" enclave sign "$build/health-ml-enclave.so" --key "$work/signer.pem" --product-id 11 \
@@ -279,8 +279,8 @@ grep -q 'modified after signing' "$work/patched.stderr" ||
 ok "an image modified after signing does not load"
 
 # A host that hands in its own key as the report's recipient.
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/mallory.pem" 2>/dev/null ||
-    fail "openssl genpkey (mallory.pem) failed"
+quietly "openssl genpkey (mallory.pem)" \
+    openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/mallory.pem"
 openssl pkey -in "$work/mallory.pem" -pubout -out "$work/mallory.pub.pem"
 if run_enclave mallory "$work/finance.so" --in transactions="$work/tx.csv.clst" \
     --in owner="$work/mallory.pub.pem" --out report="$work/mallory.clst" -- analyze; then

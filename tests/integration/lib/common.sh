@@ -11,6 +11,9 @@
 #       exits 1, which runs the test's EXIT trap.
 #   need_tools TOOL...
 #       Fails with "TOOL is not installed (scripts/deps.sh)" for the first TOOL not on PATH.
+#   quietly WHAT COMMAND [ARG...]
+#       Runs a set-up command with its stderr kept aside; fails with WHAT and that stderr if the
+#       command fails.
 #   cleanup_server_and_work
 #       An EXIT trap for a test with a work directory $work and at most one server at a time,
 #       $server_pid (keep it global; serve_start sets it): stops the server with SIGTERM if it
@@ -43,4 +46,17 @@ cleanup_server_and_work() {
         wait "$server_pid" 2>/dev/null || true
     fi
     rm -rf "$work"
+}
+
+# quietly WHAT COMMAND [ARG...]: runs a set-up COMMAND with its stderr kept aside (openssl's
+# progress output, say); if it fails, fails the test with WHAT, its exit status and the last
+# lines it printed on stderr. Redirect its stdout as you would the command's.
+quietly() {
+    local what=$1 err rc=0 said
+    shift
+    err=$(mktemp)
+    "$@" 2>"$err" || rc=$?
+    said=$(tail -n 5 "$err")
+    rm -f "$err"
+    [ "$rc" -eq 0 ] || fail "$what failed (exit $rc): $said"
 }
