@@ -241,12 +241,18 @@ serve_pid=""
 run_wrk nginx1 "" "https://127.0.0.1:$nport/"
 
 start_serve main
-aes_kid=$(api /keys/bench-aes/create '{"kty":"oct","key_size":256}' | jq -r .key.kid)
-ec_kid=$(api /keys/bench-ec/create '{"kty":"EC","crv":"P-256"}' | jq -r .key.kid)
-rsa_kid=$(api /keys/bench-rsa/create '{"kty":"RSA","key_size":2048}' | jq -r .key.kid)
-aes_path=/keys/bench-aes/${aes_kid##*/}
-ec_path=/keys/bench-ec/${ec_kid##*/}
-rsa_path=/keys/bench-rsa/${rsa_kid##*/}
+# create_keys: the three benchmark keys in the running server; sets aes_path, ec_path, rsa_path
+# (/keys/NAME/VERSION).
+create_keys() {
+    local kid
+    kid=$(api /keys/bench-aes/create '{"kty":"oct","key_size":256}' | jq -r .key.kid)
+    aes_path=/keys/bench-aes/${kid##*/}
+    kid=$(api /keys/bench-ec/create '{"kty":"EC","crv":"P-256"}' | jq -r .key.kid)
+    ec_path=/keys/bench-ec/${kid##*/}
+    kid=$(api /keys/bench-rsa/create '{"kty":"RSA","key_size":2048}' | jq -r .key.kid)
+    rsa_path=/keys/bench-rsa/${kid##*/}
+}
+create_keys
 plain=$(openssl rand 128 | b64u)
 digest=$(openssl rand 32 | b64u)
 enc_body="{\"alg\":\"A256GCM\",\"value\":\"$plain\"}"
@@ -259,9 +265,10 @@ bench_post() { # bench_post NAME PATH BODY
 }
 bench_post encrypt "$aes_path/encrypt" "$enc_body"
 bench_post decrypt "$aes_path/decrypt" "$dec_body"
-bench_post es256 "$ec_path/sign" "{\"alg\":\"ES256\",\"value\":\"$digest\"}"
-bench_post rs256 "$rsa_path/sign" "{\"alg\":\"RS256\",\"value\":\"$digest\"}"
-bench_post ps256 "$rsa_path/sign" "{\"alg\":\"PS256\",\"value\":\"$digest\"}"
+sign_body() { echo "{\"alg\":\"$1\",\"value\":\"$digest\"}"; }
+bench_post es256 "$ec_path/sign" "$(sign_body ES256)"
+bench_post rs256 "$rsa_path/sign" "$(sign_body RS256)"
+bench_post ps256 "$rsa_path/sign" "$(sign_body PS256)"
 BENCH_PREFIX="b$(date +%s)" BENCH_CREATE_BODY='{"kty":"oct","key_size":256}' \
     run_wrk create "$here/create.lua" "$url/keys"
 created=$(curl -sS --cacert "$ca" -H "Authorization: Bearer $token" "$url/keys?api-version=7.5&maxresults=25" | jq '.value | length')
@@ -269,12 +276,10 @@ stop_serve
 
 if [ "$NO_AUDIT_TOO" = 1 ] && [ "$audit_state" = on ]; then
     start_serve noaudit --no-audit
-    aes_kid=$(api /keys/bench-aes/create '{"kty":"oct","key_size":256}' | jq -r .key.kid)
-    ec_kid=$(api /keys/bench-ec/create '{"kty":"EC","crv":"P-256"}' | jq -r .key.kid)
-    rsa_kid=$(api /keys/bench-rsa/create '{"kty":"RSA","key_size":2048}' | jq -r .key.kid)
-    bench_post encrypt-noaudit "/keys/bench-aes/${aes_kid##*/}/encrypt" "$enc_body"
-    bench_post es256-noaudit "/keys/bench-ec/${ec_kid##*/}/sign" "{\"alg\":\"ES256\",\"value\":\"$digest\"}"
-    bench_post rs256-noaudit "/keys/bench-rsa/${rsa_kid##*/}/sign" "{\"alg\":\"RS256\",\"value\":\"$digest\"}"
+    create_keys
+    bench_post encrypt-noaudit "$aes_path/encrypt" "$enc_body"
+    bench_post es256-noaudit "$ec_path/sign" "$(sign_body ES256)"
+    bench_post rs256-noaudit "$rsa_path/sign" "$(sign_body RS256)"
     BENCH_PREFIX="n$(date +%s)" BENCH_CREATE_BODY='{"kty":"oct","key_size":256}' \
         run_wrk create-noaudit "$here/create.lua" "$url/keys"
     stop_serve
